@@ -1,0 +1,606 @@
+//! Pre-flight checks: pure functions of what was observed on both sides. Each check has a stable
+//! id, a severity, a finding that names the objects involved and the fix.
+
+use serde::Serialize;
+
+use super::observed::{Inventory, Live, QualName, Side};
+use super::phase::{Names, Phase, PhaseReport};
+use crate::sql::{ident, literal};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Blocking,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub ok: bool,
+    /// The side the finding is about; `None` for checks comparing both.
+    pub side: Option<Side>,
+    pub finding: String,
+    /// What to do; empty when ok.
+    pub fix: String,
+}
+
+impl Check {
+    pub fn blocks(&self) -> bool {
+        !self.ok && self.severity == Severity::Blocking
+    }
+}
+
+/// What is known of one side for the checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SideView<'a> {
+    pub live: Option<&'a Live>,
+    pub inventory: Option<&'a Inventory>,
+    pub error: Option<&'a str>,
+}
+
+pub struct CheckInput<'a> {
+    pub names: &'a Names,
+    pub app_roles: &'a [String],
+    pub phase: &'a PhaseReport,
+    pub blue: SideView<'a>,
+    pub green: SideView<'a>,
+}
+
+impl<'a> CheckInput<'a> {
+    fn side(&self, s: Side) -> SideView<'a> {
+        match s {
+            Side::Blue => self.blue,
+            Side::Green => self.green,
+        }
+    }
+}
+
+/// At most `max` names, then "and N more", so a finding stays one readable line.
+fn list<T: std::fmt::Display>(items: &[T], max: usize) -> String {
+    let mut s: Vec<String> = items.iter().take(max).map(|i| i.to_string()).collect();
+    if items.len() > max {
+        s.push(format!("and {} more", items.len() - max));
+    }
+    s.join(", ")
+}
+
+struct Out(Vec<Check>);
+
+impl Out {
+    fn ok(&mut self, id: &'static str, sev: Severity, side: Option<Side>, finding: String) {
+        self.0.push(Check {
+            id,
+            severity: sev,
+            ok: true,
+            side,
+            finding,
+            fix: String::new(),
+        });
+    }
+    fn fail(
+        &mut self,
+        id: &'static str,
+        sev: Severity,
+        side: Option<Side>,
+        finding: String,
+        fix: String,
+    ) {
+        self.0.push(Check {
+            id,
+            severity: sev,
+            ok: false,
+            side,
+            finding,
+            fix,
+        });
+    }
+}
+
+pub fn run(input: &CheckInput) -> Vec<Check> {
+    let mut out = Out(Vec::new());
+    for side in Side::BOTH {
+        let v = input.side(side);
+        let Some(live) = v.live else {
+            out.fail(
+                "reachable",
+                Severity::Blocking,
+                Some(side),
+                format!(
+                    "{} cannot be read: {}",
+                    side.upper(),
+                    v.error.unwrap_or("no data yet")
+                ),
+                format!(
+                    "check [{side}] in the configuration, the network path and the credentials"
+                ),
+            );
+            continue;
+        };
+        server_checks(&mut out, input, side, live);
+        if let Some(inv) = v.inventory {
+            inventory_checks(&mut out, side, inv);
+        }
+    }
+    app_roles_check(&mut out, input);
+    subscription_check(&mut out, input);
+    extensions_check(&mut out, input);
+    out.0.sort_by_key(|c| (c.ok, c.severity));
+    out.0
+}
+
+fn server_checks(out: &mut Out, input: &CheckInput, side: Side, live: &Live) {
+    let s = &live.server;
+    let up = side.upper();
+    if s.wal_level == "logical" {
+        out.ok(
+            "wal_level",
+            Severity::Blocking,
+            Some(side),
+            format!("{up}: wal_level = logical"),
+        );
+    } else {
+        let how = if s.is_rds {
+            "set rds.logical_replication = 1 in the instance's parameter group and reboot it"
+        } else {
+            "ALTER SYSTEM SET wal_level = logical; then restart the server"
+        };
+        out.fail(
+            "wal_level",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up}: wal_level = {}, logical replication needs logical",
+                s.wal_level
+            ),
+            how.into(),
+        );
+    }
+
+    if s.in_recovery {
+        out.fail(
+            "not_in_recovery",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up} is in recovery (a standby or still restoring): it cannot publish or subscribe"
+            ),
+            "wait for the restore to finish, or promote the server".into(),
+        );
+    }
+
+    let r = &live.replication_role;
+    if r.may_replicate() {
+        let how = if r.superuser {
+            "superuser"
+        } else if r.replication {
+            "REPLICATION"
+        } else {
+            "rds_replication"
+        };
+        out.ok(
+            "replication_role",
+            Severity::Blocking,
+            Some(side),
+            format!("{up}: role {} may replicate ({how})", ident(&r.name)),
+        );
+    } else if !r.exists {
+        out.fail(
+            "replication_role",
+            Severity::Blocking,
+            Some(side),
+            format!("{up}: replication role {} does not exist", ident(&r.name)),
+            format!(
+                "CREATE ROLE {} LOGIN REPLICATION; or set [replication] user to an existing role",
+                ident(&r.name)
+            ),
+        );
+    } else {
+        let grant = if s.is_rds {
+            format!("GRANT rds_replication TO {};", ident(&r.name))
+        } else {
+            format!("ALTER ROLE {} REPLICATION;", ident(&r.name))
+        };
+        out.fail(
+            "replication_role",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up}: role {} has neither REPLICATION nor rds_replication",
+                ident(&r.name)
+            ),
+            grant,
+        );
+    }
+
+    match live.publication(&input.names.publication) {
+        None => {
+            // Expected before prepare; GREEN inherits BLUE's publication through the snapshot.
+            let (sev, fix) = if input.phase.phase <= Phase::Setup && side == Side::Blue {
+                (Severity::Info, "the prepare action creates it".to_string())
+            } else {
+                (
+                    Severity::Warning,
+                    format!(
+                        "CREATE PUBLICATION {} FOR ALL TABLES; (needed on {up} for replication out of it)",
+                        ident(&input.names.publication)
+                    ),
+                )
+            };
+            out.fail(
+                "publication",
+                sev,
+                Some(side),
+                format!(
+                    "{up}: publication {} does not exist",
+                    ident(&input.names.publication)
+                ),
+                fix,
+            );
+        }
+        Some(p) => {
+            let missing = p.missing_operations();
+            if !p.all_tables || !missing.is_empty() {
+                let mut what = Vec::new();
+                if !p.all_tables {
+                    what.push("is not FOR ALL TABLES".to_string());
+                }
+                if !missing.is_empty() {
+                    what.push(format!("does not publish {}", missing.join(", ")));
+                }
+                out.fail(
+                    "publication",
+                    Severity::Blocking,
+                    Some(side),
+                    format!("{up}: publication {} {}", ident(&p.name), what.join(" and ")),
+                    format!(
+                        "DROP PUBLICATION {0}; CREATE PUBLICATION {0} FOR ALL TABLES; (default publish = insert, update, delete, truncate)",
+                        ident(&p.name)
+                    ),
+                );
+            } else {
+                out.ok(
+                    "publication",
+                    Severity::Blocking,
+                    Some(side),
+                    format!(
+                        "{up}: publication {} for all tables, all operations",
+                        ident(&p.name)
+                    ),
+                );
+            }
+        }
+    }
+
+    let slot_here = live.slot(&input.names.slot).is_some();
+    let free_slots = s.max_replication_slots - s.replication_slots_used;
+    if free_slots >= 1 || slot_here {
+        out.ok(
+            "replication_slots_free",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up}: {free_slots} of {} replication slots free",
+                s.max_replication_slots
+            ),
+        );
+    } else {
+        out.fail(
+            "replication_slots_free",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up}: all {} replication slots are in use",
+                s.max_replication_slots
+            ),
+            "drop an unused slot, or raise max_replication_slots and restart".into(),
+        );
+    }
+    let free_senders = s.max_wal_senders - s.wal_senders_used;
+    if free_senders >= 1 {
+        out.ok(
+            "wal_senders_free",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up}: {free_senders} of {} WAL senders free",
+                s.max_wal_senders
+            ),
+        );
+    } else {
+        out.fail(
+            "wal_senders_free",
+            Severity::Blocking,
+            Some(side),
+            format!("{up}: all {} WAL senders are in use", s.max_wal_senders),
+            "raise max_wal_senders and restart".into(),
+        );
+    }
+
+    if s.prepared_xacts > 0 {
+        out.fail(
+            "prepared_transactions",
+            Severity::Warning,
+            Some(side),
+            format!(
+                "{up}: {} prepared transactions are open; a cutover refuses while they exist",
+                s.prepared_xacts
+            ),
+            "COMMIT PREPARED or ROLLBACK PREPARED them (see pg_prepared_xacts)".into(),
+        );
+    }
+}
+
+fn inventory_checks(out: &mut Out, side: Side, inv: &Inventory) {
+    let up = side.upper();
+    let no_pk: Vec<&QualName> = inv
+        .identity_problems
+        .iter()
+        .filter(|t| t.replica_identity == "d")
+        .map(|t| &t.table)
+        .collect();
+    let nothing: Vec<&QualName> = inv
+        .identity_problems
+        .iter()
+        .filter(|t| t.replica_identity == "n")
+        .map(|t| &t.table)
+        .collect();
+    if no_pk.is_empty() {
+        out.ok(
+            "primary_keys",
+            Severity::Blocking,
+            Some(side),
+            format!("{up}: every table has a primary key or a replica identity"),
+        );
+    } else {
+        let first = no_pk[0];
+        out.fail(
+            "primary_keys",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up}: {} table(s) without a primary key and with default replica identity: {}; once published, UPDATE and DELETE on them fail",
+                no_pk.len(),
+                list(&no_pk, 5)
+            ),
+            format!("add a primary key, or ALTER TABLE {first} REPLICA IDENTITY FULL (or USING INDEX a unique index)"),
+        );
+    }
+    if !nothing.is_empty() {
+        out.fail(
+            "replica_identity_nothing",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up}: {} table(s) with REPLICA IDENTITY NOTHING: {}; once published, UPDATE and DELETE on them fail",
+                nothing.len(),
+                list(&nothing, 5)
+            ),
+            format!("ALTER TABLE {} REPLICA IDENTITY DEFAULT (with a primary key) or FULL", nothing[0]),
+        );
+    }
+    if inv.large_objects > 0 {
+        out.fail(
+            "large_objects",
+            Severity::Warning,
+            Some(side),
+            format!(
+                "{up}: {} large object(s) exist; logical replication does not copy large objects",
+                inv.large_objects
+            ),
+            "move them to bytea columns, or copy them by hand after the cutover".into(),
+        );
+    }
+    if !inv.unlogged_tables.is_empty() {
+        out.fail(
+            "unlogged_tables",
+            Severity::Warning,
+            Some(side),
+            format!(
+                "{up}: {} unlogged table(s): {}; their rows are not replicated",
+                inv.unlogged_tables.len(),
+                list(&inv.unlogged_tables, 5)
+            ),
+            format!(
+                "ALTER TABLE {} SET LOGGED, or accept that their contents stay behind",
+                inv.unlogged_tables[0]
+            ),
+        );
+    }
+    if !inv.materialized_views.is_empty() && side == Side::Green {
+        out.fail(
+            "materialized_views",
+            Severity::Info,
+            Some(side),
+            format!(
+                "{up}: {} materialized view(s): {}; their contents are not replicated",
+                inv.materialized_views.len(),
+                list(&inv.materialized_views, 5)
+            ),
+            format!(
+                "REFRESH MATERIALIZED VIEW {} (and the others) on GREEN before the cutover",
+                inv.materialized_views[0]
+            ),
+        );
+    }
+}
+
+fn app_roles_check(out: &mut Out, input: &CheckInput) {
+    if input.app_roles.is_empty() {
+        out.fail(
+            "app_roles",
+            Severity::Blocking,
+            None,
+            "no app roles are configured: the cutover could not fence the application".into(),
+            "list the roles the application logs in as in [cutover] app_roles".into(),
+        );
+        return;
+    }
+    for side in Side::BOTH {
+        let Some(live) = input.side(side).live else {
+            continue;
+        };
+        let missing: Vec<String> = live
+            .app_roles
+            .iter()
+            .filter(|r| !r.exists)
+            .map(|r| ident(&r.name))
+            .collect();
+        if missing.is_empty() {
+            out.ok(
+                "app_roles",
+                Severity::Blocking,
+                Some(side),
+                format!(
+                    "{}: app roles present: {}",
+                    side.upper(),
+                    list(
+                        &input.app_roles.iter().map(|r| ident(r)).collect::<Vec<_>>(),
+                        8
+                    )
+                ),
+            );
+        } else {
+            out.fail(
+                "app_roles",
+                Severity::Blocking,
+                Some(side),
+                format!("{}: app role(s) missing: {}", side.upper(), missing.join(", ")),
+                format!("CREATE ROLE {} NOLOGIN; on {} with the same grants, or fix [cutover] app_roles", missing[0], side.upper()),
+            );
+        }
+    }
+}
+
+fn subscription_check(out: &mut Out, input: &CheckInput) {
+    let Some(dir) = input.phase.direction else {
+        return;
+    };
+    let target = dir.target();
+    let Some(live) = input.side(target).live else {
+        return;
+    };
+    let name = &input.names.subscription;
+    let up = target.upper();
+    match (input.phase.phase, live.subscription(name)) {
+        (Phase::Prepared, None) => out.fail(
+            "subscription",
+            Severity::Info,
+            Some(target),
+            format!("{up}: no subscription {} yet", ident(name)),
+            "the subscribe action creates it, disabled, on the existing slot".into(),
+        ),
+        (_, None) => {}
+        (_, Some(sub)) => {
+            if sub.slot_name.as_deref() != Some(input.names.slot.as_str()) {
+                out.fail(
+                    "subscription",
+                    Severity::Blocking,
+                    Some(target),
+                    format!(
+                        "{up}: subscription {} uses slot {} instead of {}",
+                        ident(name),
+                        sub.slot_name
+                            .as_deref()
+                            .map(literal)
+                            .unwrap_or_else(|| "NONE".into()),
+                        literal(&input.names.slot)
+                    ),
+                    "drop it (after SET (slot_name = NONE)) and run subscribe again".into(),
+                );
+            } else if !sub.enabled {
+                out.ok(
+                    "subscription",
+                    Severity::Info,
+                    Some(target),
+                    format!(
+                        "{up}: subscription {} exists, disabled (the start action enables it)",
+                        ident(name)
+                    ),
+                );
+            } else if sub.worker_pid.is_none() {
+                out.fail(
+                    "subscription",
+                    Severity::Warning,
+                    Some(target),
+                    format!(
+                        "{up}: subscription {} is enabled but no apply worker runs",
+                        ident(name)
+                    ),
+                    format!("look at {up}'s server log for the apply worker's error"),
+                );
+            } else {
+                out.ok(
+                    "subscription",
+                    Severity::Info,
+                    Some(target),
+                    format!(
+                        "{up}: subscription {} streaming (apply worker pid {})",
+                        ident(name),
+                        sub.worker_pid.unwrap_or_default()
+                    ),
+                );
+            }
+            if let Some(n) = sub.apply_error_count.filter(|n| *n > 0) {
+                out.fail(
+                    "apply_errors",
+                    Severity::Warning,
+                    Some(target),
+                    format!("{up}: subscription {} has had {n} apply error(s)", ident(name)),
+                    format!("read {up}'s server log; a duplicate key right after start means a wrong origin LSN"),
+                );
+            }
+        }
+    }
+}
+
+fn extensions_check(out: &mut Out, input: &CheckInput) {
+    let (Some(b), Some(g)) = (input.blue.inventory, input.green.inventory) else {
+        return;
+    };
+    let mut missing = Vec::new();
+    let mut other = Vec::new();
+    for e in &b.extensions {
+        match g.extensions.iter().find(|x| x.name == e.name) {
+            None => missing.push(format!("{} {}", ident(&e.name), e.version)),
+            Some(x) if x.version != e.version => other.push(format!(
+                "{} {} on BLUE, {} on GREEN",
+                ident(&e.name),
+                e.version,
+                x.version
+            )),
+            Some(_) => {}
+        }
+    }
+    if !missing.is_empty() {
+        out.fail(
+            "extensions_missing",
+            Severity::Blocking,
+            Some(Side::Green),
+            format!("GREEN lacks extension(s) BLUE has: {}", list(&missing, 6)),
+            "CREATE EXTENSION … on GREEN (install the package first if the server lacks it)".into(),
+        );
+    }
+    if !other.is_empty() {
+        out.fail(
+            "extension_versions",
+            Severity::Warning,
+            Some(Side::Green),
+            format!("extension versions differ: {}", list(&other, 6)),
+            "ALTER EXTENSION … UPDATE on GREEN after checking the extension's upgrade notes".into(),
+        );
+    }
+    if missing.is_empty() && other.is_empty() {
+        out.ok(
+            "extensions",
+            Severity::Blocking,
+            None,
+            format!(
+                "the {} extension(s) of BLUE are on GREEN at the same versions",
+                b.extensions.len()
+            ),
+        );
+    }
+}

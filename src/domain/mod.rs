@@ -1,0 +1,10 @@
+//! Pure state and logic: no I/O, so it is tested without a database.
+
+pub mod checks;
+pub mod lag;
+pub mod lsn;
+pub mod observed;
+pub mod phase;
+pub mod polled;
+pub mod schema;
+pub mod sequences;

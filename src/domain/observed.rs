@@ -1,0 +1,252 @@
+//! What one poll observes on one PostgreSQL server. Plain data: the collectors fill it, the pure
+//! logic (phase, checks, diffs) reads it. Field names match the JSON the fast poll query builds.
+
+use serde::{Deserialize, Serialize};
+
+use super::lsn::Lsn;
+
+/// Which of the two servers. Source/target are roles that change with the direction; a side is
+/// fixed by the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Blue,
+    Green,
+}
+
+impl Side {
+    pub const BOTH: [Side; 2] = [Side::Blue, Side::Green];
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Blue => Side::Green,
+            Side::Green => Side::Blue,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Blue => "blue",
+            Side::Green => "green",
+        }
+    }
+
+    pub fn upper(self) -> &'static str {
+        match self {
+            Side::Blue => "BLUE",
+            Side::Green => "GREEN",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Server {
+    pub version: String,
+    pub version_num: i32,
+    pub wal_level: String,
+    pub in_recovery: bool,
+    /// `pg_current_wal_lsn()`, or the replay LSN while in recovery.
+    pub current_lsn: Option<Lsn>,
+    pub max_replication_slots: i64,
+    pub replication_slots_used: i64,
+    pub max_wal_senders: i64,
+    pub wal_senders_used: i64,
+    /// The `rds_replication` role exists: this is RDS (or looks like it).
+    pub is_rds: bool,
+    pub database: String,
+    pub user: String,
+    pub prepared_xacts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    pub name: String,
+    pub plugin: Option<String>,
+    pub slot_type: String,
+    pub database: Option<String>,
+    pub active: bool,
+    pub active_pid: Option<i32>,
+    pub temporary: bool,
+    pub restart_lsn: Option<Lsn>,
+    pub confirmed_flush_lsn: Option<Lsn>,
+    pub wal_status: Option<String>,
+    pub safe_wal_size: Option<i64>,
+}
+
+impl Slot {
+    /// Bytes the consumer has yet to confirm: current LSN − confirmed_flush (not sent_lsn: what
+    /// was sent but not flushed by the subscriber is not safe yet).
+    pub fn lag_bytes(&self, current: Option<Lsn>) -> Option<u64> {
+        Some(current?.bytes_since(self.confirmed_flush_lsn?))
+    }
+
+    /// WAL this slot keeps on disk: current LSN − restart_lsn.
+    pub fn wal_retained_bytes(&self, current: Option<Lsn>) -> Option<u64> {
+        Some(current?.bytes_since(self.restart_lsn?))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub name: String,
+    pub oid: u32,
+    pub enabled: bool,
+    pub slot_name: Option<String>,
+    pub publications: Vec<String>,
+    pub synchronous_commit: String,
+    pub comment: Option<String>,
+    /// Replication origin progress (`pg_replication_origin_status.remote_lsn`).
+    pub origin_lsn: Option<Lsn>,
+    pub worker_pid: Option<i32>,
+    pub received_lsn: Option<Lsn>,
+    pub latest_end_lsn: Option<Lsn>,
+    pub last_msg_receipt_time: Option<String>,
+    pub latest_end_time: Option<String>,
+    /// PostgreSQL 15+ (`pg_stat_subscription_stats`); `None` where the version lacks them.
+    pub apply_error_count: Option<i64>,
+    pub sync_error_count: Option<i64>,
+}
+
+impl Subscription {
+    pub fn is_streaming(&self) -> bool {
+        self.enabled && self.worker_pid.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publication {
+    pub name: String,
+    pub all_tables: bool,
+    pub insert: bool,
+    pub update: bool,
+    pub delete: bool,
+    pub truncate: bool,
+}
+
+impl Publication {
+    pub fn missing_operations(&self) -> Vec<&'static str> {
+        [
+            (self.insert, "insert"),
+            (self.update, "update"),
+            (self.delete, "delete"),
+            (self.truncate, "truncate"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| !on)
+        .map(|(_, n)| n)
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub exists: bool,
+    pub can_login: bool,
+    pub sessions: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationRole {
+    pub name: String,
+    pub exists: bool,
+    pub superuser: bool,
+    pub replication: bool,
+    pub rds_replication: bool,
+}
+
+impl ReplicationRole {
+    pub fn may_replicate(&self) -> bool {
+        self.exists && (self.superuser || self.replication || self.rds_replication)
+    }
+}
+
+/// Everything the fast poll reads: small, cheap, read every interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    pub server: Server,
+    pub slots: Vec<Slot>,
+    pub subscriptions: Vec<Subscription>,
+    pub publications: Vec<Publication>,
+    pub app_roles: Vec<Role>,
+    pub replication_role: ReplicationRole,
+}
+
+impl Live {
+    pub fn slot(&self, name: &str) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.name == name)
+    }
+    pub fn subscription(&self, name: &str) -> Option<&Subscription> {
+        self.subscriptions.iter().find(|s| s.name == name)
+    }
+    pub fn publication(&self, name: &str) -> Option<&Publication> {
+        self.publications.iter().find(|p| p.name == name)
+    }
+    /// The application can log in here: any configured app role exists with LOGIN.
+    pub fn writable(&self) -> bool {
+        self.app_roles.iter().any(|r| r.exists && r.can_login)
+    }
+    /// Some app roles can log in and some cannot: a fence that did not finish.
+    pub fn partially_fenced(&self) -> bool {
+        let existing: Vec<_> = self.app_roles.iter().filter(|r| r.exists).collect();
+        existing.iter().any(|r| r.can_login) && existing.iter().any(|r| !r.can_login)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QualName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for QualName {
+    /// Shown the way SQL would need it, so an operator can paste it: `"Ünïcode"."Order Items"`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.{}",
+            crate::sql::ident(&self.schema),
+            crate::sql::ident(&self.name)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableIdentity {
+    pub table: QualName,
+    /// `d` default, `n` nothing, `f` full, `i` index.
+    pub replica_identity: String,
+    pub has_primary_key: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceValue {
+    pub sequence: QualName,
+    /// `None` before the first `nextval` (or without the privilege to read it).
+    pub last_value: Option<i64>,
+}
+
+/// What the slow poll reads: catalogue-wide facts for the checks and diffs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Tables (leaf partitions included) whose UPDATE/DELETE cannot be published: no primary key
+    /// with default identity, or identity `nothing`.
+    pub identity_problems: Vec<TableIdentity>,
+    pub unlogged_tables: Vec<QualName>,
+    pub large_objects: i64,
+    pub materialized_views: Vec<QualName>,
+    pub extensions: Vec<Extension>,
+    pub sequences: Vec<SequenceValue>,
+}

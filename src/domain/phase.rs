@@ -1,0 +1,377 @@
+//! The migration's phase, derived only from what is observed on the two servers (never from
+//! memory: after a crash or from another terminal the live state is the truth), and the alarms.
+
+use serde::Serialize;
+
+use super::observed::{Live, Side};
+
+/// Text the engine puts on a subscription (`COMMENT ON SUBSCRIPTION`) it creates by a rollback.
+/// A rolled-back pair is otherwise identical to one that never cut over.
+pub const ROLLED_BACK_MARK: &str = "pgcutover: rolled back";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Not enough is known (a side unreachable and the other says nothing conclusive).
+    Unknown,
+    Setup,
+    /// Publication and slot on BLUE.
+    Prepared,
+    /// The subscription exists on GREEN, disabled.
+    Subscribed,
+    /// BLUE serves, GREEN applies.
+    Replicating,
+    /// GREEN serves, BLUE applies (the rollback path).
+    CutOver,
+    /// BLUE serves again after a cutover, GREEN applies.
+    RolledBack,
+    /// GREEN serves and the replication between the sides is gone.
+    Finalized,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Unknown => "unknown",
+            Phase::Setup => "setup",
+            Phase::Prepared => "prepared",
+            Phase::Subscribed => "subscribed",
+            Phase::Replicating => "replicating",
+            Phase::CutOver => "cut over",
+            Phase::RolledBack => "rolled back",
+            Phase::Finalized => "finalized",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Direction {
+    #[serde(rename = "blue->green")]
+    BlueToGreen,
+    #[serde(rename = "green->blue")]
+    GreenToBlue,
+}
+
+impl Direction {
+    pub fn source(self) -> Side {
+        match self {
+            Direction::BlueToGreen => Side::Blue,
+            Direction::GreenToBlue => Side::Green,
+        }
+    }
+    pub fn target(self) -> Side {
+        self.source().other()
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::BlueToGreen => "BLUE→GREEN",
+            Direction::GreenToBlue => "GREEN→BLUE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "id")]
+pub enum Alarm {
+    /// App roles can log in on both sides: two writable primaries.
+    SplitBrain,
+    /// App roles can log in on neither side: writes are down.
+    Fenced,
+    /// Some app roles can log in on this side and some cannot.
+    PartiallyFenced {
+        side: Side,
+    },
+    Unreachable {
+        side: Side,
+    },
+}
+
+impl Alarm {
+    pub fn message(&self) -> String {
+        match self {
+            Alarm::SplitBrain => {
+                "SPLIT BRAIN: app roles can log in on both BLUE and GREEN; fence one side now"
+                    .into()
+            }
+            Alarm::Fenced => "FENCED: app roles can log in on neither side; writes are down".into(),
+            Alarm::PartiallyFenced { side } => format!(
+                "{} is partly fenced: some app roles have LOGIN and some do not",
+                side.upper()
+            ),
+            Alarm::Unreachable { side } => format!("{} is unreachable", side.upper()),
+        }
+    }
+}
+
+/// The names the migration uses; the same on both sides, whichever direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Names {
+    pub publication: String,
+    pub slot: String,
+    pub subscription: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseReport {
+    pub phase: Phase,
+    pub direction: Option<Direction>,
+    /// Sides where an app role can log in.
+    pub writable: Vec<Side>,
+    pub alarms: Vec<Alarm>,
+}
+
+/// Derive phase, direction, writable sides and alarms. `None` = that side could not be read.
+pub fn derive(names: &Names, blue: Option<&Live>, green: Option<&Live>) -> PhaseReport {
+    let side = |s: Side| match s {
+        Side::Blue => blue,
+        Side::Green => green,
+    };
+    let writable: Vec<Side> = Side::BOTH
+        .into_iter()
+        .filter(|s| side(*s).is_some_and(Live::writable))
+        .collect();
+
+    let mut alarms = Vec::new();
+    for s in Side::BOTH {
+        if side(s).is_none() {
+            alarms.push(Alarm::Unreachable { side: s });
+        }
+    }
+    if writable.len() == 2 {
+        alarms.push(Alarm::SplitBrain);
+    }
+    if blue.is_some() && green.is_some() && writable.is_empty() {
+        alarms.push(Alarm::Fenced);
+    }
+    for s in Side::BOTH {
+        if side(s).is_some_and(Live::partially_fenced) {
+            alarms.push(Alarm::PartiallyFenced { side: s });
+        }
+    }
+
+    let sub_on = |s: Side| side(s).and_then(|l| l.subscription(&names.subscription));
+    let forward = sub_on(Side::Green);
+    let reverse = sub_on(Side::Blue);
+    let green_serves = writable == [Side::Green];
+
+    let (phase, direction) = match (forward, reverse) {
+        // An enabled subscription says which way data flows; a disabled one is a path being built
+        // or torn down, and the side that serves decides.
+        (_, Some(r)) if r.enabled => (Phase::CutOver, Some(Direction::GreenToBlue)),
+        (Some(f), _) if f.enabled => {
+            let rolled = f
+                .comment
+                .as_deref()
+                .is_some_and(|c| c.starts_with(ROLLED_BACK_MARK));
+            let p = if rolled {
+                Phase::RolledBack
+            } else {
+                Phase::Replicating
+            };
+            (p, Some(Direction::BlueToGreen))
+        }
+        (_, Some(_)) if green_serves => (Phase::CutOver, Some(Direction::GreenToBlue)),
+        (Some(_), _) => (Phase::Subscribed, Some(Direction::BlueToGreen)),
+        (None, _) if green_serves => (Phase::Finalized, None),
+        (None, _) => {
+            let prepared = blue.is_some_and(|b| {
+                b.publication(&names.publication).is_some() && b.slot(&names.slot).is_some()
+            });
+            match (blue, green) {
+                (Some(_), _) if prepared => (Phase::Prepared, Some(Direction::BlueToGreen)),
+                (Some(_), _) => (Phase::Setup, None),
+                (None, _) => (Phase::Unknown, None),
+            }
+        }
+    };
+
+    PhaseReport {
+        phase,
+        direction,
+        writable,
+        alarms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::observed::*;
+
+    fn names() -> Names {
+        Names {
+            publication: "pub".into(),
+            slot: "slot".into(),
+            subscription: "sub".into(),
+        }
+    }
+
+    fn live(login: bool) -> Live {
+        Live {
+            server: Server {
+                version: "15.18".into(),
+                version_num: 150018,
+                wal_level: "logical".into(),
+                in_recovery: false,
+                current_lsn: Some("0/100".parse().unwrap()),
+                max_replication_slots: 10,
+                replication_slots_used: 0,
+                max_wal_senders: 10,
+                wal_senders_used: 0,
+                is_rds: false,
+                database: "db".into(),
+                user: "postgres".into(),
+                prepared_xacts: 0,
+            },
+            slots: vec![],
+            subscriptions: vec![],
+            publications: vec![],
+            app_roles: vec![Role {
+                name: "app".into(),
+                exists: true,
+                can_login: login,
+                sessions: 0,
+            }],
+            replication_role: ReplicationRole {
+                name: "postgres".into(),
+                exists: true,
+                superuser: true,
+                replication: true,
+                rds_replication: false,
+            },
+        }
+    }
+
+    fn with_pub_slot(mut l: Live) -> Live {
+        l.publications.push(Publication {
+            name: "pub".into(),
+            all_tables: true,
+            insert: true,
+            update: true,
+            delete: true,
+            truncate: true,
+        });
+        l.slots.push(Slot {
+            name: "slot".into(),
+            plugin: Some("pgoutput".into()),
+            slot_type: "logical".into(),
+            database: Some("db".into()),
+            active: false,
+            active_pid: None,
+            temporary: false,
+            restart_lsn: Some("0/80".parse().unwrap()),
+            confirmed_flush_lsn: Some("0/90".parse().unwrap()),
+            wal_status: Some("reserved".into()),
+            safe_wal_size: None,
+        });
+        l
+    }
+
+    fn with_sub(mut l: Live, enabled: bool, comment: Option<&str>) -> Live {
+        l.subscriptions.push(Subscription {
+            name: "sub".into(),
+            oid: 16400,
+            enabled,
+            slot_name: Some("slot".into()),
+            publications: vec!["pub".into()],
+            synchronous_commit: "off".into(),
+            comment: comment.map(str::to_string),
+            origin_lsn: None,
+            worker_pid: enabled.then_some(42),
+            received_lsn: None,
+            latest_end_lsn: None,
+            last_msg_receipt_time: None,
+            latest_end_time: None,
+            apply_error_count: Some(0),
+            sync_error_count: Some(0),
+        });
+        l
+    }
+
+    fn phase(b: &Live, g: &Live) -> (Phase, Option<Direction>) {
+        let r = derive(&names(), Some(b), Some(g));
+        (r.phase, r.direction)
+    }
+
+    #[test]
+    fn walks_through_every_phase() {
+        use Direction::*;
+        assert_eq!(phase(&live(true), &live(false)).0, Phase::Setup);
+        let blue = with_pub_slot(live(true));
+        assert_eq!(
+            phase(&blue, &live(false)),
+            (Phase::Prepared, Some(BlueToGreen))
+        );
+        let green_pub = with_pub_slot(live(false));
+        assert_eq!(
+            phase(&blue, &with_sub(green_pub.clone(), false, None)),
+            (Phase::Subscribed, Some(BlueToGreen))
+        );
+        assert_eq!(
+            phase(&blue, &with_sub(green_pub.clone(), true, None)),
+            (Phase::Replicating, Some(BlueToGreen))
+        );
+        // cut over: blue fenced, applying from green's slot
+        let blue_sub = with_sub(live(false), true, None);
+        let green_serving = with_pub_slot(live(true));
+        assert_eq!(
+            phase(&blue_sub, &green_serving),
+            (Phase::CutOver, Some(GreenToBlue))
+        );
+        // rolled back: blue serves, green applies through a subscription the rollback marked
+        let green_marked = with_sub(live(false), true, Some("pgcutover: rolled back at 12:00"));
+        assert_eq!(
+            phase(&with_pub_slot(live(true)), &green_marked),
+            (Phase::RolledBack, Some(BlueToGreen))
+        );
+        // finalized: green serves, no replication left
+        assert_eq!(phase(&live(false), &live(true)), (Phase::Finalized, None));
+    }
+
+    #[test]
+    fn reverse_path_armed_early_does_not_look_cut_over() {
+        // a disabled reverse subscription on blue while forward replication still runs
+        let blue = with_sub(with_pub_slot(live(true)), false, None);
+        let green = with_sub(with_pub_slot(live(false)), true, None);
+        assert_eq!(phase(&blue, &green).0, Phase::Replicating);
+    }
+
+    #[test]
+    fn split_brain_and_fenced_alarms() {
+        let r = derive(&names(), Some(&live(true)), Some(&live(true)));
+        assert!(r.alarms.contains(&Alarm::SplitBrain));
+        assert_eq!(r.writable, vec![Side::Blue, Side::Green]);
+        let r = derive(&names(), Some(&live(false)), Some(&live(false)));
+        assert!(r.alarms.contains(&Alarm::Fenced));
+        assert!(r.writable.is_empty());
+        let r = derive(&names(), Some(&live(true)), Some(&live(false)));
+        assert!(r.alarms.is_empty());
+    }
+
+    #[test]
+    fn partial_fence_is_reported() {
+        let mut b = live(true);
+        b.app_roles.push(Role {
+            name: "Weird \"App\"".into(),
+            exists: true,
+            can_login: false,
+            sessions: 0,
+        });
+        let r = derive(&names(), Some(&b), Some(&live(false)));
+        assert!(
+            r.alarms
+                .contains(&Alarm::PartiallyFenced { side: Side::Blue })
+        );
+        assert_eq!(r.writable, vec![Side::Blue]);
+    }
+
+    #[test]
+    fn unreachable_side_is_an_alarm_not_a_crash() {
+        let r = derive(&names(), Some(&with_pub_slot(live(true))), None);
+        assert_eq!(r.phase, Phase::Prepared);
+        assert!(r.alarms.contains(&Alarm::Unreachable { side: Side::Green }));
+        assert!(!r.alarms.contains(&Alarm::Fenced));
+        let r = derive(&names(), None, None);
+        assert_eq!(r.phase, Phase::Unknown);
+    }
+}

@@ -1,0 +1,4 @@
+//! pgcutover: watch and drive a PostgreSQL major-version upgrade by logical replication.
+
+pub mod domain;
+pub mod sql;
