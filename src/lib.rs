@@ -1,5 +1,8 @@
 //! pgcutover: watch and drive a PostgreSQL major-version upgrade by logical replication.
 
+pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod domain;
+pub mod report;
 pub mod sql;

@@ -1,0 +1,84 @@
+//! A side's poller: reads live facts every interval and the inventory and catalogue every Nth
+//! interval, over the side's one monitoring connection. Runs never overlap (the loop awaits each
+//! read before the next tick, and missed ticks are skipped); failures are sent as data.
+
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::postgres::PgReader;
+use crate::config::PollSettings;
+use crate::domain::observed::{Inventory, Live, Side};
+use crate::domain::schema::Catalog;
+
+#[derive(Debug)]
+pub enum SampleData {
+    Live(Result<Box<Live>, String>),
+    Inventory(Result<Box<Inventory>, String>),
+    Catalog(Result<Box<Catalog>, String>),
+}
+
+#[derive(Debug)]
+pub struct Sample {
+    pub side: Side,
+    pub at: SystemTime,
+    pub data: SampleData,
+}
+
+/// An error and its causes on one line.
+pub fn error_text(e: &color_eyre::eyre::Report) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Poll until the receiver is dropped.
+pub fn spawn(mut reader: PgReader, poll: PollSettings, tx: mpsc::Sender<Sample>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let side = reader.side();
+        let mut tick = tokio::time::interval(poll.interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            let live = reader
+                .live()
+                .await
+                .map(Box::new)
+                .map_err(|e| error_text(&e));
+            let live_ok = live.is_ok();
+            let send = |data| Sample {
+                side,
+                at: SystemTime::now(),
+                data,
+            };
+            if tx.send(send(SampleData::Live(live))).await.is_err() {
+                return;
+            }
+            // The slow reads run on schedule, and also right after a failure clears, so a side
+            // that comes back is fully known again at once.
+            if live_ok && n.is_multiple_of(u64::from(poll.inventory_every)) {
+                let inv = reader
+                    .inventory()
+                    .await
+                    .map(Box::new)
+                    .map_err(|e| error_text(&e));
+                if tx.send(send(SampleData::Inventory(inv))).await.is_err() {
+                    return;
+                }
+                let cat = reader
+                    .catalog()
+                    .await
+                    .map(Box::new)
+                    .map_err(|e| error_text(&e));
+                if tx.send(send(SampleData::Catalog(cat))).await.is_err() {
+                    return;
+                }
+            }
+            n = if live_ok { n + 1 } else { 0 };
+        }
+    })
+}

@@ -1,0 +1,170 @@
+//! Reading one side: a single monitoring connection, reconnected when lost, statements prepared
+//! once per connection, every call bounded by a timeout.
+
+use std::time::Duration;
+
+use color_eyre::eyre::{Result, bail, eyre};
+use tokio_postgres::{Client, Statement};
+
+use super::connect::{connect, pg_error_text};
+use super::queries;
+use crate::config::SideSettings;
+use crate::domain::observed::{Inventory, Live};
+use crate::domain::schema::{Catalog, ObjectKey, ObjectKind};
+
+struct Conn {
+    client: Client,
+    version_num: i32,
+    live: Statement,
+}
+
+pub struct PgReader {
+    settings: SideSettings,
+    timeout: Duration,
+    app_roles: Vec<String>,
+    replication_user: Option<String>,
+    conn: Option<Conn>,
+}
+
+impl PgReader {
+    pub fn new(
+        settings: SideSettings,
+        timeout: Duration,
+        app_roles: Vec<String>,
+        replication_user: Option<String>,
+    ) -> Self {
+        PgReader {
+            settings,
+            timeout,
+            app_roles,
+            replication_user,
+            conn: None,
+        }
+    }
+
+    pub fn side(&self) -> crate::domain::observed::Side {
+        self.settings.side
+    }
+
+    async fn conn(&mut self) -> Result<&Conn> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let client = connect(&self.settings, self.timeout).await?;
+            let side = self.settings.side.upper();
+            let v: String = client
+                .query_one("SELECT current_setting('server_version_num')", &[])
+                .await
+                .map_err(|e| eyre!("{side}: {}", pg_error_text(&e)))?
+                .get(0);
+            let version_num: i32 = v.parse().unwrap_or(0);
+            if version_num < queries::MIN_VERSION_NUM {
+                bail!(
+                    "{side} runs PostgreSQL {version_num}; pgcutover reads PostgreSQL 13 and later"
+                );
+            }
+            let live = client
+                .prepare(&queries::live(version_num))
+                .await
+                .map_err(|e| eyre!("{side}: preparing the status query: {}", pg_error_text(&e)))?;
+            self.conn = Some(Conn {
+                client,
+                version_num,
+                live,
+            });
+        }
+        Ok(self.conn.as_ref().expect("connected above"))
+    }
+
+    /// Run `f` under the timeout; a timeout or a lost connection drops the connection so the
+    /// next call starts clean instead of queueing behind a stuck query.
+    async fn bounded<T>(
+        &mut self,
+        what: &str,
+        f: impl AsyncFnOnce(&Conn) -> Result<T>,
+    ) -> Result<T> {
+        let timeout = self.timeout;
+        let side = self.settings.side.upper();
+        let r = match tokio::time::timeout(timeout, async {
+            let c = self.conn().await?;
+            f(c).await
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(eyre!(
+                "{side}: {what} took longer than {} ms",
+                timeout.as_millis()
+            )),
+        };
+        if r.is_err() {
+            self.conn = None;
+        }
+        r
+    }
+
+    pub async fn version_num(&mut self) -> Result<i32> {
+        self.bounded("connecting", async |c| Ok(c.version_num))
+            .await
+    }
+
+    pub async fn live(&mut self) -> Result<Live> {
+        let roles = self.app_roles.clone();
+        let user = self.replication_user.clone();
+        let side = self.settings.side.upper();
+        self.bounded("the status query", async move |c| {
+            let row = c
+                .client
+                .query_one(&c.live, &[&roles, &user])
+                .await
+                .map_err(|e| eyre!("{side}: status query: {}", pg_error_text(&e)))?;
+            let text: &str = row.get(0);
+            serde_json::from_str(text).map_err(|e| eyre!("{side}: unexpected status document: {e}"))
+        })
+        .await
+    }
+
+    pub async fn inventory(&mut self) -> Result<Inventory> {
+        let side = self.settings.side.upper();
+        self.bounded("the inventory query", async move |c| {
+            let row = c
+                .client
+                .query_one(&queries::inventory(), &[])
+                .await
+                .map_err(|e| eyre!("{side}: inventory query: {}", pg_error_text(&e)))?;
+            let text: &str = row.get(0);
+            serde_json::from_str(text)
+                .map_err(|e| eyre!("{side}: unexpected inventory document: {e}"))
+        })
+        .await
+    }
+
+    pub async fn catalog(&mut self) -> Result<Catalog> {
+        let side = self.settings.side.upper();
+        self.bounded("the catalogue query", async move |c| {
+            let rows = c
+                .client
+                .query(&queries::catalog(), &[])
+                .await
+                .map_err(|e| eyre!("{side}: catalogue query: {}", pg_error_text(&e)))?;
+            let mut cat = Catalog::default();
+            cat.objects.reserve(rows.len());
+            for r in rows {
+                let kind: &str = r.get(0);
+                let kind = ObjectKind::parse(kind)
+                    .ok_or_else(|| eyre!("{side}: unknown catalogue kind {kind}"))?;
+                let key = ObjectKey {
+                    kind,
+                    schema: r.get(1),
+                    parent: r.get(2),
+                    name: r.get(3),
+                };
+                let def: Option<String> = r.get(4);
+                cat.insert(key, def.unwrap_or_default());
+            }
+            Ok(cat)
+        })
+        .await
+    }
+}

@@ -1,0 +1,173 @@
+//! The SQL the collectors run. Each poll is one statement (one round trip) returning JSON or
+//! rows; names come in as bind parameters, so nothing here is built from user input.
+
+/// Oldest server we read: `wal_status`/`safe_wal_size` appeared in 13.
+pub const MIN_VERSION_NUM: i32 = 130000;
+
+/// Filter for user schemas, on a `pg_namespace` alias `n`.
+const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+    AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'";
+
+/// Live facts as one JSON document. $1 = app roles (text[]), $2 = replication role name (text;
+/// NULL = the connected user).
+pub fn live(version_num: i32) -> String {
+    // PG15 added pg_stat_subscription_stats; PG16 added parallel apply workers, which also have
+    // relid NULL and are told apart by leader_pid.
+    let stats_join = if version_num >= 150000 {
+        "LEFT JOIN pg_stat_subscription_stats ss ON ss.subid = s.oid"
+    } else {
+        "LEFT JOIN (SELECT NULL::oid AS subid, NULL::bigint AS apply_error_count, NULL::bigint AS sync_error_count) ss ON false"
+    };
+    let leader = if version_num >= 160000 {
+        "AND st.leader_pid IS NULL"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+SELECT json_build_object(
+  'server', json_build_object(
+    'version', current_setting('server_version'),
+    'version_num', current_setting('server_version_num')::int,
+    'wal_level', current_setting('wal_level'),
+    'in_recovery', pg_is_in_recovery(),
+    'current_lsn', (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
+    'max_replication_slots', current_setting('max_replication_slots')::bigint,
+    'replication_slots_used', (SELECT count(*) FROM pg_replication_slots),
+    'max_wal_senders', current_setting('max_wal_senders')::bigint,
+    'wal_senders_used', (SELECT count(*) FROM pg_stat_replication),
+    'is_rds', EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication'),
+    'database', current_database(),
+    'user', current_user,
+    'prepared_xacts', (SELECT count(*) FROM pg_prepared_xacts)),
+  'slots', (SELECT coalesce(json_agg(json_build_object(
+      'name', slot_name, 'plugin', plugin, 'slot_type', slot_type, 'database', database,
+      'active', active, 'active_pid', active_pid, 'temporary', temporary,
+      'restart_lsn', restart_lsn::text, 'confirmed_flush_lsn', confirmed_flush_lsn::text,
+      'wal_status', wal_status, 'safe_wal_size', safe_wal_size) ORDER BY slot_name), '[]')
+    FROM pg_replication_slots),
+  'subscriptions', (SELECT coalesce(json_agg(json_build_object(
+      'name', s.subname, 'oid', s.oid, 'enabled', s.subenabled, 'slot_name', s.subslotname,
+      'publications', s.subpublications, 'synchronous_commit', s.subsynccommit,
+      'comment', shobj_description(s.oid, 'pg_subscription'),
+      'origin_lsn', o.remote_lsn::text,
+      'worker_pid', st.pid, 'received_lsn', st.received_lsn::text,
+      'latest_end_lsn', st.latest_end_lsn::text,
+      'last_msg_receipt_time', st.last_msg_receipt_time::text,
+      'latest_end_time', st.latest_end_time::text,
+      'apply_error_count', ss.apply_error_count, 'sync_error_count', ss.sync_error_count)
+      ORDER BY s.subname), '[]')
+    FROM pg_subscription s
+    LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL {leader}
+    {stats_join}
+    LEFT JOIN pg_replication_origin_status o ON o.external_id = 'pg_' || s.oid
+    WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
+  'publications', (SELECT coalesce(json_agg(json_build_object(
+      'name', pubname, 'all_tables', puballtables, 'insert', pubinsert, 'update', pubupdate,
+      'delete', pubdelete, 'truncate', pubtruncate) ORDER BY pubname), '[]')
+    FROM pg_publication),
+  'app_roles', (SELECT coalesce(json_agg(json_build_object(
+      'name', u.n, 'exists', r.oid IS NOT NULL, 'can_login', coalesce(r.rolcanlogin, false),
+      'sessions', (SELECT count(*) FROM pg_stat_activity a WHERE a.usename = u.n))
+      ORDER BY u.ord), '[]')
+    FROM unnest($1::text[]) WITH ORDINALITY AS u(n, ord) LEFT JOIN pg_roles r ON r.rolname = u.n),
+  'replication_role', (SELECT json_build_object(
+      'name', coalesce($2::text, current_user::text), 'exists', r.oid IS NOT NULL,
+      'superuser', coalesce(r.rolsuper, false), 'replication', coalesce(r.rolreplication, false),
+      'rds_replication', CASE WHEN r.oid IS NOT NULL
+          AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')
+        THEN pg_has_role(r.oid, 'rds_replication', 'MEMBER') ELSE false END)
+    FROM (SELECT 1) AS one LEFT JOIN pg_roles r ON r.rolname = coalesce($2::text, current_user::text))
+)::text"#
+    )
+}
+
+/// Catalogue-wide facts for the checks, as one JSON document.
+pub fn inventory() -> String {
+    format!(
+        r#"
+WITH user_tables AS (
+  SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.relreplident
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE {USER_NS} AND c.relkind IN ('r', 'p', 'm')
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                    AND d.objid = c.oid AND d.deptype = 'e'))
+SELECT json_build_object(
+  'identity_problems', (SELECT coalesce(json_agg(json_build_object(
+      'table', json_build_object('schema', t.nspname, 'name', t.relname),
+      'replica_identity', t.relreplident::text,
+      'has_primary_key', EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid AND i.indisprimary))
+      ORDER BY t.nspname, t.relname), '[]')
+    FROM user_tables t
+    WHERE t.relkind = 'r' AND t.relpersistence = 'p'
+      AND (t.relreplident = 'n' OR (t.relreplident = 'd'
+           AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid AND i.indisprimary)))),
+  'unlogged_tables', (SELECT coalesce(json_agg(json_build_object('schema', t.nspname, 'name', t.relname)
+      ORDER BY t.nspname, t.relname), '[]')
+    FROM user_tables t WHERE t.relkind IN ('r', 'p') AND t.relpersistence = 'u'),
+  'large_objects', (SELECT count(*) FROM pg_largeobject_metadata),
+  'materialized_views', (SELECT coalesce(json_agg(json_build_object('schema', t.nspname, 'name', t.relname)
+      ORDER BY t.nspname, t.relname), '[]')
+    FROM user_tables t WHERE t.relkind = 'm'),
+  'extensions', (SELECT coalesce(json_agg(json_build_object('name', extname, 'version', extversion)
+      ORDER BY extname), '[]') FROM pg_extension),
+  'sequences', (SELECT coalesce(json_agg(json_build_object(
+      'sequence', json_build_object('schema', s.schemaname, 'name', s.sequencename),
+      'last_value', s.last_value) ORDER BY s.schemaname, s.sequencename), '[]')
+    FROM pg_sequences s JOIN pg_namespace n ON n.nspname = s.schemaname WHERE {USER_NS})
+)::text"#
+    )
+}
+
+/// The schema catalogue as rows (kind, schema, parent, name, definition). Objects that belong to
+/// extensions are left out (the extension row covers them); NOT NULL constraints (stored in
+/// pg_constraint from PostgreSQL 18 on) are left out because column rows carry nullability.
+pub fn catalog() -> String {
+    format!(
+        r#"
+WITH rels AS (
+  SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.relispartition
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE {USER_NS} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                    AND d.objid = c.oid AND d.deptype = 'e'))
+SELECT 'extension', '', '', e.extname::text, e.extversion FROM pg_extension e
+UNION ALL
+SELECT CASE r.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized_view'
+         WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign_table' ELSE 'table' END,
+       r.nspname, '', r.relname,
+       CASE WHEN r.relkind IN ('v', 'm') THEN pg_get_viewdef(r.oid)
+            WHEN r.relkind = 'S' THEN (SELECT format('%s increment %s minvalue %s maxvalue %s start %s cache %s%s',
+                 format_type(s.seqtypid, NULL), s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache,
+                 CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END) FROM pg_sequence s WHERE s.seqrelid = r.oid)
+            ELSE concat_ws(' ',
+                 CASE r.relpersistence WHEN 'u' THEN 'unlogged' END,
+                 CASE r.relkind WHEN 'p' THEN 'partitioned' END,
+                 CASE WHEN r.relispartition THEN 'partition of ' || (SELECT i.inhparent::regclass::text
+                      FROM pg_inherits i WHERE i.inhrelid = r.oid) END)
+       END
+FROM rels r
+UNION ALL
+SELECT 'column', r.nspname, r.relname, a.attname,
+       format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || CASE WHEN a.attidentity = 'a' THEN ' generated always as identity'
+               WHEN a.attidentity = 'd' THEN ' generated by default as identity' ELSE '' END
+       || CASE WHEN a.attgenerated <> '' THEN coalesce(' generated as (' || pg_get_expr(d.adbin, d.adrelid) || ')', '')
+               ELSE coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') END
+       || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+               THEN ' collate ' || (SELECT quote_ident(collname) FROM pg_collation WHERE oid = a.attcollation) ELSE '' END
+FROM rels r
+JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE r.relkind IN ('r', 'p', 'm', 'f')
+UNION ALL
+SELECT 'index', r.nspname, r.relname, ic.relname, pg_get_indexdef(i.indexrelid)
+FROM rels r JOIN pg_index i ON i.indrelid = r.oid JOIN pg_class ic ON ic.oid = i.indexrelid
+UNION ALL
+SELECT 'constraint', r.nspname, r.relname, con.conname, pg_get_constraintdef(con.oid)
+FROM rels r JOIN pg_constraint con ON con.conrelid = r.oid
+WHERE con.contype <> 'n'"#
+    )
+}

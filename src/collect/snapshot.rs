@@ -1,0 +1,49 @@
+//! One full read of both sides at once, for the headless commands.
+
+use crate::collect::poller::error_text;
+use crate::collect::postgres::PgReader;
+use crate::config::Settings;
+use crate::domain::observed::{Inventory, Live, Side};
+use crate::domain::schema::Catalog;
+
+#[derive(Debug)]
+pub struct SideRead {
+    pub live: Result<Live, String>,
+    pub inventory: Option<Result<Inventory, String>>,
+    pub catalog: Option<Result<Catalog, String>>,
+}
+
+pub fn reader(settings: &Settings, side: Side) -> PgReader {
+    PgReader::new(
+        settings.side(side).clone(),
+        settings.poll.timeout,
+        settings.app_roles.clone(),
+        settings.replication_user.clone(),
+    )
+}
+
+/// Live facts, then (when `full`) inventory and catalogue, over one connection.
+pub async fn read_side(reader: &mut PgReader, full: bool) -> SideRead {
+    let live = reader.live().await.map_err(|e| error_text(&e));
+    if live.is_err() || !full {
+        return SideRead {
+            live,
+            inventory: None,
+            catalog: None,
+        };
+    }
+    let inventory = Some(reader.inventory().await.map_err(|e| error_text(&e)));
+    let catalog = Some(reader.catalog().await.map_err(|e| error_text(&e)));
+    SideRead {
+        live,
+        inventory,
+        catalog,
+    }
+}
+
+/// Both sides concurrently; a side that is down is a value, not an error.
+pub async fn read_both(settings: &Settings, full: bool) -> (SideRead, SideRead) {
+    let mut b = reader(settings, Side::Blue);
+    let mut g = reader(settings, Side::Green);
+    tokio::join!(read_side(&mut b, full), read_side(&mut g, full))
+}

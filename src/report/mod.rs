@@ -1,0 +1,251 @@
+//! The status report: everything observed on both sides, with phase, alarms, checks and diffs.
+//! Built by a pure function so the dashboard, `status` and `check` agree by construction.
+
+pub mod text;
+
+use serde::Serialize;
+
+use crate::collect::snapshot::SideRead;
+use crate::domain::checks::{self, Check, CheckInput, SideView};
+use crate::domain::lsn::Lsn;
+use crate::domain::observed::{Live, Publication, Role, Side, Subscription};
+use crate::domain::phase::{self, Alarm, Direction, Names, Phase};
+use crate::domain::schema::{self, SchemaDiff};
+use crate::domain::sequences::{self, SequenceRow};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub generated_at: String,
+    pub phase: Phase,
+    pub direction: Option<Direction>,
+    pub writable: Vec<Side>,
+    pub alarms: Vec<AlarmOut>,
+    pub sides: Sides,
+    pub slots: Vec<SlotOut>,
+    pub subscriptions: Vec<SubscriptionOut>,
+    pub publications: Vec<PublicationOut>,
+    pub app_roles: Vec<RoleOut>,
+    pub checks: Vec<Check>,
+    /// `None` when either side's catalogue could not be read.
+    pub schema_diff: Option<SchemaDiff>,
+    pub sequences: Vec<SequenceRow>,
+}
+
+impl Status {
+    pub fn blocking_failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.blocks())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmOut {
+    #[serde(flatten)]
+    pub alarm: Alarm,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sides {
+    pub blue: SideOut,
+    pub green: SideOut,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SideOut {
+    pub reachable: bool,
+    pub error: Option<String>,
+    pub version: Option<String>,
+    pub version_num: Option<i32>,
+    pub wal_level: Option<String>,
+    pub in_recovery: Option<bool>,
+    pub current_lsn: Option<Lsn>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub rds: Option<bool>,
+    /// An app role can log in here.
+    pub writable: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotOut {
+    pub side: Side,
+    pub name: String,
+    /// The migration's slot (the configured name).
+    pub ours: bool,
+    pub plugin: Option<String>,
+    pub slot_type: String,
+    pub active: bool,
+    pub active_pid: Option<i32>,
+    pub restart_lsn: Option<Lsn>,
+    pub confirmed_flush_lsn: Option<Lsn>,
+    pub wal_status: Option<String>,
+    pub safe_wal_size: Option<i64>,
+    /// current LSN − confirmed_flush_lsn.
+    pub lag_bytes: Option<u64>,
+    /// current LSN − restart_lsn.
+    pub wal_retained_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionOut {
+    pub side: Side,
+    pub ours: bool,
+    #[serde(flatten)]
+    pub subscription: Subscription,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicationOut {
+    pub side: Side,
+    #[serde(flatten)]
+    pub publication: Publication,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleOut {
+    pub side: Side,
+    #[serde(flatten)]
+    pub role: Role,
+}
+
+fn side_out(r: &SideRead) -> SideOut {
+    match &r.live {
+        Ok(l) => SideOut {
+            reachable: true,
+            error: None,
+            version: Some(l.server.version.clone()),
+            version_num: Some(l.server.version_num),
+            wal_level: Some(l.server.wal_level.clone()),
+            in_recovery: Some(l.server.in_recovery),
+            current_lsn: l.server.current_lsn,
+            database: Some(l.server.database.clone()),
+            user: Some(l.server.user.clone()),
+            rds: Some(l.server.is_rds),
+            writable: Some(l.writable()),
+        },
+        Err(e) => SideOut {
+            reachable: false,
+            error: Some(e.clone()),
+            version: None,
+            version_num: None,
+            wal_level: None,
+            in_recovery: None,
+            current_lsn: None,
+            database: None,
+            user: None,
+            rds: None,
+            writable: None,
+        },
+    }
+}
+
+fn view(r: &SideRead) -> SideView<'_> {
+    SideView {
+        live: r.live.as_ref().ok(),
+        inventory: ok(&r.inventory),
+        error: r.live.as_ref().err().map(String::as_str),
+    }
+}
+
+fn ok<T>(o: &Option<Result<T, String>>) -> Option<&T> {
+    o.as_ref().and_then(|r| r.as_ref().ok())
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Assemble the report from what was read on both sides.
+pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideRead) -> Status {
+    let (bl, gl) = (blue.live.as_ref().ok(), green.live.as_ref().ok());
+    let ph = phase::derive(names, bl, gl);
+
+    let per_side = |f: &mut dyn FnMut(Side, &Live)| {
+        for (s, l) in [(Side::Blue, bl), (Side::Green, gl)] {
+            if let Some(l) = l {
+                f(s, l);
+            }
+        }
+    };
+    let mut slots = Vec::new();
+    let mut subscriptions = Vec::new();
+    let mut publications = Vec::new();
+    let mut roles = Vec::new();
+    per_side(&mut |side, l| {
+        let cur = l.server.current_lsn;
+        slots.extend(l.slots.iter().map(|s| SlotOut {
+            side,
+            name: s.name.clone(),
+            ours: s.name == names.slot,
+            plugin: s.plugin.clone(),
+            slot_type: s.slot_type.clone(),
+            active: s.active,
+            active_pid: s.active_pid,
+            restart_lsn: s.restart_lsn,
+            confirmed_flush_lsn: s.confirmed_flush_lsn,
+            wal_status: s.wal_status.clone(),
+            safe_wal_size: s.safe_wal_size,
+            lag_bytes: s.lag_bytes(cur),
+            wal_retained_bytes: s.wal_retained_bytes(cur),
+        }));
+        subscriptions.extend(l.subscriptions.iter().map(|s| SubscriptionOut {
+            side,
+            ours: s.name == names.subscription,
+            subscription: s.clone(),
+        }));
+        publications.extend(l.publications.iter().map(|p| PublicationOut {
+            side,
+            publication: p.clone(),
+        }));
+        roles.extend(l.app_roles.iter().map(|r| RoleOut {
+            side,
+            role: r.clone(),
+        }));
+    });
+
+    let checks = checks::run(&CheckInput {
+        names,
+        app_roles,
+        phase: &ph,
+        blue: view(blue),
+        green: view(green),
+    });
+    let schema_diff = match (ok(&blue.catalog), ok(&green.catalog)) {
+        (Some(b), Some(g)) => Some(schema::diff(b, g)),
+        _ => None,
+    };
+    let seq = |r: &SideRead| {
+        ok(&r.inventory)
+            .map(|i| i.sequences.clone())
+            .unwrap_or_default()
+    };
+    let sequences = sequences::diff(&seq(blue), &seq(green));
+
+    Status {
+        generated_at: now_rfc3339(),
+        phase: ph.phase,
+        direction: ph.direction,
+        writable: ph.writable,
+        alarms: ph
+            .alarms
+            .into_iter()
+            .map(|a| AlarmOut {
+                message: a.message(),
+                alarm: a,
+            })
+            .collect(),
+        sides: Sides {
+            blue: side_out(blue),
+            green: side_out(green),
+        },
+        slots,
+        subscriptions,
+        publications,
+        app_roles: roles,
+        checks,
+        schema_diff,
+        sequences,
+    }
+}
