@@ -47,9 +47,9 @@ SELECT json_build_object(
       'wal_status', wal_status, 'safe_wal_size', safe_wal_size) ORDER BY slot_name), '[]')
     FROM pg_replication_slots),
   'subscriptions', (SELECT coalesce(json_agg(json_build_object(
-      'name', s.subname, 'oid', s.oid, 'enabled', s.subenabled, 'slot_name', s.subslotname,
+      'name', s.subname, 'oid', s.oid::bigint, 'enabled', s.subenabled, 'slot_name', s.subslotname,
       'publications', s.subpublications, 'synchronous_commit', s.subsynccommit,
-      'comment', shobj_description(s.oid, 'pg_subscription'),
+      'comment', obj_description(s.oid, 'pg_subscription'),
       'origin_lsn', o.remote_lsn::text,
       'worker_pid', st.pid, 'received_lsn', st.received_lsn::text,
       'latest_end_lsn', st.latest_end_lsn::text,
