@@ -1,5 +1,6 @@
 //! Command line: parse, load configuration, dispatch. Exit codes: 0 ok, 1 a blocking check
-//! failed (`check`), 2 bad configuration or usage.
+//! failed (`check`), 2 bad configuration or usage, 3 a side could not be read (`status`, which
+//! still prints everything else).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,7 +118,13 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
         Command::Status { json } => {
             let st = status(&settings).await;
             print(&st, json)?;
-            Ok(ExitCode::SUCCESS)
+            // The report is complete either way; the code tells scripts a side was not read.
+            let all_read = st.sides.blue.reachable && st.sides.green.reachable;
+            Ok(if all_read {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
         }
         Command::Check { json } => {
             let st = status(&settings).await;

@@ -64,8 +64,13 @@ impl PgReader {
                     "{side} runs PostgreSQL {version_num}; pgcutover reads PostgreSQL 13 and later"
                 );
             }
+            let origin_readable: bool = client
+                .query_one(queries::ORIGIN_READABLE, &[])
+                .await
+                .map_err(|e| eyre!("{side}: {}", pg_error_text(&e)))?
+                .get(0);
             let live = client
-                .prepare(&queries::live(version_num))
+                .prepare(&queries::live(version_num, origin_readable))
                 .await
                 .map_err(|e| eyre!("{side}: preparing the status query: {}", pg_error_text(&e)))?;
             self.conn = Some(Conn {

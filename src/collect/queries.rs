@@ -1,6 +1,10 @@
 //! The SQL the collectors run. Each poll is one statement (one round trip) returning JSON or
 //! rows; names come in as bind parameters, so nothing here is built from user input.
 
+/// Can the connected role read replication origin progress?
+pub const ORIGIN_READABLE: &str =
+    "SELECT has_table_privilege('pg_catalog.pg_replication_origin_status', 'SELECT')";
+
 /// Oldest server we read: `wal_status`/`safe_wal_size` appeared in 13.
 pub const MIN_VERSION_NUM: i32 = 130000;
 
@@ -10,7 +14,7 @@ const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
 
 /// Live facts as one JSON document. $1 = app roles (text[]), $2 = replication role name (text;
 /// NULL = the connected user).
-pub fn live(version_num: i32) -> String {
+pub fn live(version_num: i32, origin_readable: bool) -> String {
     // PG15 added pg_stat_subscription_stats; PG16 added parallel apply workers, which also have
     // relid NULL and are told apart by leader_pid.
     let stats_join = if version_num >= 150000 {
@@ -22,6 +26,13 @@ pub fn live(version_num: i32) -> String {
         "AND st.leader_pid IS NULL"
     } else {
         ""
+    };
+    // pg_replication_origin_status is superuser-only unless granted; a monitoring role without
+    // it still sees everything else (permissions are checked per relation, so this is textual).
+    let origin_join = if origin_readable {
+        "LEFT JOIN pg_replication_origin_status o ON o.external_id = 'pg_' || s.oid"
+    } else {
+        "LEFT JOIN (SELECT NULL::text AS external_id, NULL::pg_lsn AS remote_lsn) o ON false"
     };
     format!(
         r#"
@@ -60,7 +71,7 @@ SELECT json_build_object(
     FROM pg_subscription s
     LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL {leader}
     {stats_join}
-    LEFT JOIN pg_replication_origin_status o ON o.external_id = 'pg_' || s.oid
+    {origin_join}
     WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
   'publications', (SELECT coalesce(json_agg(json_build_object(
       'name', pubname, 'all_tables', puballtables, 'insert', pubinsert, 'update', pubupdate,
