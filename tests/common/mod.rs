@@ -198,8 +198,14 @@ impl Cluster {
     /// Start on a fresh free port (retrying if another test took it meanwhile).
     pub fn start(&mut self) {
         let _ = std::fs::remove_file(self.data.join("postmaster.pid"));
+        let keep = self.port;
         for attempt in 0..5 {
-            self.port = free_port();
+            // A restart keeps its port so clients configured for it reconnect.
+            self.port = if attempt == 0 && keep != 0 {
+                keep
+            } else {
+                free_port()
+            };
             let out = pg_command(&self.bin.tool("pg_ctl"))
                 .arg("-D")
                 .arg(&self.data)
