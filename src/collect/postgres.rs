@@ -9,13 +9,40 @@ use tokio_postgres::{Client, Statement};
 use super::connect::{connect, pg_error_text};
 use super::queries;
 use crate::config::SideSettings;
-use crate::domain::observed::{Inventory, Live};
+use crate::domain::observed::{Inventory, Live, QualName, SequenceValue};
 use crate::domain::schema::{Catalog, ObjectKey, ObjectKind};
 
 struct Conn {
     client: Client,
     version_num: i32,
     live: Statement,
+}
+
+async fn read_sequences(client: &Client) -> Result<Vec<SequenceValue>, tokio_postgres::Error> {
+    let rows = client.query(&queries::sequence_list(), &[]).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut readable: Vec<(i64, usize)> = Vec::new();
+    for r in &rows {
+        let oid: i64 = r.get(0);
+        if r.get::<_, bool>(3) {
+            readable.push((oid, out.len()));
+        }
+        out.push(SequenceValue {
+            sequence: QualName {
+                schema: r.get(1),
+                name: r.get(2),
+            },
+            last_value: None,
+        });
+    }
+    for batch in readable.chunks(queries::SEQUENCE_BATCH) {
+        let oids: Vec<i64> = batch.iter().map(|(o, _)| *o).collect();
+        let values = client.query(queries::SEQUENCE_VALUES, &[&oids]).await?;
+        for (row, (_, idx)) in values.iter().zip(batch) {
+            out[*idx].last_value = row.get(1);
+        }
+    }
+    Ok(out)
 }
 
 pub struct PgReader {
@@ -139,8 +166,12 @@ impl PgReader {
                 .await
                 .map_err(|e| eyre!("{side}: inventory query: {}", pg_error_text(&e)))?;
             let text: &str = row.get(0);
-            serde_json::from_str(text)
-                .map_err(|e| eyre!("{side}: unexpected inventory document: {e}"))
+            let mut inv: Inventory = serde_json::from_str(text)
+                .map_err(|e| eyre!("{side}: unexpected inventory document: {e}"))?;
+            inv.sequences = read_sequences(&c.client)
+                .await
+                .map_err(|e| eyre!("{side}: reading sequences: {}", pg_error_text(&e)))?;
+            Ok(inv)
         })
         .await
     }
@@ -153,8 +184,7 @@ impl PgReader {
                 .query(&queries::catalog(), &[])
                 .await
                 .map_err(|e| eyre!("{side}: catalogue query: {}", pg_error_text(&e)))?;
-            let mut cat = Catalog::default();
-            cat.objects.reserve(rows.len());
+            let mut cat = Catalog::with_capacity(rows.len());
             for r in rows {
                 let kind: &str = r.get(0);
                 let kind = ObjectKind::parse(kind)

@@ -121,14 +121,32 @@ SELECT json_build_object(
       ORDER BY t.nspname, t.relname), '[]')
     FROM user_tables t WHERE t.relkind = 'm'),
   'extensions', (SELECT coalesce(json_agg(json_build_object('name', extname, 'version', extversion)
-      ORDER BY extname), '[]') FROM pg_extension),
-  'sequences', (SELECT coalesce(json_agg(json_build_object(
-      'sequence', json_build_object('schema', s.schemaname, 'name', s.sequencename),
-      'last_value', s.last_value) ORDER BY s.schemaname, s.sequencename), '[]')
-    FROM pg_sequences s JOIN pg_namespace n ON n.nspname = s.schemaname WHERE {USER_NS})
+      ORDER BY extname), '[]') FROM pg_extension)
 )::text"#
     )
 }
+
+/// The user sequences, without reading them: reading takes a lock per sequence, and one
+/// statement over thousands of them overflows the lock table ("out of shared memory"), which is
+/// what `pg_sequences` does. Values are read in batches by [`SEQUENCE_VALUES`].
+pub fn sequence_list() -> String {
+    format!(
+        r#"
+SELECT c.oid::bigint, n.nspname::text, c.relname::text,
+       has_sequence_privilege(c.oid, 'SELECT,USAGE')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND {USER_NS}
+ORDER BY n.nspname, c.relname"#
+    )
+}
+
+/// Last values of a batch of sequences ($1 = oids as bigint[]); one statement = one transaction,
+/// so each batch's locks are released before the next.
+pub const SEQUENCE_VALUES: &str =
+    "SELECT o, pg_sequence_last_value(o::oid) FROM unnest($1::bigint[]) AS o";
+
+/// Sequences read per statement (far below the default lock table of 64 × max_connections).
+pub const SEQUENCE_BATCH: usize = 500;
 
 /// The schema catalogue as rows (kind, schema, parent, name, definition). Objects that belong to
 /// extensions are left out (the extension row covers them); NOT NULL constraints (stored in

@@ -248,5 +248,7 @@ pub struct Inventory {
     pub large_objects: i64,
     pub materialized_views: Vec<QualName>,
     pub extensions: Vec<Extension>,
+    /// Read separately from the rest (in batches), hence the default.
+    #[serde(default)]
     pub sequences: Vec<SequenceValue>,
 }
