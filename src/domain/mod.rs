@@ -6,5 +6,6 @@ pub mod lsn;
 pub mod observed;
 pub mod phase;
 pub mod polled;
+pub mod redo;
 pub mod schema;
 pub mod sequences;
