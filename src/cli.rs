@@ -1,6 +1,8 @@
 //! Command line: parse, load configuration, dispatch. Exit codes: 0 ok, 1 a blocking check
 //! failed (`check`), 2 bad configuration or usage, 3 a side could not be read (`status`, which
-//! still prints everything else).
+//! still prints everything else), 4 an action refused (a guard failed, or not confirmed), 5 an
+//! action failed and the engine put things back (safe), 6 an action failed after the target
+//! took over (rerun it to finish).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +12,8 @@ use color_eyre::eyre::Result;
 
 use crate::collect::snapshot;
 use crate::config::{self, Overrides, Settings};
+use crate::domain::guards::Action;
+use crate::engine::{self, Outcome};
 use crate::report;
 
 #[derive(Debug, Parser)]
@@ -51,6 +55,109 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show an action's guards (evaluated now) and every statement it would run; changes nothing
+    Plan {
+        #[command(flatten)]
+        target: ActionArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an action: guards re-checked on fresh data, every statement journaled
+    Run {
+        #[command(flatten)]
+        target: ActionArgs,
+        /// Do not ask for confirmation (required when not on a terminal)
+        #[arg(long)]
+        yes: bool,
+        /// Print the outcome as JSON
+        #[arg(long)]
+        json: bool,
+        /// Journal file (default: $XDG_STATE_HOME/pgcutover/journal.jsonl)
+        #[arg(long, value_name = "PATH")]
+        journal: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActionName {
+    Prepare,
+    Subscribe,
+    Start,
+    Cutover,
+    Rollback,
+    Finalize,
+    Fence,
+    Unfence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SideArg {
+    Blue,
+    Green,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ActionArgs {
+    /// The action
+    #[arg(value_enum)]
+    pub action: ActionName,
+    /// The side, for fence and unfence
+    #[arg(value_enum)]
+    pub side: Option<SideArg>,
+    /// start: the LSN of GREEN's `redo done at X/Y` line, instead of reading the log (origin = X/Y + 1)
+    #[arg(long, value_name = "X/Y")]
+    pub lsn: Option<String>,
+    /// start: use --lsn as the origin exactly (a point-in-time restore that logged `recovery stopping before`)
+    #[arg(long, requires = "lsn")]
+    pub exact: bool,
+}
+
+impl ActionArgs {
+    fn resolve(&self) -> Result<(Action, engine::Options)> {
+        use crate::domain::observed::Side;
+        let side = self.side.map(|s| {
+            if s == SideArg::Blue {
+                Side::Blue
+            } else {
+                Side::Green
+            }
+        });
+        let needs_side = matches!(self.action, ActionName::Fence | ActionName::Unfence);
+        if needs_side && side.is_none() {
+            color_eyre::eyre::bail!("`{:?}` needs a side: blue or green", self.action);
+        }
+        if !needs_side && side.is_some() {
+            color_eyre::eyre::bail!("only fence and unfence take a side");
+        }
+        if self.lsn.is_some() && self.action != ActionName::Start {
+            color_eyre::eyre::bail!("--lsn is for `start` only");
+        }
+        let action = match self.action {
+            ActionName::Prepare => Action::Prepare,
+            ActionName::Subscribe => Action::Subscribe,
+            ActionName::Start => Action::Start,
+            ActionName::Cutover => Action::Cutover,
+            ActionName::Rollback => Action::Rollback,
+            ActionName::Finalize => Action::Finalize,
+            ActionName::Fence => Action::Fence(side.expect("checked")),
+            ActionName::Unfence => Action::Unfence(side.expect("checked")),
+        };
+        let lsn = match &self.lsn {
+            None => None,
+            Some(l) => Some(
+                l.parse()
+                    .map_err(|e| color_eyre::eyre::eyre!("--lsn: {e}"))?,
+            ),
+        };
+        Ok((
+            action,
+            engine::Options {
+                lsn,
+                exact: self.exact,
+                journal: None,
+            },
+        ))
+    }
 }
 
 fn init_logging(path: Option<PathBuf>) {
@@ -115,6 +222,63 @@ pub fn main() -> ExitCode {
 
 async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
     match cmd {
+        Command::Plan { target, json } => {
+            let (action, opts) = target.resolve()?;
+            let (_, plan) = engine::plan(action, &settings, &opts).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", report::text::plan(&plan));
+            }
+            Ok(if plan.refused() {
+                ExitCode::from(4)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Run {
+            target,
+            yes,
+            json,
+            journal,
+        } => {
+            let (action, mut opts) = target.resolve()?;
+            opts.journal = journal;
+            if !yes {
+                use std::io::{BufRead, IsTerminal, Write};
+                if !std::io::stdin().is_terminal() {
+                    color_eyre::eyre::bail!(
+                        "`run` changes the databases: pass --yes, or run it on a terminal to confirm"
+                    );
+                }
+                let (_, plan) = engine::plan(action, &settings, &opts).await;
+                print!("{}", report::text::plan(&plan));
+                if plan.refused() {
+                    return Ok(ExitCode::from(4));
+                }
+                print!("type yes to run {}: ", plan.action);
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if answer.trim() != "yes" {
+                    eprintln!("not run");
+                    return Ok(ExitCode::from(4));
+                }
+            }
+            let mut print_event = |e: &engine::Event| eprintln!("{}", report::text::event(e));
+            let outcome = engine::run(action, &settings, &opts, &mut print_event).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                print!("{}", report::text::outcome(&outcome));
+            }
+            Ok(match outcome {
+                Outcome::Done { .. } | Outcome::NothingToDo { .. } => ExitCode::SUCCESS,
+                Outcome::Refused { .. } => ExitCode::from(4),
+                Outcome::FailedSafe { .. } => ExitCode::from(5),
+                Outcome::FailedAfterSwitch { .. } => ExitCode::from(6),
+            })
+        }
         Command::Status { json } => {
             let st = status(&settings).await;
             print(&st, json)?;

@@ -4,5 +4,6 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod report;
 pub mod sql;

@@ -20,7 +20,7 @@ pub struct Target {
     pub label: String,
 }
 
-fn os_user() -> String {
+pub fn os_user() -> String {
     std::env::var("PGUSER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "postgres".into())
@@ -130,7 +130,7 @@ pub fn target(s: &SideSettings, connect_timeout: Duration) -> Result<Target> {
 
 /// libpq's order, per side: the side's env var, `PGPASSWORD`, a password from the service file,
 /// then the password file.
-fn find_password(
+pub fn find_password(
     s: &SideSettings,
     hosts: &[String],
     port: u16,

@@ -42,6 +42,7 @@ struct SideFile {
     sslmode: Option<Spanned<String>>,
     sslrootcert: Option<PathBuf>,
     password_env: Option<String>,
+    replication_dsn: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,12 +58,18 @@ struct ReplicationFile {
 #[serde(deny_unknown_fields)]
 struct CutoverFile {
     app_roles: Option<Spanned<Vec<String>>>,
+    max_lag_bytes: Option<u64>,
+    steady_samples: Option<usize>,
+    sample_interval_ms: Option<u64>,
+    drain_timeout_s: Option<u64>,
+    fence_timeout_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RedoFile {
     log_file: Option<PathBuf>,
+    not_before: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +113,9 @@ pub struct SideSettings {
     pub password_env: String,
     /// Where the settings came from, for messages.
     pub origin: String,
+    /// How the *other* server reaches this one for replication; `None` = derived from this
+    /// side's connection (host, port, dbname, replication user, sslmode).
+    pub replication_conninfo: Option<ConnInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +124,21 @@ pub struct PollSettings {
     pub timeout: Duration,
     /// Read the catalogue-wide inventory every N live polls.
     pub inventory_every: u32,
+}
+
+/// The cutover's gate and time limits.
+#[derive(Debug, Clone)]
+pub struct CutoverSettings {
+    /// The lag (bytes) under which the cutover may start …
+    pub max_lag_bytes: u64,
+    /// … for this many consecutive samples …
+    pub steady_samples: usize,
+    /// … taken this far apart.
+    pub sample_interval: Duration,
+    /// Longest wait for the target to confirm everything the fenced source wrote.
+    pub drain_timeout: Duration,
+    /// Longest wait for the app's sessions to end after NOLOGIN.
+    pub fence_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +150,9 @@ pub struct Settings {
     pub replication_user: Option<String>,
     pub app_roles: Vec<String>,
     pub redo_log_file: Option<PathBuf>,
+    /// Ignore redo lines stamped before this (GREEN's creation time).
+    pub redo_not_before: Option<time::OffsetDateTime>,
+    pub cutover: CutoverSettings,
     pub poll: PollSettings,
     pub file: Option<PathBuf>,
 }
@@ -331,8 +359,23 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         if sslmode == SslMode::Disable && sslrootcert.is_some() {
             bail!("{origin}: sslrootcert is set but sslmode = disable; remove one of them");
         }
+        let replication_conninfo = match &f.replication_dsn {
+            None => None,
+            Some(d) => {
+                let where_ = format!("[{s}] replication_dsn in {}", at(d.span()));
+                let ci = conninfo::parse(d.get_ref()).map_err(|e| eyre!("{where_}: {e}"))?;
+                if ci.get("password").is_some() {
+                    bail!(
+                        "{where_} contains a password; set $PGCUTOVER_{}_REPLICATION_PASSWORD instead",
+                        s.upper()
+                    );
+                }
+                Some(ci)
+            }
+        };
         Ok(SideSettings {
             side: s,
+            replication_conninfo,
             conninfo: ci,
             sslmode,
             sslrootcert,
@@ -354,6 +397,23 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         bail!("{label}: [poll] timeout_ms must be at least 100");
     }
 
+    let redo_not_before = match &fc.redo.not_before {
+        None => None,
+        Some(t) => Some(
+            time::OffsetDateTime::parse(t.get_ref(), &time::format_description::well_known::Rfc3339).map_err(|_| {
+                eyre!("{}: [redo] not_before = {:?} is not an RFC 3339 time like 2026-11-21T10:00:00Z", at(t.span()), t.get_ref())
+            })?,
+        ),
+    };
+    let c = &fc.cutover;
+    let cutover = CutoverSettings {
+        max_lag_bytes: c.max_lag_bytes.unwrap_or(100 * 1024),
+        steady_samples: c.steady_samples.unwrap_or(3).max(1),
+        sample_interval: Duration::from_millis(c.sample_interval_ms.unwrap_or(200)),
+        drain_timeout: Duration::from_secs(c.drain_timeout_s.unwrap_or(30).max(1)),
+        fence_timeout: Duration::from_secs(c.fence_timeout_s.unwrap_or(10).max(1)),
+    };
+
     Ok(Settings {
         blue,
         green,
@@ -365,6 +425,8 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         replication_user,
         app_roles,
         redo_log_file: fc.redo.log_file,
+        redo_not_before,
+        cutover,
         poll: PollSettings {
             interval,
             timeout,

@@ -139,7 +139,7 @@ fn side_out(r: &SideRead) -> SideOut {
     }
 }
 
-fn view(r: &SideRead) -> SideView<'_> {
+pub(crate) fn view(r: &SideRead) -> SideView<'_> {
     SideView {
         live: r.live.as_ref().ok(),
         inventory: ok(&r.inventory),
@@ -149,6 +149,16 @@ fn view(r: &SideRead) -> SideView<'_> {
 
 fn ok<T>(o: &Option<Result<T, String>>) -> Option<&T> {
     o.as_ref().and_then(|r| r.as_ref().ok())
+}
+
+/// Now, with milliseconds, for the journal.
+pub fn now_rfc3339_ms() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 pub fn now_rfc3339() -> String {

@@ -194,6 +194,102 @@ pub fn checks(s: &Status) -> String {
     o
 }
 
+/// A plan: guards with their verdicts, then every step with its statements.
+pub fn plan(p: &crate::engine::Plan) -> String {
+    let mut o = String::new();
+    let mode = p
+        .mode
+        .map(|m| {
+            format!(
+                "   (mode: {})",
+                serde_json::to_value(m)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(o, "plan: {}{mode}", p.action);
+    o.push_str("guards:\n");
+    for g in &p.guards {
+        let _ = writeln!(
+            o,
+            "  {} {:<20} {}",
+            if g.ok { "✓" } else { "✗" },
+            g.name,
+            g.detail
+        );
+    }
+    if p.refused() {
+        o.push_str("REFUSED: the guards marked ✗ must hold first\n");
+        return o;
+    }
+    for n in &p.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    if p.steps.is_empty() {
+        o.push_str("nothing to do\n");
+    }
+    for (i, s) in p.steps.iter().enumerate() {
+        let _ = writeln!(o, "{:>3}. [{}] {}", i + 1, s.side.upper(), s.title);
+        for sql in &s.sql {
+            let _ = writeln!(o, "       {sql}");
+        }
+    }
+    o
+}
+
+/// One engine event as a progress line.
+pub fn event(e: &crate::engine::Event) -> String {
+    use crate::engine::Event;
+    match e {
+        Event::StepStarted { step, title, side } => {
+            format!(
+                "→ {step:<20} {}{title}",
+                side.map(|s| format!("[{}] ", s.upper()))
+                    .unwrap_or_default()
+            )
+        }
+        Event::StepFinished { step, ms, detail } => format!("✓ {step:<20} {ms:>8.1} ms  {detail}"),
+        Event::Note { text } => format!("! {text}"),
+    }
+}
+
+/// An action's outcome, for people.
+pub fn outcome(out: &crate::engine::Outcome) -> String {
+    use crate::engine::Outcome;
+    match out {
+        Outcome::Done {
+            summary,
+            window_ms,
+            steps,
+        } => {
+            let mut o = format!("done: {summary}\n");
+            if let Some(w) = window_ms {
+                let _ = writeln!(o, "write-unavailability window: {w:.1} ms");
+            }
+            for s in steps {
+                let _ = writeln!(o, "  {:<20} {:>8.1} ms", s.step, s.ms);
+            }
+            o
+        }
+        Outcome::NothingToDo { summary } => format!("{summary}\n"),
+        Outcome::Refused { guards } => {
+            let mut o = String::from("refused:\n");
+            for g in guards.iter().filter(|g| !g.ok) {
+                let _ = writeln!(o, "  ✗ {:<20} {}", g.name, g.detail);
+            }
+            o
+        }
+        Outcome::FailedSafe { error, state } => {
+            format!("FAILED, put back: {error}\nstate: {state}\n")
+        }
+        Outcome::FailedAfterSwitch { error, state } => {
+            format!("FAILED after the switch: {error}\nstate: {state}\n")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub const DB: &str = "appdb";
 
+pub mod writer;
+
 #[derive(Debug, Clone)]
 pub struct Bin {
     pub dir: PathBuf,
@@ -140,6 +142,7 @@ full_page_writes = on
 log_line_prefix = '%m [%p] '
 log_min_messages = info
 shared_buffers = 32MB
+max_prepared_transactions = 5
 ";
 
 impl Cluster {

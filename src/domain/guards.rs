@@ -1,0 +1,419 @@
+//! Guards: what must hold, on fresh data, for an action to run. Pure; the engine evaluates them
+//! just before it acts and refuses with the failing ones.
+
+use serde::Serialize;
+
+use super::checks::Check;
+use super::lsn::Lsn;
+use super::observed::{Live, Side};
+use super::phase::{Alarm, Direction, Names, Phase, PhaseReport};
+use crate::sql::ident;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "action", content = "side")]
+pub enum Action {
+    Prepare,
+    Subscribe,
+    Start,
+    Cutover,
+    Rollback,
+    Finalize,
+    Fence(Side),
+    Unfence(Side),
+}
+
+impl Action {
+    pub fn name(self) -> String {
+        match self {
+            Action::Prepare => "prepare".into(),
+            Action::Subscribe => "subscribe".into(),
+            Action::Start => "start".into(),
+            Action::Cutover => "cutover".into(),
+            Action::Rollback => "rollback".into(),
+            Action::Finalize => "finalize".into(),
+            Action::Fence(s) => format!("fence {s}"),
+            Action::Unfence(s) => format!("unfence {s}"),
+        }
+    }
+
+    /// The direction replication runs after the action (cutover/rollback).
+    pub fn direction(self) -> Option<Direction> {
+        match self {
+            Action::Cutover => Some(Direction::BlueToGreen),
+            Action::Rollback => Some(Direction::GreenToBlue),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Guard {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn g(name: &'static str, ok: bool, detail: impl Into<String>) -> Guard {
+    Guard {
+        name,
+        ok,
+        detail: detail.into(),
+    }
+}
+
+/// Where a cutover (or rollback) stands, read from the live state, so a rerun after a crash
+/// continues instead of repeating or doubling anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchMode {
+    /// Source serves, forward replication runs: the whole action.
+    Full,
+    /// Both sides fenced with the forward subscription still there: a previous run stopped
+    /// inside the window; redo the window from the fence (every step is idempotent).
+    ResumeWindow,
+    /// Target serves, source fenced, leftovers of the forward path or the reverse path not yet
+    /// enabled: a previous run passed the point of no return; finish it.
+    Finish,
+    /// Already done.
+    Done,
+    /// None of the above: refuse and explain.
+    Unclear,
+}
+
+/// The state of the switch from `src` to `tgt` (source before the action).
+pub fn switch_mode(names: &Names, src: &Live, tgt: &Live) -> SwitchMode {
+    let fwd = tgt.subscription(&names.subscription);
+    let rev = src.subscription(&names.subscription);
+    let src_slot = src.slot(&names.slot).is_some();
+    // An enabled reverse subscription while the forward one exists would send rows in a loop.
+    let rev_enabled = rev.is_some_and(|r| r.enabled);
+    match (src.writable(), tgt.writable()) {
+        (true, false) if fwd.is_some() && src_slot && !rev_enabled => SwitchMode::Full,
+        (false, false) if fwd.is_some() && src_slot && !rev_enabled => SwitchMode::ResumeWindow,
+        (false, true) => {
+            let reverse_running = rev.is_some_and(|r| r.enabled);
+            if fwd.is_none() && !src_slot && reverse_running {
+                SwitchMode::Done
+            } else if rev.is_some() {
+                SwitchMode::Finish
+            } else {
+                SwitchMode::Unclear
+            }
+        }
+        _ => SwitchMode::Unclear,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LagGate {
+    pub max_bytes: u64,
+    pub needed: usize,
+    /// Lag samples taken just now, oldest first.
+    pub samples: Vec<u64>,
+}
+
+pub struct GuardInput<'a> {
+    pub names: &'a Names,
+    pub app_roles: &'a [String],
+    pub phase: &'a PhaseReport,
+    pub blue: Option<&'a Live>,
+    pub green: Option<&'a Live>,
+    pub errors: [Option<&'a str>; 2],
+    pub checks: &'a [Check],
+    pub lag: Option<&'a LagGate>,
+    /// For `start`: the origin LSN and where it came from, or why there is none.
+    pub origin: Option<&'a Result<(Lsn, String), String>>,
+}
+
+impl<'a> GuardInput<'a> {
+    fn live(&self, s: Side) -> Option<&'a Live> {
+        match s {
+            Side::Blue => self.blue,
+            Side::Green => self.green,
+        }
+    }
+}
+
+fn reachable(input: &GuardInput, sides: &[Side], out: &mut Vec<Guard>) -> bool {
+    let mut all = true;
+    for &s in sides {
+        let idx = if s == Side::Blue { 0 } else { 1 };
+        match input.live(s) {
+            Some(_) => out.push(g("reachable", true, format!("{} answers", s.upper()))),
+            None => {
+                all = false;
+                out.push(g(
+                    "reachable",
+                    false,
+                    format!(
+                        "{} cannot be read: {}",
+                        s.upper(),
+                        input.errors[idx].unwrap_or("no data")
+                    ),
+                ));
+            }
+        }
+    }
+    all
+}
+
+fn no_split_brain(input: &GuardInput, out: &mut Vec<Guard>) {
+    let split = input.phase.alarms.contains(&Alarm::SplitBrain);
+    out.push(g(
+        "no_split_brain",
+        !split,
+        if split {
+            "app roles can log in on BOTH sides: only fencing is allowed until one side is fenced (pgcutover run fence SIDE)"
+        } else {
+            "the app can log in on at most one side"
+        },
+    ));
+}
+
+fn no_blocking_checks(input: &GuardInput, out: &mut Vec<Guard>) {
+    let failing: Vec<String> = input
+        .checks
+        .iter()
+        .filter(|c| c.blocks() && c.id != "reachable")
+        .map(|c| format!("{}: {}", c.id, c.finding))
+        .collect();
+    out.push(g(
+        "preflight",
+        failing.is_empty(),
+        if failing.is_empty() {
+            "no blocking pre-flight check fails".to_string()
+        } else {
+            failing.join("; ")
+        },
+    ));
+}
+
+fn phase_in(input: &GuardInput, allowed: &[Phase], out: &mut Vec<Guard>) {
+    let p = input.phase.phase;
+    let ok = allowed.contains(&p);
+    let names: Vec<&str> = allowed.iter().map(|p| p.label()).collect();
+    out.push(g(
+        "phase",
+        ok,
+        if ok {
+            format!("phase is {}", p.label())
+        } else {
+            format!(
+                "phase is {}, this action needs {}",
+                p.label(),
+                names.join(" or ")
+            )
+        },
+    ));
+}
+
+pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
+    let mut out = Vec::new();
+    let names = input.names;
+    match action {
+        Action::Fence(side) => {
+            reachable(input, &[side], &mut out);
+        }
+        Action::Unfence(side) => {
+            if reachable(input, &Side::BOTH, &mut out) {
+                let other = side.other();
+                let other_writable = input.live(other).is_some_and(Live::writable);
+                out.push(g(
+                    "other_side_fenced",
+                    !other_writable,
+                    if other_writable {
+                        format!(
+                            "the app can log in on {}: unfencing {} would make both writable",
+                            other.upper(),
+                            side.upper()
+                        )
+                    } else {
+                        format!("{} is fenced", other.upper())
+                    },
+                ));
+            }
+        }
+        Action::Prepare => {
+            if reachable(input, &[Side::Blue], &mut out) {
+                let b = input.blue.expect("reachable");
+                phase_in(input, &[Phase::Setup, Phase::Prepared], &mut out);
+                out.push(g(
+                    "wal_level",
+                    b.server.wal_level == "logical",
+                    format!("BLUE wal_level = {}", b.server.wal_level),
+                ));
+                out.push(g(
+                    "not_in_recovery",
+                    !b.server.in_recovery,
+                    "BLUE is a primary",
+                ));
+                let free = b.server.max_replication_slots - b.server.replication_slots_used;
+                let has = b.slot(&names.slot).is_some();
+                out.push(g(
+                    "slot_free",
+                    has || free > 0,
+                    format!("{free} replication slot(s) free on BLUE"),
+                ));
+                if input.green.is_some() {
+                    no_split_brain(input, &mut out);
+                }
+            }
+        }
+        Action::Subscribe => {
+            if reachable(input, &Side::BOTH, &mut out) {
+                let (b, gr) = (
+                    input.blue.expect("reachable"),
+                    input.green.expect("reachable"),
+                );
+                phase_in(input, &[Phase::Prepared, Phase::Subscribed], &mut out);
+                out.push(g(
+                    "blue_publication",
+                    b.publication(&names.publication).is_some(),
+                    format!("publication {} on BLUE", ident(&names.publication)),
+                ));
+                out.push(g(
+                    "blue_slot",
+                    b.slot(&names.slot).is_some(),
+                    format!("slot {} on BLUE", ident(&names.slot)),
+                ));
+                out.push(g(
+                    "green_primary",
+                    !gr.server.in_recovery,
+                    "GREEN is a primary (restore finished)",
+                ));
+                // A fresh copy of BLUE has the app roles with LOGIN: subscribe fences GREEN first,
+                // so that split brain is the one it is allowed to act on.
+                let blue_writable = b.writable();
+                out.push(g(
+                    "blue_serves",
+                    blue_writable,
+                    if blue_writable {
+                        "BLUE accepts app logins"
+                    } else {
+                        "BLUE is fenced: subscribe expects BLUE to serve"
+                    },
+                ));
+                no_blocking_checks(input, &mut out);
+            }
+        }
+        Action::Start => {
+            if reachable(input, &Side::BOTH, &mut out) {
+                let (b, gr) = (
+                    input.blue.expect("reachable"),
+                    input.green.expect("reachable"),
+                );
+                no_split_brain(input, &mut out);
+                phase_in(input, &[Phase::Subscribed, Phase::Replicating], &mut out);
+                if let Some(sub) = gr.subscription(&names.subscription) {
+                    let right_slot = sub.slot_name.as_deref() == Some(names.slot.as_str());
+                    out.push(g(
+                        "subscription_slot",
+                        right_slot,
+                        format!(
+                            "subscription {} uses slot {}",
+                            ident(&sub.name),
+                            sub.slot_name.as_deref().unwrap_or("NONE")
+                        ),
+                    ));
+                }
+                if input.phase.phase == Phase::Subscribed {
+                    match input.origin {
+                        None => out.push(g(
+                            "origin_lsn",
+                            false,
+                            "no origin LSN: configure [redo] log_file or pass --lsn X/Y",
+                        )),
+                        Some(Err(e)) => out.push(g("origin_lsn", false, e.clone())),
+                        Some(Ok((lsn, from))) => {
+                            out.push(g("origin_lsn", true, format!("origin {lsn} ({from})")));
+                            let slot = b.slot(&names.slot);
+                            match (
+                                slot.and_then(|s| s.confirmed_flush_lsn),
+                                b.server.current_lsn,
+                            ) {
+                                (Some(conf), Some(cur)) => {
+                                    let r = super::redo::cross_check(*lsn, conf, cur);
+                                    out.push(g("origin_cross_check", r.is_ok(), r.err().unwrap_or_else(|| format!("slot confirmed {conf} ≤ origin {lsn} ≤ BLUE's current {cur}"))));
+                                }
+                                _ => out.push(g(
+                                    "origin_cross_check",
+                                    false,
+                                    "BLUE's slot or current LSN is unknown",
+                                )),
+                            }
+                        }
+                    }
+                }
+                no_blocking_checks(input, &mut out);
+            }
+        }
+        Action::Cutover | Action::Rollback => {
+            // cutover moves the app from BLUE to GREEN; rollback from GREEN back to BLUE
+            let src_side = if action == Action::Cutover {
+                Side::Blue
+            } else {
+                Side::Green
+            };
+            let tgt_side = src_side.other();
+            if reachable(input, &Side::BOTH, &mut out) {
+                let src = input.live(src_side).expect("reachable");
+                let tgt = input.live(tgt_side).expect("reachable");
+                no_split_brain(input, &mut out);
+                let mode = switch_mode(names, src, tgt);
+                let (su, tu) = (src_side.upper(), tgt_side.upper());
+                match mode {
+                    SwitchMode::Done => out.push(g("state", true, format!("already done: {tu} serves, {su} applies from it"))),
+                    SwitchMode::Finish => out.push(g("state", true, format!("{tu} already serves: finishing the switch (reverse path, cleanup)"))),
+                    SwitchMode::ResumeWindow => out.push(g("state", true, "both sides fenced by an interrupted run: resuming the window".to_string())),
+                    SwitchMode::Unclear => out.push(g(
+                        "state",
+                        false,
+                        format!(
+                            "{su} must serve with the subscription {} on {tu} replicating from it (phase is {})",
+                            ident(&names.subscription),
+                            input.phase.phase.label()
+                        ),
+                    )),
+                    SwitchMode::Full => {
+                        out.push(g("state", true, format!("{su} serves, {tu} applies from it")));
+                        let sub = tgt.subscription(&names.subscription).expect("full mode has it");
+                        out.push(g("streaming", sub.is_streaming(), if sub.is_streaming() { format!("apply worker running on {tu}") } else { format!("subscription on {tu} is not streaming (enabled: {})", sub.enabled) }));
+                        let prepared = src.server.prepared_xacts;
+                        out.push(g("no_prepared_xacts", prepared == 0, format!("{prepared} prepared transaction(s) on {su}")));
+                        let missing: Vec<String> = [src, tgt]
+                            .iter()
+                            .flat_map(|l| l.app_roles.iter().filter(|r| !r.exists).map(|r| ident(&r.name)))
+                            .collect();
+                        out.push(g("app_roles", !input.app_roles.is_empty() && missing.is_empty(), if input.app_roles.is_empty() { "no app roles configured".to_string() } else if missing.is_empty() { "app roles exist on both sides".to_string() } else { format!("missing app roles: {}", missing.join(", ")) }));
+                        match input.lag {
+                            None => out.push(g("lag", false, "lag not sampled")),
+                            Some(l) => {
+                                let low = l.samples.len() >= l.needed && l.samples.iter().rev().take(l.needed).all(|b| *b < l.max_bytes);
+                                out.push(g("lag", low, format!("last {} lag samples {:?} bytes, gate < {} for {}", l.samples.len(), l.samples, l.max_bytes, l.needed)));
+                            }
+                        }
+                        no_blocking_checks(input, &mut out);
+                    }
+                }
+            }
+        }
+        Action::Finalize => {
+            if reachable(input, &Side::BOTH, &mut out) {
+                no_split_brain(input, &mut out);
+                phase_in(input, &[Phase::CutOver, Phase::Finalized], &mut out);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names() {
+        assert_eq!(Action::Unfence(Side::Green).name(), "unfence green");
+        assert_eq!(Action::Rollback.direction(), Some(Direction::GreenToBlue));
+    }
+}

@@ -1,0 +1,406 @@
+//! The engine: guarded actions as ordered steps. Each run reads the live state, evaluates the
+//! guards on it, and executes steps whose every statement is journaled. The cutover and rollback
+//! are one procedure parameterised by direction (`switch`); the rest are short step lists
+//! (`steps`) computed from the state, so the plan shown is what runs.
+
+pub mod db;
+pub mod journal;
+pub mod sqlgen;
+mod steps;
+mod switch;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, bail};
+use serde::Serialize;
+
+use crate::collect::snapshot::{self, SideRead};
+use crate::config::Settings;
+use crate::domain::checks::{self, Check, CheckInput};
+use crate::domain::guards::{self, Action, Guard, GuardInput, LagGate, SwitchMode};
+use crate::domain::lsn::Lsn;
+use crate::domain::observed::{Live, Side};
+use crate::domain::phase::{self, PhaseReport};
+use journal::{Journal, Record};
+
+/// What the engine reports while it works (the CLI prints these; the dashboard shows them).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    StepStarted {
+        step: String,
+        title: String,
+        side: Option<Side>,
+    },
+    StepFinished {
+        step: String,
+        ms: f64,
+        detail: String,
+    },
+    Note {
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTime {
+    pub step: String,
+    pub ms: f64,
+}
+
+/// One step of a plan: what it does, where, and its statements as they will run (values known
+/// only while running appear as `<…>`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStep {
+    pub step: &'static str,
+    pub title: String,
+    pub side: Side,
+    pub sql: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub action: String,
+    pub guards: Vec<Guard>,
+    pub mode: Option<SwitchMode>,
+    pub steps: Vec<PlanStep>,
+    /// Things the operator should know before confirming (e.g. what will be dropped).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn refused(&self) -> bool {
+        self.guards.iter().any(|g| !g.ok)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Done {
+        summary: String,
+        /// NOLOGIN on the source → LOGIN on the target, for cutover and rollback.
+        window_ms: Option<f64>,
+        steps: Vec<StepTime>,
+    },
+    NothingToDo {
+        summary: String,
+    },
+    Refused {
+        guards: Vec<Guard>,
+    },
+    /// Failed before the point of no return; the engine put things back as `state` says.
+    FailedSafe {
+        error: String,
+        state: String,
+    },
+    /// Failed after the target was unfenced: the app is on the target; rerunning finishes.
+    FailedAfterSwitch {
+        error: String,
+        state: String,
+    },
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `start`: the redo LSN as read in `redo done at X/Y` (origin = X + 1) …
+    pub lsn: Option<Lsn>,
+    /// … or, with `exact`, the origin LSN itself.
+    pub exact: bool,
+    pub journal: Option<PathBuf>,
+}
+
+pub struct Ctx<'a> {
+    pub journal: &'a mut Journal,
+    on_event: &'a mut (dyn FnMut(&Event) + Send),
+    abort_after: Option<String>,
+    pub steps: Vec<StepTime>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn begin(&mut self, step: &str, title: &str, side: Option<Side>) -> Result<Instant> {
+        self.journal.write(Record {
+            event: "step_started",
+            step: Some(step),
+            side,
+            result: Some(title),
+            ..Default::default()
+        })?;
+        (self.on_event)(&Event::StepStarted {
+            step: step.into(),
+            title: title.into(),
+            side,
+        });
+        Ok(Instant::now())
+    }
+
+    pub fn end(&mut self, step: &str, t0: Instant, detail: &str) -> Result<()> {
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        self.journal.write(Record {
+            event: "step_finished",
+            step: Some(step),
+            ok: Some(true),
+            result: Some(detail),
+            ms: Some(ms),
+            ..Default::default()
+        })?;
+        (self.on_event)(&Event::StepFinished {
+            step: step.into(),
+            ms,
+            detail: detail.into(),
+        });
+        self.steps.push(StepTime {
+            step: step.into(),
+            ms,
+        });
+        // Test hook: die like `kill -9` right after a step, to prove reruns converge.
+        if self.abort_after.as_deref() == Some(step) {
+            std::process::abort();
+        }
+        Ok(())
+    }
+
+    pub fn note(&mut self, text: impl Into<String>) -> Result<()> {
+        let text = text.into();
+        self.journal.write(Record {
+            event: "note",
+            result: Some(&text),
+            ..Default::default()
+        })?;
+        (self.on_event)(&Event::Note { text });
+        Ok(())
+    }
+}
+
+/// Everything observed on both sides, with the derived phase and checks.
+pub struct State {
+    pub blue: SideRead,
+    pub green: SideRead,
+    pub phase: PhaseReport,
+    pub checks: Vec<Check>,
+}
+
+impl State {
+    pub fn live(&self, s: Side) -> Option<&Live> {
+        match s {
+            Side::Blue => self.blue.live.as_ref().ok(),
+            Side::Green => self.green.live.as_ref().ok(),
+        }
+    }
+    fn error(&self, s: Side) -> Option<&str> {
+        match s {
+            Side::Blue => self.blue.live.as_ref().err().map(String::as_str),
+            Side::Green => self.green.live.as_ref().err().map(String::as_str),
+        }
+    }
+}
+
+pub async fn observe(settings: &Settings) -> State {
+    let (blue, green) = snapshot::read_both(settings, true).await;
+    let phase = phase::derive(
+        &settings.names,
+        blue.live.as_ref().ok(),
+        green.live.as_ref().ok(),
+    );
+    let view = crate::report::view;
+    let checks = checks::run(&CheckInput {
+        names: &settings.names,
+        app_roles: &settings.app_roles,
+        phase: &phase,
+        blue: view(&blue),
+        green: view(&green),
+    });
+    State {
+        blue,
+        green,
+        phase,
+        checks,
+    }
+}
+
+/// Sample the source slot's lag `n` times, `interval` apart, on a fresh connection each sample
+/// would be wasteful: one reader, the slot's row only.
+async fn sample_lag(settings: &Settings, source: Side) -> Option<LagGate> {
+    let mut reader = snapshot::reader(settings, source);
+    let mut samples = Vec::new();
+    for i in 0..settings.cutover.steady_samples {
+        if i > 0 {
+            tokio::time::sleep(settings.cutover.sample_interval).await;
+        }
+        let live = reader.live().await.ok()?;
+        let lag = live
+            .slot(&settings.names.slot)?
+            .lag_bytes(live.server.current_lsn)?;
+        samples.push(lag);
+    }
+    Some(LagGate {
+        max_bytes: settings.cutover.max_lag_bytes,
+        needed: settings.cutover.steady_samples,
+        samples,
+    })
+}
+
+/// The origin LSN for `start`: `--lsn` (+1 unless exact), else the redo line of the log file.
+pub fn origin_for_start(settings: &Settings, opts: &Options) -> Result<(Lsn, String), String> {
+    if let Some(lsn) = opts.lsn {
+        return if opts.exact {
+            Ok((lsn, format!("--lsn {lsn} --exact")))
+        } else {
+            let origin = lsn.checked_add(1).ok_or("LSN out of range")?;
+            Ok((origin, format!("--lsn {lsn} + 1 byte")))
+        };
+    }
+    let Some(path) = &settings.redo_log_file else {
+        return Err("no [redo] log_file configured: set it to GREEN's server log, or pass --lsn X/Y from its `redo done at X/Y` line".into());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the redo log {}: {e}", path.display()))?;
+    let line = crate::domain::redo::find(&text, settings.redo_not_before)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((
+        line.origin_lsn,
+        format!(
+            "{}:{}: `{}` — {}",
+            path.display(),
+            line.line_no,
+            line.text,
+            line.rule()
+        ),
+    ))
+}
+
+/// Fresh state, guards and the steps the action would run, without changing anything.
+pub async fn plan(action: Action, settings: &Settings, opts: &Options) -> (State, Plan) {
+    let (state, plan, _) = prepare(action, settings, opts).await;
+    (state, plan)
+}
+
+/// What `plan` computes, plus the executable steps (which carry secrets the plan redacts).
+async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State, Plan, Prepared) {
+    let state = observe(settings).await;
+    let lag = match action {
+        Action::Cutover => sample_lag(settings, Side::Blue).await,
+        Action::Rollback => sample_lag(settings, Side::Green).await,
+        _ => None,
+    };
+    let origin = (action == Action::Start).then(|| origin_for_start(settings, opts));
+    let guards = guards::evaluate(
+        action,
+        &GuardInput {
+            names: &settings.names,
+            app_roles: &settings.app_roles,
+            phase: &state.phase,
+            blue: state.live(Side::Blue),
+            green: state.live(Side::Green),
+            errors: [state.error(Side::Blue), state.error(Side::Green)],
+            checks: &state.checks,
+            lag: lag.as_ref(),
+            origin: origin.as_ref(),
+        },
+    );
+    let mut p = Plan {
+        action: action.name(),
+        guards,
+        mode: None,
+        steps: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut prepared = Prepared {
+        steps: Vec::new(),
+        origin: origin.and_then(|o| o.ok()).map(|(l, _)| l),
+    };
+    if !p.refused() {
+        match action {
+            Action::Cutover | Action::Rollback => switch::plan(action, settings, &state, &mut p),
+            _ => {
+                let (steps, notes) = steps::computed(action, settings, &state, prepared.origin);
+                steps::plan(&steps, notes, &mut p);
+                prepared.steps = steps;
+            }
+        }
+    }
+    (state, p, prepared)
+}
+
+struct Prepared {
+    steps: Vec<steps::Step>,
+    origin: Option<Lsn>,
+}
+
+/// Run an action: plan on fresh state, refuse if a guard fails, else execute.
+pub async fn run(
+    action: Action,
+    settings: &Settings,
+    opts: &Options,
+    on_event: &mut (dyn FnMut(&Event) + Send),
+) -> Result<Outcome> {
+    let path = match &opts.journal {
+        Some(p) => p.clone(),
+        None => match journal::default_path() {
+            Some(p) => p,
+            None => bail!(
+                "no place for the journal: set $XDG_STATE_HOME or HOME, or pass --journal PATH"
+            ),
+        },
+    };
+    let mut journal = Journal::open(&path, &action.name())?;
+    let (state, plan, prepared) = prepare(action, settings, opts).await;
+    for g in &plan.guards {
+        journal.write(Record {
+            event: "guard",
+            step: Some(g.name),
+            ok: Some(g.ok),
+            result: Some(&g.detail),
+            ..Default::default()
+        })?;
+    }
+    if plan.refused() {
+        journal.write(Record {
+            event: "refused",
+            ok: Some(false),
+            ..Default::default()
+        })?;
+        return Ok(Outcome::Refused {
+            guards: plan.guards,
+        });
+    }
+    let mut ctx = Ctx {
+        journal: &mut journal,
+        on_event,
+        abort_after: std::env::var("PGCUTOVER_TEST_ABORT_AFTER").ok(),
+        steps: Vec::new(),
+    };
+    let outcome = match action {
+        Action::Cutover | Action::Rollback => {
+            switch::run(action, settings, &state, &plan, &mut ctx).await?
+        }
+        _ => steps::run(action, settings, &prepared.steps, prepared.origin, &mut ctx).await?,
+    };
+    let summary = serde_json::to_string(&outcome).unwrap_or_default();
+    ctx.journal.write(Record {
+        event: "outcome",
+        result: Some(&summary),
+        ..Default::default()
+    })?;
+    Ok(outcome)
+}
+
+/// How long to wait, polling every `every`, for `f` to say yes.
+pub async fn poll_until<F, Fut>(timeout: Duration, every: Duration, mut f: F) -> Result<bool>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f().await? {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,308 @@
+//! Every statement the engine runs, built in one place so the plan shows exactly what executes.
+//! Values go in as quoted literals (not bind parameters) so the journaled text is the executed
+//! text; the only secret (a subscription's password) has a redacted twin for display.
+
+use crate::domain::lsn::Lsn;
+use crate::domain::observed::QualName;
+use crate::sql::{ident, literal, qualified};
+
+/// A statement and the form of it that may be shown, logged and journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stmt {
+    pub sql: String,
+    pub shown: String,
+}
+
+impl Stmt {
+    pub fn new(sql: impl Into<String>) -> Stmt {
+        let sql = sql.into();
+        Stmt {
+            shown: sql.clone(),
+            sql,
+        }
+    }
+}
+
+pub fn text_array(items: &[String]) -> String {
+    let parts: Vec<String> = items.iter().map(|s| literal(s)).collect();
+    format!("ARRAY[{}]::text[]", parts.join(", "))
+}
+
+/// NOLOGIN/LOGIN for every app role in one transaction: a side is fenced or not, never half.
+pub fn set_login(roles: &[String], login: bool) -> Stmt {
+    let word = if login { "LOGIN" } else { "NOLOGIN" };
+    let mut s = String::from("BEGIN;");
+    for r in roles {
+        s.push_str(&format!(" ALTER ROLE {} {word};", ident(r)));
+    }
+    s.push_str(" COMMIT;");
+    Stmt::new(s)
+}
+
+/// Signal every session of the app roles at once (no per-session timeout: DESIGN §3).
+pub fn terminate_sessions(roles: &[String]) -> Stmt {
+    Stmt::new(format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE usename = ANY ({}) AND pid <> pg_backend_pid()",
+        text_array(roles)
+    ))
+}
+
+pub fn count_sessions(roles: &[String]) -> Stmt {
+    Stmt::new(format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = ANY ({}) AND pid <> pg_backend_pid()",
+        text_array(roles)
+    ))
+}
+
+pub fn count_prepared_xacts() -> Stmt {
+    Stmt::new("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()")
+}
+
+pub fn current_lsn() -> Stmt {
+    Stmt::new("SELECT pg_current_wal_lsn()")
+}
+
+pub fn slot_confirmed_flush(slot: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT confirmed_flush_lsn, active FROM pg_replication_slots WHERE slot_name = {}",
+        literal(slot)
+    ))
+}
+
+pub fn create_publication(publication: &str) -> Stmt {
+    Stmt::new(format!(
+        "CREATE PUBLICATION {} FOR ALL TABLES",
+        ident(publication)
+    ))
+}
+
+pub fn create_slot(slot: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT lsn FROM pg_create_logical_replication_slot({}, 'pgoutput')",
+        literal(slot)
+    ))
+}
+
+pub fn drop_slot(slot: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT pg_drop_replication_slot({})",
+        literal(slot)
+    ))
+}
+
+pub fn grant_replication(user: &str, rds: bool) -> Stmt {
+    if rds {
+        Stmt::new(format!("GRANT rds_replication TO {}", ident(user)))
+    } else {
+        Stmt::new(format!("ALTER ROLE {} REPLICATION", ident(user)))
+    }
+}
+
+/// The connection string a server uses to reach the other side: libpq key='value' pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conninfo {
+    pub pairs: Vec<(String, String)>,
+    pub password: Option<String>,
+}
+
+impl Conninfo {
+    fn render(&self, redact: bool) -> String {
+        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        let mut parts: Vec<String> = self
+            .pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .collect();
+        if let Some(p) = &self.password {
+            parts.push(format!(
+                "password={}",
+                if redact {
+                    "********".to_string()
+                } else {
+                    quote(p)
+                }
+            ));
+        }
+        parts.join(" ")
+    }
+}
+
+pub fn create_subscription(
+    sub: &str,
+    conn: &Conninfo,
+    publication: &str,
+    slot: &str,
+    enabled: bool,
+) -> Stmt {
+    let build = |c: String| {
+        format!(
+            "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = false, create_slot = false, \
+             enabled = {enabled}, connect = true, slot_name = {})",
+            ident(sub),
+            literal(&c),
+            ident(publication),
+            literal(slot)
+        )
+    };
+    Stmt {
+        sql: build(conn.render(false)),
+        shown: build(conn.render(true)),
+    }
+}
+
+pub fn alter_subscription(sub: &str, what: &str) -> Stmt {
+    Stmt::new(format!("ALTER SUBSCRIPTION {} {what}", ident(sub)))
+}
+
+/// Disable, detach from its slot (so DROP does not reach for the remote slot), drop.
+pub fn drop_subscription(sub: &str, enabled: bool) -> Vec<Stmt> {
+    let mut v = Vec::new();
+    if enabled {
+        v.push(alter_subscription(sub, "DISABLE"));
+    }
+    v.push(alter_subscription(sub, "SET (slot_name = NONE)"));
+    v.push(Stmt::new(format!("DROP SUBSCRIPTION {}", ident(sub))));
+    v
+}
+
+pub fn comment_subscription(sub: &str, text: &str) -> Stmt {
+    Stmt::new(format!(
+        "COMMENT ON SUBSCRIPTION {} IS {}",
+        ident(sub),
+        literal(text)
+    ))
+}
+
+/// The replication origin of a subscription is named `pg_<oid>`.
+pub fn subscription_origin(sub: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT 'pg_' || s.oid, s.subenabled, (SELECT count(*) FROM pg_stat_subscription st \
+         WHERE st.subid = s.oid AND st.pid IS NOT NULL) FROM pg_subscription s \
+         WHERE s.subname = {} AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        literal(sub)
+    ))
+}
+
+pub fn origin_advance(origin: &str, lsn: Lsn) -> Stmt {
+    Stmt::new(format!(
+        "SELECT pg_replication_origin_advance({}, {})",
+        literal(origin),
+        literal(&lsn.to_string())
+    ))
+}
+
+pub fn origin_progress(origin: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT remote_lsn FROM pg_replication_origin_status WHERE external_id = {}",
+        literal(origin)
+    ))
+}
+
+/// Set a batch of sequences on the target, never moving one backwards (a previous attempt may
+/// have copied them already), skipping names the target lacks (the schema diff reports those).
+/// Returns the number set.
+pub fn setval_batch(values: &[(QualName, i64)]) -> Stmt {
+    let names: Vec<String> = values
+        .iter()
+        .map(|(q, _)| qualified(&q.schema, &q.name))
+        .collect();
+    let nums: Vec<String> = values.iter().map(|(_, v)| v.to_string()).collect();
+    Stmt::new(format!(
+        "SELECT count(setval(s.seq, greatest(s.v, coalesce(pg_sequence_last_value(s.seq), s.v)), true)) \
+         FROM (SELECT to_regclass(n) AS seq, v FROM unnest({}, ARRAY[{}]::bigint[]) AS u(n, v)) AS s \
+         WHERE s.seq IS NOT NULL",
+        text_array(&names),
+        nums.join(", ")
+    ))
+}
+
+/// The user sequences a role may read, and (per batch of oids) their values.
+pub fn sequence_values(oids: &[i64]) -> Stmt {
+    let list: Vec<String> = oids.iter().map(|o| o.to_string()).collect();
+    Stmt::new(format!(
+        "SELECT o, pg_sequence_last_value(o::oid) FROM unnest(ARRAY[{}]::bigint[]) AS o",
+        list.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fencing_quotes_every_role_in_one_transaction() {
+        let roles = vec!["app".to_string(), "Weird \"App\"".to_string()];
+        assert_eq!(
+            set_login(&roles, false).sql,
+            "BEGIN; ALTER ROLE app NOLOGIN; ALTER ROLE \"Weird \"\"App\"\"\" NOLOGIN; COMMIT;"
+        );
+        assert!(
+            terminate_sessions(&roles)
+                .sql
+                .contains("ARRAY['app', 'Weird \"App\"']::text[]")
+        );
+        let tricky = vec!["o'brien".to_string()];
+        assert!(count_sessions(&tricky).sql.contains("ARRAY['o''brien']"));
+    }
+
+    #[test]
+    fn subscription_password_is_only_in_the_executed_text() {
+        let c = Conninfo {
+            pairs: vec![
+                ("host".into(), "green.db".into()),
+                ("user".into(), "rep user".into()),
+            ],
+            password: Some("p'w\\d".into()),
+        };
+        let s = create_subscription("Sub", &c, "pub", "slot", false);
+        assert!(s.sql.contains(r"password=''p\''w\\d''"), "{}", s.sql);
+        assert!(
+            !s.shown.contains("p\\'w") && s.shown.contains("password=********"),
+            "{}",
+            s.shown
+        );
+        assert!(s.shown.starts_with(
+            "CREATE SUBSCRIPTION \"Sub\" CONNECTION 'host=''green.db'' user=''rep user'''"
+        ));
+        assert!(s.sql.contains("enabled = false") && s.sql.contains("slot_name = 'slot'"));
+    }
+
+    #[test]
+    fn setval_batch_quotes_names() {
+        let v = vec![(
+            QualName {
+                schema: "Ünïcode".into(),
+                name: "Order Items_id_seq".into(),
+            },
+            42,
+        )];
+        let sql = setval_batch(&v).sql;
+        assert!(
+            sql.contains(
+                "unnest(ARRAY['\"Ünïcode\".\"Order Items_id_seq\"']::text[], ARRAY[42]::bigint[])"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("greatest(s.v, coalesce(pg_sequence_last_value(s.seq), s.v))"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn dropping_a_subscription_detaches_its_slot_first() {
+        let v: Vec<String> = drop_subscription("s", true)
+            .into_iter()
+            .map(|s| s.sql)
+            .collect();
+        assert_eq!(
+            v,
+            [
+                "ALTER SUBSCRIPTION s DISABLE",
+                "ALTER SUBSCRIPTION s SET (slot_name = NONE)",
+                "DROP SUBSCRIPTION s"
+            ]
+        );
+    }
+}
