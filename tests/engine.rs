@@ -255,6 +255,19 @@ impl Mig {
         assert_eq!(r.code, 0, "{action}: {}\n{}", r.stdout, r.stderr);
         let v = r.json();
         assert_eq!(v["outcome"], "done", "{v}");
+        let steps: Vec<String> = v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}={:.1}",
+                    s["step"].as_str().unwrap(),
+                    s["ms"].as_f64().unwrap()
+                )
+            })
+            .collect();
+        eprintln!("{action}: {}", steps.join(" "));
         // the app keeps writing, now on the other side
         wait_for("writes after the switch", Duration::from_secs(20), || {
             (self.writer.as_ref().unwrap().count() > before + 20).then_some(())

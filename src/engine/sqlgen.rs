@@ -184,6 +184,27 @@ pub fn subscription_origin(sub: &str) -> Stmt {
     ))
 }
 
+/// The subscription's apply worker pids (leader and any parallel workers), comma-separated.
+pub fn subscription_workers(sub: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT string_agg(st.pid::text, ',' ORDER BY st.pid) FROM pg_stat_subscription st \
+         JOIN pg_subscription s ON s.oid = st.subid WHERE s.subname = {} AND st.pid IS NOT NULL \
+         AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        literal(sub)
+    ))
+}
+
+/// End a disabled subscription's workers now: PostgreSQL 15 workers notice DISABLE only when
+/// their loop wakes (up to a second), and that second would be write downtime.
+pub fn terminate_subscription_workers(sub: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT count(pg_terminate_backend(st.pid)) FROM pg_stat_subscription st \
+         JOIN pg_subscription s ON s.oid = st.subid WHERE s.subname = {} AND st.pid IS NOT NULL \
+         AND NOT s.subenabled AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        literal(sub)
+    ))
+}
+
 pub fn origin_advance(origin: &str, lsn: Lsn) -> Stmt {
     Stmt::new(format!(
         "SELECT pg_replication_origin_advance({}, {})",

@@ -156,7 +156,10 @@ pub fn plan(action: Action, settings: &Settings, state: &State, p: &mut Plan) {
             "stop_forward",
             format!("stop the forward subscription ({tu})"),
             tgt,
-            vec![sqlgen::alter_subscription(&n.subscription, "DISABLE").shown],
+            vec![
+                sqlgen::alter_subscription(&n.subscription, "DISABLE").shown,
+                sqlgen::terminate_subscription_workers(&n.subscription).shown,
+            ],
         );
         push(
             "target_lsn",
@@ -338,7 +341,8 @@ async fn arm(
     let fwd = t_live
         .subscription(n.sub)
         .ok_or_else(|| eyre!("the forward subscription is gone from {tu}"))?;
-    let mut restart_worker = false;
+    // synchronous_commit is taken up by the running worker at its next transaction (it re-reads
+    // its subscription on change); no restart, so no wait.
     if fwd.synchronous_commit != "on" {
         let t0 = ctx.begin(
             "sync_commit",
@@ -352,7 +356,6 @@ async fn arm(
         )
         .await?;
         ctx.end("sync_commit", t0, "synchronous_commit = on")?;
-        restart_worker = true;
     }
     if !fwd.enabled {
         let t0 = ctx.begin(
@@ -367,38 +370,25 @@ async fn arm(
         )
         .await?;
         ctx.end("resume_forward", t0, "enabled")?;
-        restart_worker = true;
     }
-    if restart_worker {
-        // The apply worker restarts on these changes; the window must not start without it.
-        let t0 = ctx.begin(
-            "forward_streaming",
-            "wait for the forward apply worker",
-            Some(t.side),
-        )?;
-        let q = sqlgen::subscription_origin(n.sub);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let rows = t.run(ctx, "forward_streaming", &q).await?;
-            if rows
-                .first()
-                .and_then(|r| r.get(2))
-                .cloned()
-                .flatten()
-                .as_deref()
-                == Some("1")
-            {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the forward apply worker on {tu} did not come back within 30 s; nothing was fenced"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    // The window must not start without a forward worker: the launcher may take up to
+    // wal_retrieve_retry_interval (5 s) to start one, and that wait belongs out here.
+    let t0 = ctx.begin(
+        "forward_streaming",
+        "forward apply worker running",
+        Some(t.side),
+    )?;
+    let workers = sqlgen::subscription_workers(n.sub);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while first(&t.run(ctx, "forward_streaming", &workers).await?, 0).is_none() {
+        if Instant::now() > deadline {
+            bail!(
+                "no forward apply worker on {tu} after 60 s; nothing was fenced: read {tu}'s log"
+            );
         }
-        ctx.end("forward_streaming", t0, "streaming")?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    ctx.end("forward_streaming", t0, "streaming")?;
     if t_live.slot(n.slot).is_none() {
         let t0 = ctx.begin("arm_slot", "reverse slot on the target", Some(t.side))?;
         let lsn = t
@@ -554,11 +544,19 @@ async fn window(
         &sqlgen::alter_subscription(n.sub, "DISABLE"),
     )
     .await?;
-    let q = sqlgen::subscription_origin(n.sub);
+    // Everything is flushed on the target (drain), so ending the worker loses nothing: a
+    // transaction it may be in rolls back and its origin does not move.
+    t.run(
+        ctx,
+        "stop_forward",
+        &sqlgen::terminate_subscription_workers(n.sub),
+    )
+    .await?;
+    let q = sqlgen::subscription_workers(n.sub);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let rows = t.run(ctx, "stop_forward", &q).await?;
-        if first(&rows, 2).as_deref() == Some("0") {
+        if first(&rows, 0).is_none() {
             break;
         }
         if Instant::now() > deadline {
