@@ -361,7 +361,16 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
                 no_split_brain(input, &mut out);
                 let mode = switch_mode(names, src, tgt);
                 let (su, tu) = (src_side.upper(), tgt_side.upper());
+                // A pair that never cut over looks exactly like a finished rollback; only the
+                // rollback's mark on the subscription tells them apart.
+                let never_switched =
+                    action == Action::Rollback && input.phase.phase != Phase::RolledBack;
                 match mode {
+                    SwitchMode::Done if never_switched => out.push(g(
+                        "state",
+                        false,
+                        format!("nothing to roll back: {tu} serves and no cutover happened (phase {})", input.phase.phase.label()),
+                    )),
                     SwitchMode::Done => out.push(g("state", true, format!("already done: {tu} serves, {su} applies from it"))),
                     SwitchMode::Finish => out.push(g("state", true, format!("{tu} already serves: finishing the switch (reverse path, cleanup)"))),
                     SwitchMode::ResumeWindow => out.push(g("state", true, "both sides fenced by an interrupted run: resuming the window".to_string())),

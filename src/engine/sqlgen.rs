@@ -84,6 +84,18 @@ pub fn create_slot(slot: &str) -> Stmt {
     ))
 }
 
+/// One committed, flushed transaction after a new slot. The slot's confirmed_flush_lsn is the
+/// *end* of the record its creation logged; a snapshot holding nothing after that record would
+/// report a redo LSN (a record's *start*) before the slot, and fail the origin cross-check.
+/// The transaction must write WAL of its own: PostgreSQL does not flush the commit of one that
+/// did not (even with synchronous_commit on), and a temp table needs no special privilege.
+pub fn seal_slot() -> Stmt {
+    Stmt::new(
+        "BEGIN; SET LOCAL synchronous_commit = on; \
+         CREATE TEMP TABLE pgcutover_seal (at timestamptz) ON COMMIT DROP; COMMIT;",
+    )
+}
+
 pub fn drop_slot(slot: &str) -> Stmt {
     Stmt::new(format!(
         "SELECT pg_drop_replication_slot({})",
@@ -277,14 +289,21 @@ mod tests {
             password: Some("p'w\\d".into()),
         };
         let s = create_subscription("Sub", &c, "pub", "slot", false);
-        assert!(s.sql.contains(r"password=''p\''w\\d''"), "{}", s.sql);
+        // conninfo `password='p\'w\\d'` inside an E'' literal: quotes and backslashes doubled
+        assert!(
+            s.sql.contains(
+                r"CONNECTION E'host=''green.db'' user=''rep user'' password=''p\\''w\\\\d'''"
+            ),
+            "{}",
+            s.sql
+        );
         assert!(
             !s.shown.contains("p\\'w") && s.shown.contains("password=********"),
             "{}",
             s.shown
         );
         assert!(s.shown.starts_with(
-            "CREATE SUBSCRIPTION \"Sub\" CONNECTION 'host=''green.db'' user=''rep user'''"
+            "CREATE SUBSCRIPTION \"Sub\" CONNECTION 'host=''green.db'' user=''rep user'' password=********' "
         ));
         assert!(s.sql.contains("enabled = false") && s.sql.contains("slot_name = 'slot'"));
     }

@@ -284,13 +284,14 @@ pub async fn run(
         }
         let db = conns[idx].as_ref().expect("connected");
         let t0 = ctx.begin(step.id, &step.title, Some(step.side))?;
-        let mut last = None;
+        let mut values = Vec::new();
         for stmt in &step.stmts {
-            last = db.value(ctx, step.id, stmt).await?;
+            values.push(db.value(ctx, step.id, stmt).await?);
         }
-        let detail = match (step.id, &last) {
+        let last = values.last().cloned().flatten();
+        let detail = match (step.id, values.first().cloned().flatten()) {
             ("slot", Some(lsn)) => format!("slot created at {lsn}"),
-            ("advance_origin", Some(lsn)) => format!("origin at {lsn}"),
+            ("advance_origin", _) => format!("origin at {}", last.clone().unwrap_or_default()),
             _ => step.title.clone(),
         };
         if step.id == "advance_origin" {

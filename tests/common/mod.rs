@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub const DB: &str = "appdb";
 
+pub mod migration;
 pub mod writer;
 
 #[derive(Debug, Clone)]
@@ -270,6 +271,21 @@ impl Cluster {
                     .arg(&self.data)
                     .args(["-w", "-t", "60", "-m", "fast", "stop"]),
                 "pg_ctl stop",
+            );
+            self.running = false;
+        }
+    }
+
+    /// Stop like a crash (`-m immediate`).
+    pub fn crash(&mut self) {
+        self.thaw();
+        if self.running {
+            run_ok(
+                pg_command(&self.bin.tool("pg_ctl"))
+                    .arg("-D")
+                    .arg(&self.data)
+                    .args(["-w", "-m", "immediate", "stop"]),
+                "pg_ctl stop -m immediate",
             );
             self.running = false;
         }

@@ -1,0 +1,316 @@
+//! A migration under way on real clusters, with the writer: the fixture the engine tests share.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::writer::{TABLE, Writer};
+use super::*;
+
+pub const ROLES: [&str; 2] = ["app", "Weird \"App\""];
+
+pub struct Mig {
+    pub blue: Cluster,
+    pub green: Cluster,
+    pub home: tempfile::TempDir,
+    pub cfg: PathBuf,
+    pub journal: PathBuf,
+    pub ports: Arc<Mutex<Vec<u16>>>,
+    pub writer: Option<Writer>,
+}
+
+pub fn seed(blue: &Cluster) {
+    blue.sql(
+        r#"
+CREATE ROLE app LOGIN;
+CREATE ROLE "Weird ""App""" LOGIN;
+CREATE SCHEMA "Ünïcode";
+CREATE TABLE "Ünïcode"."Order Items" (id bigserial PRIMARY KEY, note text, by_role text, at timestamptz DEFAULT now());
+CREATE TABLE items (id serial PRIMARY KEY, note text);
+CREATE SEQUENCE "Ünïcode"."Invoice No" START 1000;
+SELECT nextval('"Ünïcode"."Invoice No"');
+GRANT USAGE ON SCHEMA "Ünïcode" TO app, "Weird ""App""";
+GRANT ALL ON ALL TABLES IN SCHEMA "Ünïcode", public TO app, "Weird ""App""";
+GRANT ALL ON ALL SEQUENCES IN SCHEMA "Ünïcode", public TO app, "Weird ""App""";
+"#,
+    );
+}
+
+pub enum Copy {
+    BaseBackup,
+    CrashConsistent,
+    CrashConsistentThenUpgrade18,
+}
+
+impl Mig {
+    /// BLUE with the writer running, prepared, GREEN copied from it, subscribed and started.
+    pub fn replicating(copy: Copy, extra_config: &str) -> Mig {
+        let m = Mig::subscribed(copy, extra_config);
+        let r = m.pgc(&["run", "start", "--yes"]);
+        assert_eq!(r.code, 0, "start: {}\n{}", r.stdout, r.stderr);
+        m.wait_phase("replicating");
+        m
+    }
+
+    /// The same, up to `subscribe`: the subscription exists, disabled.
+    pub fn subscribed(copy: Copy, extra_config: &str) -> Mig {
+        let mut blue = Cluster::new("blue", &Bin::pg15());
+        seed(&blue);
+        let ports = Arc::new(Mutex::new(vec![blue.port]));
+        let writer = Writer::start(ports.clone(), &ROLES, 150);
+        let home = tempfile::tempdir().unwrap();
+        let journal = home.path().join("journal.jsonl");
+        wait_for("first writes", Duration::from_secs(20), || {
+            (writer.count() > 20).then_some(())
+        });
+
+        // prepare needs only BLUE: configure GREEN as a dead port for now
+        let dead = free_port();
+        let pre = home.path().join("pre.toml");
+        std::fs::write(
+            &pre,
+            format!(
+                "[blue]\ndsn = {}\n[green]\ndsn = \"host=127.0.0.1 port={dead} dbname=appdb user=postgres connect_timeout=1\"\n[cutover]\napp_roles = [\"app\", \"Weird \\\"App\\\"\"]\n",
+                toml_str(&blue.dsn())
+            ),
+        )
+        .unwrap();
+        let r = run(pgcutover(home.path())
+            .arg("--config")
+            .arg(&pre)
+            .args(["run", "prepare", "--yes", "--journal"])
+            .arg(&journal));
+        assert_eq!(r.code, 0, "prepare: {}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("done"), "{}", r.stdout);
+
+        let (green, redo_log) = match copy {
+            Copy::BaseBackup => {
+                let g = blue.basebackup("green");
+                let log = g.log.clone();
+                (g, log)
+            }
+            Copy::CrashConsistent => {
+                let g = blue.crash_copy("green");
+                let log = g.log.clone();
+                (g, log)
+            }
+            Copy::CrashConsistentThenUpgrade18 => {
+                let g15 = blue.crash_copy("green");
+                let log = g15.base().join("redo-of-restore.log");
+                std::fs::copy(&g15.log, &log).unwrap();
+                (g15.upgrade(&Bin::pg18()), log)
+            }
+        };
+        let cfg = home.path().join("pgcutover.toml");
+        let roles: Vec<String> = ROLES.iter().map(|r| toml_str(r)).collect();
+        std::fs::write(
+            &cfg,
+            format!(
+                "[blue]\ndsn = {}\n[green]\ndsn = {}\n[cutover]\napp_roles = [{}]\n{extra_config}\n[redo]\nlog_file = {}\n",
+                toml_str(&blue.dsn()),
+                toml_str(&green.dsn()),
+                roles.join(", "),
+                toml_str(&redo_log.display().to_string())
+            ),
+        )
+        .unwrap();
+        ports.lock().unwrap().push(green.port);
+        let m = Mig {
+            blue,
+            green,
+            home,
+            cfg,
+            journal,
+            ports,
+            writer: Some(writer),
+        };
+        let r = m.pgc(&["run", "subscribe", "--yes"]);
+        assert_eq!(r.code, 0, "subscribe: {}\n{}", r.stdout, r.stderr);
+        m.wait_phase("subscribed");
+        m
+    }
+
+    /// A copy of the configuration with `extra` added to its [cutover] table.
+    pub fn config_with(&self, extra: &str) -> PathBuf {
+        let text = std::fs::read_to_string(&self.cfg)
+            .unwrap()
+            .replace("[cutover]\n", &format!("[cutover]\n{extra}\n"));
+        let p = self
+            .home
+            .path()
+            .join(format!("variant-{}.toml", text.len()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// pgcutover with one more environment variable.
+    pub fn pgc_env(&self, var: (&str, &str), args: &[&str]) -> Run {
+        let mut c = pgcutover(self.home.path());
+        c.env(var.0, var.1)
+            .arg("--config")
+            .arg(&self.cfg)
+            .args(args)
+            .arg("--journal")
+            .arg(&self.journal);
+        run(&mut c)
+    }
+
+    /// pgcutover with another config file.
+    pub fn pgc_with(&self, cfg: &std::path::Path, args: &[&str]) -> Run {
+        let mut c = pgcutover(self.home.path());
+        c.arg("--config").arg(cfg).args(args);
+        if args.first() == Some(&"run") {
+            c.arg("--journal").arg(&self.journal);
+        }
+        run(&mut c)
+    }
+
+    pub fn pgc(&self, args: &[&str]) -> Run {
+        let mut c = pgcutover(self.home.path());
+        c.arg("--config").arg(&self.cfg).args(args);
+        if args.first() == Some(&"run") {
+            c.arg("--journal").arg(&self.journal);
+        }
+        run(&mut c)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        self.pgc(&["status", "--json"]).json()
+    }
+
+    pub fn wait_phase(&self, phase: &str) {
+        wait_for(&format!("phase {phase}"), Duration::from_secs(30), || {
+            let v = self.status();
+            (v["phase"] == phase).then_some(())
+        });
+    }
+
+    pub fn side(&self, s: &str) -> &Cluster {
+        if s == "blue" { &self.blue } else { &self.green }
+    }
+
+    fn rows(c: &Cluster) -> (String, String) {
+        let t = c.sql(&format!("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY id)), '') FROM {TABLE} t"));
+        let i = c.sql("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY id)), '') FROM items t");
+        (t, i)
+    }
+
+    /// Pause the writer, wait until both sides hold the same rows, check every acknowledged id
+    /// is on both, and that the serving side's sequences are not behind the other's.
+    pub fn assert_lossless(&self, serving: &str, after_switch: bool) {
+        let w = self.writer.as_ref().unwrap();
+        w.pause();
+        let other = if serving == "blue" { "green" } else { "blue" };
+        let (s, o) = (self.side(serving), self.side(other));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (a, b) = (Self::rows(s), Self::rows(o));
+            if a == b {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sides never converged: {serving} {a:?} vs {other} {b:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let acked = w.acked();
+        for c in [s, o] {
+            let ids: std::collections::HashSet<i64> = c
+                .sql(&format!(
+                    "SELECT coalesce(string_agg(id::text, ','), '') FROM {TABLE}"
+                ))
+                .split(',')
+                .filter(|x| !x.is_empty())
+                .map(|x| x.parse().unwrap())
+                .collect();
+            let missing: Vec<&i64> = acked.iter().filter(|id| !ids.contains(id)).collect();
+            assert!(
+                missing.is_empty(),
+                "{}: {} acknowledged ids missing, e.g. {:?}",
+                c.name,
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            );
+        }
+        let seq = |c: &Cluster, name: &str| -> i64 {
+            c.sql(&format!(
+                "SELECT coalesce(pg_sequence_last_value('{name}'), 0)"
+            ))
+            .parse()
+            .unwrap()
+        };
+        // Before any switch the copy's sequences may be ahead (a restore starts them up to 32
+        // values on, as logged); after a switch the new side must never be behind the old.
+        if after_switch {
+            for name in [
+                r#""Ünïcode"."Order Items_id_seq""#,
+                r#""Ünïcode"."Invoice No""#,
+                "items_id_seq",
+            ] {
+                assert!(
+                    seq(s, name) >= seq(o, name),
+                    "{name}: serving {serving} is behind {other}"
+                );
+            }
+        }
+        let max_id: i64 = s
+            .sql(&format!("SELECT max(id) FROM {TABLE}"))
+            .parse()
+            .unwrap();
+        assert!(
+            seq(s, r#""Ünïcode"."Order Items_id_seq""#) >= max_id,
+            "the serving side would hand out an existing id"
+        );
+        w.resume();
+    }
+
+    /// Writable sides, by SQL.
+    pub fn login(&self, c: &Cluster) -> Vec<String> {
+        c.sql("SELECT string_agg(rolname || '=' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('app', 'Weird \"App\"')")
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn assert_serving(&self, serving: &str) {
+        let other = if serving == "blue" { "green" } else { "blue" };
+        assert_eq!(
+            self.login(self.side(serving)),
+            ["Weird \"App\"=true", "app=true"],
+            "{serving} must accept the app"
+        );
+        assert_eq!(
+            self.login(self.side(other)),
+            ["Weird \"App\"=false", "app=false"],
+            "{other} must be fenced"
+        );
+    }
+
+    /// Run cutover or rollback; returns the window in ms.
+    pub fn switch(&self, action: &str) -> f64 {
+        let before = self.writer.as_ref().unwrap().count();
+        let r = self.pgc(&["run", action, "--yes", "--json"]);
+        assert_eq!(r.code, 0, "{action}: {}\n{}", r.stdout, r.stderr);
+        let v = r.json();
+        assert_eq!(v["outcome"], "done", "{v}");
+        let steps: Vec<String> = v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}={:.1}",
+                    s["step"].as_str().unwrap(),
+                    s["ms"].as_f64().unwrap()
+                )
+            })
+            .collect();
+        eprintln!("{action}: {}", steps.join(" "));
+        // the app keeps writing, now on the other side
+        wait_for("writes after the switch", Duration::from_secs(20), || {
+            (self.writer.as_ref().unwrap().count() > before + 20).then_some(())
+        });
+        v["window_ms"].as_f64().unwrap()
+    }
+}
