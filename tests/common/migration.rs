@@ -45,7 +45,12 @@ pub enum Copy {
 impl Mig {
     /// BLUE with the writer running, prepared, GREEN copied from it, subscribed and started.
     pub fn replicating(copy: Copy, extra_config: &str) -> Mig {
-        let m = Mig::subscribed(copy, extra_config);
+        Mig::replicating_at(copy, extra_config, 150)
+    }
+
+    /// The same with the writer at `tps` inserts per second.
+    pub fn replicating_at(copy: Copy, extra_config: &str, tps: u32) -> Mig {
+        let m = Mig::subscribed_at(copy, extra_config, tps);
         let r = m.pgc(&["run", "start", "--yes"]);
         assert_eq!(r.code, 0, "start: {}\n{}", r.stdout, r.stderr);
         m.wait_phase("replicating");
@@ -54,10 +59,14 @@ impl Mig {
 
     /// The same, up to `subscribe`: the subscription exists, disabled.
     pub fn subscribed(copy: Copy, extra_config: &str) -> Mig {
+        Mig::subscribed_at(copy, extra_config, 150)
+    }
+
+    fn subscribed_at(copy: Copy, extra_config: &str, tps: u32) -> Mig {
         let mut blue = Cluster::new("blue", &Bin::pg15());
         seed(&blue);
         let ports = Arc::new(Mutex::new(vec![blue.port]));
-        let writer = Writer::start(ports.clone(), &ROLES, 150);
+        let writer = Writer::start(ports.clone(), &ROLES, tps);
         let home = tempfile::tempdir().unwrap();
         let journal = home.path().join("journal.jsonl");
         wait_for("first writes", Duration::from_secs(20), || {
@@ -289,28 +298,33 @@ impl Mig {
 
     /// Run cutover or rollback; returns the window in ms.
     pub fn switch(&self, action: &str) -> f64 {
+        self.switch_steps(action).0
+    }
+
+    /// Run cutover or rollback; returns the window and each step's time (ms).
+    pub fn switch_steps(&self, action: &str) -> (f64, Vec<(String, f64)>) {
         let before = self.writer.as_ref().unwrap().count();
         let r = self.pgc(&["run", action, "--yes", "--json"]);
         assert_eq!(r.code, 0, "{action}: {}\n{}", r.stdout, r.stderr);
         let v = r.json();
         assert_eq!(v["outcome"], "done", "{v}");
-        let steps: Vec<String> = v["steps"]
+        let steps: Vec<(String, f64)> = v["steps"]
             .as_array()
             .unwrap()
             .iter()
             .map(|s| {
-                format!(
-                    "{}={:.1}",
-                    s["step"].as_str().unwrap(),
-                    s["ms"].as_f64().unwrap()
+                (
+                    s["step"].as_str().unwrap().to_string(),
+                    s["ms"].as_f64().unwrap(),
                 )
             })
             .collect();
-        eprintln!("{action}: {}", steps.join(" "));
+        let shown: Vec<String> = steps.iter().map(|(s, ms)| format!("{s}={ms:.1}")).collect();
+        eprintln!("{action}: {}", shown.join(" "));
         // the app keeps writing, now on the other side
         wait_for("writes after the switch", Duration::from_secs(20), || {
             (self.writer.as_ref().unwrap().count() > before + 20).then_some(())
         });
-        v["window_ms"].as_f64().unwrap()
+        (v["window_ms"].as_f64().unwrap(), steps)
     }
 }
