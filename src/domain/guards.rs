@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::checks::Check;
 use super::lsn::Lsn;
 use super::observed::{Live, Side};
-use super::phase::{Alarm, Direction, Names, Phase, PhaseReport};
+use super::phase::{Alarm, Direction, Names, Phase, PhaseReport, ROLLED_BACK_MARK};
 use crate::sql::ident;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -361,12 +361,23 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
                 no_split_brain(input, &mut out);
                 let mode = switch_mode(names, src, tgt);
                 let (su, tu) = (src_side.upper(), tgt_side.upper());
-                // A pair that never cut over looks exactly like a finished rollback; only the
-                // rollback's mark on the subscription tells them apart.
-                let never_switched =
-                    action == Action::Rollback && input.phase.phase != Phase::RolledBack;
+                // A pair that never cut over looks like a finished rollback. A real rollback (even
+                // one interrupted) leaves a subscription on BLUE, an armed (disabled) one on GREEN,
+                // or its mark on GREEN's subscription.
+                let never_switched = action == Action::Rollback && {
+                    let on_blue = tgt.subscription(&names.subscription);
+                    let on_green = src.subscription(&names.subscription);
+                    on_blue.is_none()
+                        && on_green.is_some_and(|s| {
+                            s.enabled
+                                && !s
+                                    .comment
+                                    .as_deref()
+                                    .is_some_and(|c| c.starts_with(ROLLED_BACK_MARK))
+                        })
+                };
                 match mode {
-                    SwitchMode::Done if never_switched => out.push(g(
+                    SwitchMode::Done | SwitchMode::Finish if never_switched => out.push(g(
                         "state",
                         false,
                         format!("nothing to roll back: {tu} serves and no cutover happened (phase {})", input.phase.phase.label()),
@@ -419,10 +430,117 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::phase::derive;
+    use crate::domain::testdata::{live, names, with_pub_slot, with_sub};
 
     #[test]
     fn action_names() {
         assert_eq!(Action::Unfence(Side::Green).name(), "unfence green");
         assert_eq!(Action::Rollback.direction(), Some(Direction::GreenToBlue));
+    }
+
+    #[test]
+    fn switch_modes_from_the_live_state() {
+        let n = names();
+        // blue serves, green applies: a full cutover
+        let blue = with_pub_slot(live(true));
+        let green = with_sub(with_pub_slot(live(false)), true, None);
+        assert_eq!(switch_mode(&n, &blue, &green), SwitchMode::Full);
+        // both fenced with the forward path present: a run died inside the window
+        let blue_fenced = with_pub_slot(live(false));
+        assert_eq!(
+            switch_mode(&n, &blue_fenced, &green),
+            SwitchMode::ResumeWindow
+        );
+        // green serves, forward leftovers and the armed reverse subscription: finish
+        let green_serving = with_sub(with_pub_slot(live(true)), false, None);
+        let blue_armed = with_sub(with_pub_slot(live(false)), false, None);
+        assert_eq!(
+            switch_mode(&n, &blue_armed, &green_serving),
+            SwitchMode::Finish
+        );
+        // green serves, blue applies, no forward path: done
+        let blue_applying = with_sub(live(false), true, None);
+        assert_eq!(
+            switch_mode(&n, &blue_applying, &with_pub_slot(live(true))),
+            SwitchMode::Done
+        );
+        // an enabled reverse subscription beside the forward path would loop: unclear
+        let blue_looping = with_sub(with_pub_slot(live(true)), true, None);
+        assert_eq!(switch_mode(&n, &blue_looping, &green), SwitchMode::Unclear);
+        // nobody applies and green serves without a reverse path: unclear
+        assert_eq!(
+            switch_mode(&n, &live(false), &live(true)),
+            SwitchMode::Unclear
+        );
+    }
+
+    fn eval(action: Action, b: &Live, g: &Live, lag: Option<&LagGate>) -> Vec<Guard> {
+        let n = names();
+        let roles = vec!["app".to_string()];
+        let phase = derive(&n, Some(b), Some(g));
+        evaluate(
+            action,
+            &GuardInput {
+                names: &n,
+                app_roles: &roles,
+                phase: &phase,
+                blue: Some(b),
+                green: Some(g),
+                errors: [None, None],
+                checks: &[],
+                lag,
+                origin: None,
+            },
+        )
+    }
+
+    fn failing(gs: &[Guard]) -> Vec<&'static str> {
+        gs.iter().filter(|g| !g.ok).map(|g| g.name).collect()
+    }
+
+    #[test]
+    fn cutover_guards() {
+        let blue = with_pub_slot(live(true));
+        let green = with_sub(with_pub_slot(live(false)), true, None);
+        let low = LagGate {
+            max_bytes: 100,
+            needed: 3,
+            samples: vec![10, 20, 30],
+        };
+        assert!(failing(&eval(Action::Cutover, &blue, &green, Some(&low))).is_empty());
+        let high = LagGate {
+            max_bytes: 100,
+            needed: 3,
+            samples: vec![10, 200, 30],
+        };
+        assert_eq!(
+            failing(&eval(Action::Cutover, &blue, &green, Some(&high))),
+            ["lag"]
+        );
+        let short = LagGate {
+            max_bytes: 100,
+            needed: 3,
+            samples: vec![10],
+        };
+        assert_eq!(
+            failing(&eval(Action::Cutover, &blue, &green, Some(&short))),
+            ["lag"]
+        );
+        // a rollback of a pair that never cut over is refused, not "nothing to do"
+        assert_eq!(
+            failing(&eval(Action::Rollback, &blue, &green, None)),
+            ["state"]
+        );
+        // split brain refuses everything but fencing
+        let both = with_sub(with_pub_slot(live(true)), true, None);
+        assert!(
+            failing(&eval(Action::Cutover, &blue, &both, Some(&low))).contains(&"no_split_brain")
+        );
+        assert!(failing(&eval(Action::Fence(Side::Green), &blue, &both, None)).is_empty());
+        assert_eq!(
+            failing(&eval(Action::Unfence(Side::Green), &blue, &green, None)),
+            ["other_side_fenced"]
+        );
     }
 }

@@ -10,3 +10,5 @@ pub mod polled;
 pub mod redo;
 pub mod schema;
 pub mod sequences;
+#[cfg(test)]
+pub mod testdata;

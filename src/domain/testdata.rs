@@ -1,0 +1,94 @@
+//! Observed states for the pure logic's unit tests.
+
+use super::observed::*;
+use super::phase::Names;
+
+pub fn names() -> Names {
+    Names {
+        publication: "pub".into(),
+        slot: "slot".into(),
+        subscription: "sub".into(),
+    }
+}
+
+pub fn live(login: bool) -> Live {
+    Live {
+        server: Server {
+            version: "15.18".into(),
+            version_num: 150018,
+            wal_level: "logical".into(),
+            in_recovery: false,
+            current_lsn: Some("0/100".parse().unwrap()),
+            max_replication_slots: 10,
+            replication_slots_used: 0,
+            max_wal_senders: 10,
+            wal_senders_used: 0,
+            is_rds: false,
+            database: "db".into(),
+            user: "postgres".into(),
+            prepared_xacts: 0,
+        },
+        slots: vec![],
+        subscriptions: vec![],
+        publications: vec![],
+        app_roles: vec![Role {
+            name: "app".into(),
+            exists: true,
+            can_login: login,
+            sessions: 0,
+        }],
+        replication_role: ReplicationRole {
+            name: "postgres".into(),
+            exists: true,
+            superuser: true,
+            replication: true,
+            rds_replication: false,
+        },
+    }
+}
+
+pub fn with_pub_slot(mut l: Live) -> Live {
+    l.publications.push(Publication {
+        name: "pub".into(),
+        all_tables: true,
+        insert: true,
+        update: true,
+        delete: true,
+        truncate: true,
+    });
+    l.slots.push(Slot {
+        name: "slot".into(),
+        plugin: Some("pgoutput".into()),
+        slot_type: "logical".into(),
+        database: Some("db".into()),
+        active: false,
+        active_pid: None,
+        temporary: false,
+        restart_lsn: Some("0/80".parse().unwrap()),
+        confirmed_flush_lsn: Some("0/90".parse().unwrap()),
+        wal_status: Some("reserved".into()),
+        safe_wal_size: None,
+    });
+    l
+}
+
+pub fn with_sub(mut l: Live, enabled: bool, comment: Option<&str>) -> Live {
+    l.subscriptions.push(Subscription {
+        name: "sub".into(),
+        oid: 16400,
+        enabled,
+        slot_name: Some("slot".into()),
+        publications: vec!["pub".into()],
+        synchronous_commit: "off".into(),
+        comment: comment.map(str::to_string),
+        origin_lsn: None,
+        worker_pid: enabled.then_some(42),
+        received_lsn: None,
+        latest_end_lsn: None,
+        last_msg_receipt_time: None,
+        latest_end_time: None,
+        apply_error_count: Some(0),
+        sync_error_count: Some(0),
+    });
+    l
+}
