@@ -71,39 +71,44 @@ impl Db {
                 })?;
                 Ok(rows)
             }
-            Ok(Err(e)) => {
-                let msg = format!("{}: {}", side.upper(), pg_error_text(&e));
-                ctx.journal.write(Record {
-                    event: "statement",
-                    step: Some(step),
-                    side: Some(side),
-                    sql: Some(&stmt.shown),
-                    ok: Some(false),
-                    error: Some(&msg),
-                    ms: Some(ms),
-                    ..Default::default()
-                })?;
-                bail!(msg)
-            }
+            Ok(Err(e)) => self.fail(
+                ctx,
+                step,
+                stmt,
+                ms,
+                format!("{}: {}", side.upper(), pg_error_text(&e)),
+            ),
             Err(_) => {
                 let msg = format!(
                     "{}: no answer within {} s",
                     side.upper(),
                     self.timeout.as_secs()
                 );
-                ctx.journal.write(Record {
-                    event: "statement",
-                    step: Some(step),
-                    side: Some(side),
-                    sql: Some(&stmt.shown),
-                    ok: Some(false),
-                    error: Some(&msg),
-                    ms: Some(ms),
-                    ..Default::default()
-                })?;
-                bail!(msg)
+                self.fail(ctx, step, stmt, ms, msg)
             }
         }
+    }
+
+    /// Journal a failed statement and return its error.
+    fn fail(
+        &self,
+        ctx: &mut Ctx<'_>,
+        step: &str,
+        stmt: &Stmt,
+        ms: f64,
+        msg: String,
+    ) -> Result<Rows> {
+        ctx.journal.write(Record {
+            event: "statement",
+            step: Some(step),
+            side: Some(self.side),
+            sql: Some(&stmt.shown),
+            ok: Some(false),
+            error: Some(&msg),
+            ms: Some(ms),
+            ..Default::default()
+        })?;
+        bail!(msg)
     }
 
     /// First column of the first row, or an error naming the statement.

@@ -120,6 +120,35 @@ pub fn pg_tempdir(prefix: &str) -> tempfile::TempDir {
     d
 }
 
+/// initdb a data directory as the postgres user, with the test configuration appended.
+fn initdb(bin: &Bin, data: &Path) {
+    run_ok(
+        pg_command(&bin.tool("initdb"))
+            .arg("-D")
+            .arg(data)
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            // pg_upgrade from 15 needs the same checksum setting: 18 turned them on by default
+            .args(if bin.major >= 18 {
+                &["--no-data-checksums"][..]
+            } else {
+                &[][..]
+            }),
+        "initdb",
+    );
+    let conf = data.join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str(CONF);
+    std::fs::write(&conf, text).unwrap();
+}
+
 pub struct Cluster {
     pub name: String,
     pub bin: Bin,
@@ -151,30 +180,7 @@ impl Cluster {
     pub fn new(name: &str, bin: &Bin) -> Cluster {
         let base = pg_tempdir(&format!("pgcutover-{name}-"));
         let data = base.path().join("data");
-        run_ok(
-            pg_command(&bin.tool("initdb"))
-                .arg("-D")
-                .arg(&data)
-                .args([
-                    "-U",
-                    "postgres",
-                    "-A",
-                    "trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ])
-                .args(if bin.major >= 18 {
-                    &["--no-data-checksums"][..]
-                } else {
-                    &[][..]
-                }),
-            "initdb",
-        );
-        let conf = data.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf).unwrap();
-        text.push_str(CONF);
-        std::fs::write(&conf, text).unwrap();
+        initdb(bin, &data);
         let mut c = Cluster::adopt(name, bin, base, data);
         c.start();
         c.sql(&format!("CREATE DATABASE {DB}"));
@@ -452,30 +458,7 @@ impl Cluster {
     pub fn upgrade(mut self, to: &Bin) -> Cluster {
         self.stop();
         let new_data = self.base.path().join("data-new");
-        run_ok(
-            pg_command(&to.tool("initdb"))
-                .arg("-D")
-                .arg(&new_data)
-                .args([
-                    "-U",
-                    "postgres",
-                    "-A",
-                    "trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ])
-                .args(if to.major >= 18 {
-                    &["--no-data-checksums"][..]
-                } else {
-                    &[][..]
-                }),
-            "initdb (upgrade target)",
-        );
-        let conf = new_data.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf).unwrap();
-        text.push_str(CONF);
-        std::fs::write(&conf, text).unwrap();
+        initdb(to, &new_data);
         let (p1, p2) = (free_port(), free_port());
         run_ok(
             pg_command(&to.tool("pg_upgrade"))
