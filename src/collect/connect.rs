@@ -20,17 +20,22 @@ pub struct Target {
     pub label: String,
 }
 
-pub fn os_user() -> String {
+fn os_user() -> String {
     std::env::var("PGUSER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "postgres".into())
 }
 
-/// Build the connection settings. `application_name` marks our sessions so that fencing never
-/// terminates the tool's own connections.
-pub fn target(s: &SideSettings, connect_timeout: Duration) -> Result<Target> {
+/// Who and where a side's login goes, with libpq's defaults filled in.
+struct Login {
+    user: String,
+    dbname: String,
+    hosts: Vec<String>,
+    ports: Vec<u16>,
+}
+
+fn login(s: &SideSettings) -> Result<Login> {
     let ci = &s.conninfo;
-    let mut cfg = tokio_postgres::Config::new();
     let user = ci.get("user").map(str::to_string).unwrap_or_else(os_user);
     let dbname = ci
         .get("dbname")
@@ -48,17 +53,6 @@ pub fn target(s: &SideSettings, connect_timeout: Duration) -> Result<Target> {
             .to_string(),
         ],
     };
-    for h in &hosts {
-        cfg.host(h);
-    }
-    if let Some(addrs) = ci.get("hostaddr") {
-        for a in addrs.split(',') {
-            let ip = a
-                .parse()
-                .map_err(|_| eyre!("{}: hostaddr {a:?} is not an IP address", s.origin))?;
-            cfg.hostaddr(ip);
-        }
-    }
     let ports: Vec<u16> = match ci.get("port") {
         None => vec![5432],
         Some(p) => p
@@ -73,6 +67,53 @@ pub fn target(s: &SideSettings, connect_timeout: Duration) -> Result<Target> {
             .collect::<Result<_, _>>()
             .map_err(|_| eyre!("{}: port {p:?} is not a port number", s.origin))?,
     };
+    Ok(Login {
+        user,
+        dbname,
+        hosts,
+        ports,
+    })
+}
+
+/// The user this side logs in as and the password the login would use (same lookup order).
+pub fn login_credentials(s: &SideSettings) -> (String, Option<String>) {
+    match login(s) {
+        Ok(l) => {
+            let pw = find_password(s, &l.hosts, l.ports[0], &l.dbname, &l.user);
+            (l.user, pw)
+        }
+        Err(_) => (
+            s.conninfo
+                .get("user")
+                .map(str::to_string)
+                .unwrap_or_else(os_user),
+            None,
+        ),
+    }
+}
+
+/// Build the connection settings. `application_name` marks our sessions so that fencing never
+/// terminates the tool's own connections.
+pub fn target(s: &SideSettings, connect_timeout: Duration) -> Result<Target> {
+    let ci = &s.conninfo;
+    let mut cfg = tokio_postgres::Config::new();
+    let Login {
+        user,
+        dbname,
+        hosts,
+        ports,
+    } = login(s)?;
+    for h in &hosts {
+        cfg.host(h);
+    }
+    if let Some(addrs) = ci.get("hostaddr") {
+        for a in addrs.split(',') {
+            let ip = a
+                .parse()
+                .map_err(|_| eyre!("{}: hostaddr {a:?} is not an IP address", s.origin))?;
+            cfg.hostaddr(ip);
+        }
+    }
     for p in &ports {
         cfg.port(*p);
     }
@@ -130,7 +171,7 @@ pub fn target(s: &SideSettings, connect_timeout: Duration) -> Result<Target> {
 
 /// libpq's order, per side: the side's env var, `PGPASSWORD`, a password from the service file,
 /// then the password file.
-pub fn find_password(
+fn find_password(
     s: &SideSettings,
     hosts: &[String],
     port: u16,

@@ -37,7 +37,7 @@ async fn read_sequences(client: &Client) -> Result<Vec<SequenceValue>, tokio_pos
     }
     for batch in readable.chunks(queries::SEQUENCE_BATCH) {
         let oids: Vec<i64> = batch.iter().map(|(o, _)| *o).collect();
-        let values = client.query(queries::SEQUENCE_VALUES, &[&oids]).await?;
+        let values = client.query(&queries::sequence_values(&oids), &[]).await?;
         for (row, (_, idx)) in values.iter().zip(batch) {
             out[*idx].last_value = row.get(1);
         }

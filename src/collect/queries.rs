@@ -128,7 +128,7 @@ SELECT json_build_object(
 
 /// The user sequences, without reading them: reading takes a lock per sequence, and one
 /// statement over thousands of them overflows the lock table ("out of shared memory"), which is
-/// what `pg_sequences` does. Values are read in batches by [`SEQUENCE_VALUES`].
+/// what `pg_sequences` does. Values are read in batches by [`sequence_values`].
 pub fn sequence_list() -> String {
     format!(
         r#"
@@ -140,10 +140,15 @@ ORDER BY n.nspname, c.relname"#
     )
 }
 
-/// Last values of a batch of sequences ($1 = oids as bigint[]); one statement = one transaction,
-/// so each batch's locks are released before the next.
-pub const SEQUENCE_VALUES: &str =
-    "SELECT o, pg_sequence_last_value(o::oid) FROM unnest($1::bigint[]) AS o";
+/// Last values of a batch of sequences; one statement = one transaction, so each batch's locks
+/// are released before the next. Literal oids, so the engine journals the text it runs.
+pub fn sequence_values(oids: &[i64]) -> String {
+    let list: Vec<String> = oids.iter().map(|o| o.to_string()).collect();
+    format!(
+        "SELECT o, pg_sequence_last_value(o::oid) FROM unnest(ARRAY[{}]::bigint[]) AS o",
+        list.join(", ")
+    )
+}
 
 /// Sequences read per statement (far below the default lock table of 64 × max_connections).
 pub const SEQUENCE_BATCH: usize = 500;

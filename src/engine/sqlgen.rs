@@ -252,11 +252,7 @@ pub fn setval_batch(values: &[(QualName, i64)]) -> Stmt {
 
 /// The user sequences a role may read, and (per batch of oids) their values.
 pub fn sequence_values(oids: &[i64]) -> Stmt {
-    let list: Vec<String> = oids.iter().map(|o| o.to_string()).collect();
-    Stmt::new(format!(
-        "SELECT o, pg_sequence_last_value(o::oid) FROM unnest(ARRAY[{}]::bigint[]) AS o",
-        list.join(", ")
-    ))
+    Stmt::new(crate::collect::queries::sequence_values(oids))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use color_eyre::eyre::{Result, bail};
 
 use super::sqlgen::{self, Conninfo, Stmt};
 use super::{Ctx, Outcome, Plan, PlanStep, State, db::Db};
-use crate::collect::connect::{find_password, os_user};
+use crate::collect::connect::login_credentials;
 use crate::config::{Settings, SslMode};
 use crate::domain::guards::Action;
 use crate::domain::lsn::Lsn;
@@ -23,11 +23,7 @@ pub fn publisher_conninfo(settings: &Settings, publisher: Side) -> Conninfo {
         Some(ci) => (ci, true),
         None => (&s.conninfo, false),
     };
-    let login_user = s
-        .conninfo
-        .get("user")
-        .map(str::to_string)
-        .unwrap_or_else(os_user);
+    let (login_user, login_password) = login_credentials(s);
     let user = match (explicit, ci.get("user"), &settings.replication_user) {
         (true, Some(u), _) => u.to_string(),
         (_, _, Some(u)) => u.clone(),
@@ -69,19 +65,11 @@ pub fn publisher_conninfo(settings: &Settings, publisher: Side) -> Conninfo {
     ))
     .ok()
     .or_else(|| {
-        (user == login_user).then(|| {
-            let hosts: Vec<String> = s
-                .conninfo
-                .get("host")
-                .map(|h| h.split(',').map(str::to_string).collect())
-                .unwrap_or_default();
-            let port = s
-                .conninfo
-                .get("port")
-                .and_then(|p| p.split(',').next()?.parse().ok())
-                .unwrap_or(5432);
-            find_password(s, &hosts, port, &dbname, &user)
-        })?
+        if user == login_user {
+            login_password
+        } else {
+            None
+        }
     });
     Conninfo { pairs, password }
 }
