@@ -17,11 +17,11 @@ use serde::Serialize;
 
 use crate::collect::snapshot::{self, SideRead};
 use crate::config::Settings;
-use crate::domain::checks::{self, Check, CheckInput};
+use crate::domain::checks::Check;
 use crate::domain::guards::{self, Action, Guard, GuardInput, LagGate, SwitchMode};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, Side};
-use crate::domain::phase::{self, PhaseReport};
+use crate::domain::phase::PhaseReport;
 use journal::{Journal, Record};
 
 /// What the engine reports while it works (the CLI prints these; the dashboard shows them).
@@ -199,19 +199,8 @@ impl State {
 
 pub async fn observe(settings: &Settings) -> State {
     let (blue, green) = snapshot::read_both(settings, true).await;
-    let phase = phase::derive(
-        &settings.names,
-        blue.live.as_ref().ok(),
-        green.live.as_ref().ok(),
-    );
-    let view = crate::report::view;
-    let checks = checks::run(&CheckInput {
-        names: &settings.names,
-        app_roles: &settings.app_roles,
-        phase: &phase,
-        blue: view(&blue),
-        green: view(&green),
-    });
+    let (phase, checks) =
+        crate::report::assess(&settings.names, &settings.app_roles, &blue, &green);
     State {
         blue,
         green,

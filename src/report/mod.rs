@@ -9,7 +9,7 @@ use crate::collect::snapshot::SideRead;
 use crate::domain::checks::{self, Check, CheckInput, SideView};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, Publication, Role, Side, Subscription};
-use crate::domain::phase::{self, Alarm, Direction, Names, Phase};
+use crate::domain::phase::{self, Alarm, Direction, Names, Phase, PhaseReport};
 use crate::domain::schema::{self, SchemaDiff};
 use crate::domain::sequences::{self, SequenceRow};
 
@@ -139,7 +139,26 @@ fn side_out(r: &SideRead) -> SideOut {
     }
 }
 
-pub(crate) fn view(r: &SideRead) -> SideView<'_> {
+/// Phase, alarms and pre-flight checks from both reads: what `status`, `check` and the engine's
+/// guards all start from.
+pub fn assess(
+    names: &Names,
+    app_roles: &[String],
+    blue: &SideRead,
+    green: &SideRead,
+) -> (PhaseReport, Vec<Check>) {
+    let ph = phase::derive(names, blue.live.as_ref().ok(), green.live.as_ref().ok());
+    let checks = checks::run(&CheckInput {
+        names,
+        app_roles,
+        phase: &ph,
+        blue: view(blue),
+        green: view(green),
+    });
+    (ph, checks)
+}
+
+fn view(r: &SideRead) -> SideView<'_> {
     SideView {
         live: r.live.as_ref().ok(),
         inventory: ok(&r.inventory),
@@ -170,7 +189,7 @@ pub fn now_rfc3339() -> String {
 /// Assemble the report from what was read on both sides.
 pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideRead) -> Status {
     let (bl, gl) = (blue.live.as_ref().ok(), green.live.as_ref().ok());
-    let ph = phase::derive(names, bl, gl);
+    let (ph, checks) = assess(names, app_roles, blue, green);
 
     let per_side = |f: &mut dyn FnMut(Side, &Live)| {
         for (s, l) in [(Side::Blue, bl), (Side::Green, gl)] {
@@ -215,13 +234,6 @@ pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideR
         }));
     });
 
-    let checks = checks::run(&CheckInput {
-        names,
-        app_roles,
-        phase: &ph,
-        blue: view(blue),
-        green: view(green),
-    });
     let schema_diff = match (ok(&blue.catalog), ok(&green.catalog)) {
         (Some(b), Some(g)) => Some(schema::diff(b, g)),
         _ => None,
