@@ -4,6 +4,7 @@
 //! action failed and the engine put things back (safe), 6 an action failed after the target
 //! took over (rerun it to finish).
 
+use crate::domain::rds_plan::RdsAction;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -88,6 +89,12 @@ pub enum ActionName {
     Finalize,
     Fence,
     Unfence,
+    /// RDS: CreateDBSnapshot of BLUE (after prepare)
+    Snapshot,
+    /// RDS: ModifyDBSnapshot to [aws] engine_version
+    UpgradeSnapshot,
+    /// RDS: RestoreDBInstanceFromDBSnapshot as GREEN
+    Restore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -141,6 +148,9 @@ impl ActionArgs {
             ActionName::Finalize => Action::Finalize,
             ActionName::Fence => Action::Fence(side.expect("checked")),
             ActionName::Unfence => Action::Unfence(side.expect("checked")),
+            ActionName::Snapshot => Action::Rds(RdsAction::Snapshot),
+            ActionName::UpgradeSnapshot => Action::Rds(RdsAction::UpgradeSnapshot),
+            ActionName::Restore => Action::Rds(RdsAction::Restore),
         };
         let lsn = match &self.lsn {
             None => None,
@@ -307,8 +317,40 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
 }
 
 pub async fn status(settings: &Settings) -> report::Status {
-    let (b, g) = snapshot::read_both(settings, true).await;
-    report::build(&settings.names, &settings.app_roles, &b, &g)
+    let budget = settings
+        .aws
+        .as_ref()
+        .map(|a| a.timeout)
+        .unwrap_or(settings.poll.timeout);
+    let ((mut b, mut g), aws) = tokio::join!(
+        snapshot::read_both(settings, true),
+        crate::collect::rds::read(settings, budget)
+    );
+    b.rds = aws.blue;
+    g.rds = aws.green;
+    let mut st = report::build(&settings.names, &settings.app_roles, &b, &g);
+    st.snapshot = aws.snapshot;
+    let has_source = settings.redo_log_file.is_some()
+        || (settings.aws.is_some() && settings.green.rds_instance.is_some());
+    if has_source {
+        let found =
+            match tokio::time::timeout(budget, crate::aws::redo_source::locate(settings)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "the redo source did not answer within {} s",
+                    budget.as_secs()
+                )),
+            };
+        // The check only means something before replication starts: afterwards the slot has
+        // moved past the origin by design.
+        let before_start = matches!(
+            st.phase,
+            crate::domain::phase::Phase::Prepared | crate::domain::phase::Phase::Subscribed
+        );
+        let blue = b.live.as_ref().ok().filter(|_| before_start);
+        st.redo = Some(report::redo_out(found, &settings.names, blue));
+    }
+    st
 }
 
 fn print(st: &report::Status, json: bool) -> Result<()> {

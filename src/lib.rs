@@ -1,5 +1,6 @@
 //! pgcutover: watch and drive a PostgreSQL major-version upgrade by logical replication.
 
+pub mod aws;
 pub mod cli;
 pub mod collect;
 pub mod config;

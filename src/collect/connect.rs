@@ -204,11 +204,24 @@ fn rustls_config(s: &SideSettings) -> Result<rustls::ClientConfig> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .wrap_err("TLS setup failed")?;
-    let cfg = match &s.sslrootcert {
-        Some(path) => {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject;
+    use crate::config::Roots;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let add_all =
+        |certs: Vec<CertificateDer<'static>>, what: &str| -> Result<rustls::RootCertStore> {
+            if certs.is_empty() {
+                bail!("{what} holds no PEM certificate");
+            }
             let mut roots = rustls::RootCertStore::empty();
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| eyre!("{what}: unusable certificate: {e}"))?;
+            }
+            Ok(roots)
+        };
+    let cfg = match &s.roots {
+        Roots::File(path) => {
             let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect())
                 .map_err(|e| {
@@ -217,18 +230,19 @@ fn rustls_config(s: &SideSettings) -> Result<rustls::ClientConfig> {
                         path.display()
                     )
                 })?;
-            if certs.is_empty() {
-                bail!("sslrootcert {} holds no PEM certificate", path.display());
-            }
-            for c in certs {
-                roots.add(c).map_err(|e| {
-                    eyre!("sslrootcert {}: unusable certificate: {e}", path.display())
-                })?;
-            }
+            let roots = add_all(certs, &format!("sslrootcert {}", path.display()))?;
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Roots::RdsBundle => {
+            let certs: Vec<CertificateDer> =
+                CertificateDer::pem_slice_iter(crate::aws::RDS_CA_BUNDLE)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| eyre!("the embedded RDS CA bundle: {e}"))?;
+            let roots = add_all(certs, "the embedded RDS CA bundle")?;
             builder.with_root_certificates(roots).with_no_client_auth()
         }
         // libpq's require/prefer without a root file: encrypted, server not authenticated.
-        None => builder
+        Roots::None => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider())))
             .with_no_client_auth(),
@@ -289,8 +303,27 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 /// Open a connection and drive it on a background task. The error names the side and the
 /// server (never the password) and says what to look at.
 pub async fn connect(s: &SideSettings, timeout: Duration) -> Result<Client> {
-    let t = target(s, timeout)?;
+    let mut t = target(s, timeout)?;
     let side = s.side.upper();
+    if let crate::config::Auth::Iam(aws) = &s.auth {
+        // A token per connection: each is valid for 15 minutes.
+        let host = t
+            .config
+            .get_hosts()
+            .iter()
+            .find_map(|h| match h {
+                tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            })
+            .ok_or_else(|| eyre!("{side}: auth = \"iam\" needs a host name (the RDS endpoint)"))?;
+        let port = t.config.get_ports().first().copied().unwrap_or(5432);
+        let user = t.config.get_user().unwrap_or_default().to_string();
+        let token = crate::aws::iam_token(aws, &host, port, &user)
+            .await
+            .map_err(|e| eyre!("{side}: {e}"))?;
+        t.config.password(token);
+    }
     let label = t.label.clone();
     let fut = async {
         match t.tls {

@@ -4,4 +4,5 @@ pub mod connect;
 pub mod poller;
 pub mod postgres;
 pub mod queries;
+pub mod rds;
 pub mod snapshot;

@@ -4,6 +4,7 @@ use crate::collect::poller::error_text;
 use crate::collect::postgres::PgReader;
 use crate::config::Settings;
 use crate::domain::observed::{Inventory, Live, Side};
+use crate::domain::rds::SideRds;
 use crate::domain::schema::Catalog;
 
 #[derive(Debug)]
@@ -11,6 +12,8 @@ pub struct SideRead {
     pub live: Result<Live, String>,
     pub inventory: Option<Result<Inventory, String>>,
     pub catalog: Option<Result<Catalog, String>>,
+    /// AWS facts, when the side is an RDS instance and AWS was read.
+    pub rds: Option<SideRds>,
 }
 
 pub fn reader(settings: &Settings, side: Side) -> PgReader {
@@ -30,6 +33,7 @@ pub async fn read_side(reader: &mut PgReader, full: bool) -> SideRead {
             live,
             inventory: None,
             catalog: None,
+            rds: None,
         };
     }
     let inventory = Some(reader.inventory().await.map_err(|e| error_text(&e)));
@@ -38,6 +42,7 @@ pub async fn read_side(reader: &mut PgReader, full: bool) -> SideRead {
         live,
         inventory,
         catalog,
+        rds: None,
     }
 }
 

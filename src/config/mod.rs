@@ -11,6 +11,7 @@ use color_eyre::eyre::{Result, bail, eyre};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::domain;
 use crate::domain::observed::Side;
 use crate::domain::phase::Names;
 use conninfo::ConnInfo;
@@ -32,6 +33,32 @@ struct FileConfig {
     redo: RedoFile,
     #[serde(default)]
     poll: PollFile,
+    aws: Option<AwsFile>,
+    restore: Option<RestoreFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AwsFile {
+    region: Option<String>,
+    profile: Option<String>,
+    endpoint_url: Option<Spanned<String>>,
+    snapshot: Option<Spanned<String>>,
+    engine_version: Option<String>,
+    poll_interval_s: Option<f64>,
+    metrics_interval_s: Option<Spanned<u64>>,
+    timeout_s: Option<u64>,
+    action_timeout_min: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreFile {
+    instance_class: Option<String>,
+    multi_az: Option<bool>,
+    subnet_group: Option<String>,
+    security_groups: Option<Vec<String>>,
+    parameter_group: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -43,6 +70,10 @@ struct SideFile {
     sslrootcert: Option<PathBuf>,
     password_env: Option<String>,
     replication_dsn: Option<Spanned<String>>,
+    rds_instance: Option<Spanned<String>>,
+    auth: Option<Spanned<String>>,
+    /// Replaces the embedded RDS CA bundle for this side.
+    rds_ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +99,7 @@ struct CutoverFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RedoFile {
+    source: Option<Spanned<String>>,
     log_file: Option<PathBuf>,
     not_before: Option<Spanned<String>>,
 }
@@ -102,13 +134,35 @@ impl SslMode {
     }
 }
 
+/// Which certificates a verified TLS connection trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// Encrypt only (libpq's require/prefer without a root file).
+    None,
+    File(PathBuf),
+    /// The RDS CA bundle compiled into the binary.
+    RdsBundle,
+}
+
+/// How the tool logs in to a side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// A password from the environment, a service file or the password file.
+    Password,
+    /// An RDS IAM database authentication token, made fresh for every connection.
+    Iam(Box<AwsSettings>),
+}
+
 /// How to reach one side. Holds no password: that is looked up at connect time.
 #[derive(Debug, Clone)]
 pub struct SideSettings {
     pub side: Side,
     pub conninfo: ConnInfo,
     pub sslmode: SslMode,
-    pub sslrootcert: Option<PathBuf>,
+    pub roots: Roots,
+    /// The RDS instance identifier of this side, when it is one.
+    pub rds_instance: Option<String>,
+    pub auth: Auth,
     /// Environment variable holding this side's password.
     pub password_env: String,
     /// Where the settings came from, for messages.
@@ -141,6 +195,59 @@ pub struct CutoverSettings {
     pub fence_timeout: Duration,
 }
 
+/// Where `start` reads GREEN's `redo done at` line from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedoSource {
+    /// CloudWatch Logs, then RDS log files, when GREEN is an RDS instance; else the file.
+    Auto,
+    CloudWatch,
+    RdsLogs,
+    File,
+}
+
+impl RedoSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            RedoSource::Auto => "auto",
+            RedoSource::CloudWatch => "cloudwatch",
+            RedoSource::RdsLogs => "rds-logs",
+            RedoSource::File => "file",
+        }
+    }
+}
+
+/// What GREEN's restore copies from BLUE unless set here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreSettings {
+    pub instance_class: Option<String>,
+    pub multi_az: Option<bool>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Option<Vec<String>>,
+    pub parameter_group: Option<String>,
+}
+
+/// The AWS side: where the APIs are and how the RDS actions behave. Credentials come from the
+/// standard chain (environment, profile, SSO, credential process, instance role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// The migration's snapshot of BLUE.
+    pub snapshot: Option<String>,
+    /// The engine version `upgrade-snapshot` moves the snapshot to.
+    pub engine_version: Option<String>,
+    pub restore: RestoreSettings,
+    /// How often actions poll Describe* while waiting.
+    pub poll_interval: Duration,
+    /// CloudWatch metrics are read at most this often (they cost money per metric).
+    pub metrics_interval: Duration,
+    /// One API call's limit, retries included.
+    pub timeout: Duration,
+    /// Longest wait for a snapshot, an upgrade or a restore.
+    pub action_timeout: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub blue: SideSettings,
@@ -149,7 +256,10 @@ pub struct Settings {
     /// The role replication connects as; `None` = each side's connection user.
     pub replication_user: Option<String>,
     pub app_roles: Vec<String>,
+    pub redo_source: RedoSource,
     pub redo_log_file: Option<PathBuf>,
+    /// Present when a side is an RDS instance or `[aws]` is configured.
+    pub aws: Option<AwsSettings>,
     /// Ignore redo lines stamped before this (GREEN's creation time).
     pub redo_not_before: Option<time::OffsetDateTime>,
     pub cutover: CutoverSettings,
@@ -296,6 +406,79 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         (None, None) => Vec::new(),
     };
 
+    let any_rds = [&fc.blue, &fc.green]
+        .iter()
+        .any(|f| f.as_ref().is_some_and(|f| f.rds_instance.is_some()));
+    let aws = if fc.aws.is_some() || any_rds {
+        let a = fc.aws.as_ref();
+        let endpoint_url = match a.and_then(|a| a.endpoint_url.as_ref()) {
+            Some(u) => {
+                if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://")) {
+                    bail!(
+                        "{}: [aws] endpoint_url = {:?} must start with http:// or https://",
+                        at(u.span()),
+                        u.get_ref()
+                    );
+                }
+                Some(u.get_ref().clone())
+            }
+            None => std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
+        };
+        let metrics_interval = match a.and_then(|a| a.metrics_interval_s.as_ref()) {
+            Some(v) if *v.get_ref() < 60 => bail!(
+                "{}: [aws] metrics_interval_s = {} is below 60: RDS publishes these metrics once a minute and every \
+                 GetMetricData call is billed; use 60 or more",
+                at(v.span()),
+                v.get_ref()
+            ),
+            Some(v) => Duration::from_secs(*v.get_ref()),
+            None => Duration::from_secs(60),
+        };
+        let snapshot = match a.and_then(|a| a.snapshot.as_ref()) {
+            Some(v) if !valid_rds_id(v.get_ref()) => bail!(
+                "{}: [aws] snapshot = {:?}: RDS identifiers are 1 to 255 letters, digits and hyphens, starting with a \
+                 letter, with no two hyphens in a row and no hyphen at the end",
+                at(v.span()),
+                v.get_ref()
+            ),
+            v => v.map(|v| v.get_ref().clone()),
+        };
+        let r = fc.restore.clone().unwrap_or_default();
+        Some(AwsSettings {
+            region: a.and_then(|a| a.region.clone()),
+            profile: a.and_then(|a| a.profile.clone()),
+            endpoint_url,
+            snapshot,
+            engine_version: a.and_then(|a| a.engine_version.clone()),
+            restore: RestoreSettings {
+                instance_class: r.instance_class,
+                multi_az: r.multi_az,
+                subnet_group: r.subnet_group,
+                security_groups: r.security_groups,
+                parameter_group: r.parameter_group,
+            },
+            poll_interval: Duration::from_secs_f64(
+                a.and_then(|a| a.poll_interval_s)
+                    .unwrap_or(10.0)
+                    .clamp(0.05, 600.0),
+            ),
+            metrics_interval,
+            timeout: Duration::from_secs(a.and_then(|a| a.timeout_s).unwrap_or(20).max(1)),
+            action_timeout: Duration::from_secs(
+                60 * a.and_then(|a| a.action_timeout_min).unwrap_or(240).max(1),
+            ),
+        })
+    } else {
+        if fc.restore.is_some() {
+            bail!(
+                "{label}: [restore] is set but no side has rds_instance and there is no [aws] section"
+            );
+        }
+        None
+    };
+
     let side = |s: Side, f: &Option<SideFile>, flag: &Option<String>| -> Result<SideSettings> {
         let env_var = format!("PGCUTOVER_{}_DSN", s.upper());
         let env_dsn = std::env::var(&env_var).ok().filter(|v| !v.is_empty());
@@ -351,14 +534,65 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
             .sslrootcert
             .clone()
             .or_else(|| ci.get("sslrootcert").map(PathBuf::from));
-        if sslmode == SslMode::VerifyFull && sslrootcert.is_none() {
+        let rds_instance = match &f.rds_instance {
+            Some(v) if !valid_rds_id(v.get_ref()) => bail!(
+                "{}: [{s}] rds_instance = {:?}: RDS identifiers are 1 to 63 letters, digits and hyphens, starting with \
+                 a letter, with no two hyphens in a row and no hyphen at the end",
+                at(v.span()),
+                v.get_ref()
+            ),
+            v => v.as_ref().map(|v| v.get_ref().clone()),
+        };
+        let auth = match f.auth.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
+            None | Some(("password", _)) => Auth::Password,
+            Some(("iam", span)) => match &aws {
+                Some(a) => Auth::Iam(Box::new(a.clone())),
+                None => bail!(
+                    "{}: [{s}] auth = \"iam\" needs AWS settings: add [{s}] rds_instance or an [aws] section with region",
+                    at(span)
+                ),
+            },
+            Some((other, span)) => bail!(
+                "{}: [{s}] auth = {other:?} is not \"password\" or \"iam\"",
+                at(span)
+            ),
+        };
+        let rds_host = ci
+            .get("host")
+            .is_some_and(|h| h.split(',').any(domain::rds::is_rds_host));
+        // RDS hosts are verified against the RDS CA bundle unless the operator chose otherwise;
+        // IAM tokens are bearer credentials and never travel without TLS.
+        let sslmode = match (mode_text.is_some(), sslmode) {
+            (false, _) if rds_host => SslMode::VerifyFull,
+            (false, _) if matches!(auth, Auth::Iam(_)) => SslMode::Require,
+            (_, m) => m,
+        };
+        if matches!(auth, Auth::Iam(_)) && matches!(sslmode, SslMode::Disable | SslMode::Prefer) {
             bail!(
-                "{origin}: sslmode verify-ca/verify-full needs sslrootcert = \"/path/to/root.crt\""
+                "{origin}: auth = \"iam\" sends a token that works as a password for 15 minutes; it needs TLS: set \
+                 sslmode = \"require\" or \"verify-full\" (the default for RDS hosts)"
             );
         }
-        if sslmode == SslMode::Disable && sslrootcert.is_some() {
-            bail!("{origin}: sslrootcert is set but sslmode = disable; remove one of them");
+        if let Some(p) = &f.rds_ca_bundle
+            && sslrootcert.is_some()
+        {
+            bail!(
+                "{origin}: both sslrootcert and rds_ca_bundle ({}) are set; keep one",
+                p.display()
+            );
         }
+        let roots = match (sslmode, sslrootcert.or(f.rds_ca_bundle.clone())) {
+            (SslMode::Disable, Some(_)) => {
+                bail!("{origin}: sslrootcert is set but sslmode = disable; remove one of them")
+            }
+            (SslMode::Disable, None) => Roots::None,
+            (_, Some(p)) => Roots::File(p),
+            (SslMode::VerifyFull, None) if rds_host || rds_instance.is_some() => Roots::RdsBundle,
+            (SslMode::VerifyFull, None) => bail!(
+                "{origin}: sslmode verify-ca/verify-full needs sslrootcert = \"/path/to/root.crt\""
+            ),
+            (_, None) => Roots::None,
+        };
         let replication_conninfo = match &f.replication_dsn {
             None => None,
             Some(d) => {
@@ -378,7 +612,9 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
             replication_conninfo,
             conninfo: ci,
             sslmode,
-            sslrootcert,
+            roots,
+            rds_instance,
+            auth,
             password_env: f
                 .password_env
                 .unwrap_or_else(|| format!("PGCUTOVER_{}_PASSWORD", s.upper())),
@@ -397,6 +633,34 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         bail!("{label}: [poll] timeout_ms must be at least 100");
     }
 
+    let redo_source = match fc
+        .redo
+        .source
+        .as_ref()
+        .map(|v| (v.get_ref().as_str(), v.span()))
+    {
+        None | Some(("auto", _)) => RedoSource::Auto,
+        Some(("cloudwatch", _)) => RedoSource::CloudWatch,
+        Some(("rds-logs", _)) => RedoSource::RdsLogs,
+        Some(("file", _)) => RedoSource::File,
+        Some((other, span)) => bail!(
+            "{}: [redo] source = {other:?} is not one of auto, cloudwatch, rds-logs, file",
+            at(span)
+        ),
+    };
+    if matches!(redo_source, RedoSource::CloudWatch | RedoSource::RdsLogs)
+        && green.rds_instance.is_none()
+    {
+        bail!(
+            "{label}: [redo] source = {:?} reads GREEN's RDS logs, but [green] has no rds_instance",
+            redo_source.name()
+        );
+    }
+    if redo_source == RedoSource::File && fc.redo.log_file.is_none() {
+        bail!(
+            "{label}: [redo] source = \"file\" needs log_file = \"/path/to/green/postgresql.log\""
+        );
+    }
     let redo_not_before = match &fc.redo.not_before {
         None => None,
         Some(t) => Some(
@@ -424,7 +688,9 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         },
         replication_user,
         app_roles,
+        redo_source,
         redo_log_file: fc.redo.log_file,
+        aws,
         redo_not_before,
         cutover,
         poll: PollSettings {
@@ -434,6 +700,17 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         },
         file: file.map(Path::to_path_buf),
     })
+}
+
+/// RDS instance and snapshot identifiers: a letter first, then letters, digits and single
+/// hyphens, no hyphen last.
+fn valid_rds_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 255
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 #[cfg(test)]
@@ -566,5 +843,70 @@ app_roles = ["app", "Weird \"App\""]
         let s = from_str(text, None, &Overrides::default()).unwrap();
         assert_eq!(s.names.slot, DEFAULT_SLOT);
         assert!(!s.app_roles.is_empty());
+    }
+
+    #[test]
+    fn rds_hosts_verify_against_the_bundle_and_iam_needs_tls() {
+        let s = load(
+            r#"
+[aws]
+region = "eu-west-1"
+[blue]
+dsn = "host=blue.abc.eu-west-1.rds.amazonaws.com dbname=app user=admin"
+rds_instance = "blue"
+[green]
+dsn = "host=127.0.0.1 dbname=app user=admin"
+rds_instance = "green"
+auth = "iam"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.blue.sslmode, SslMode::VerifyFull);
+        assert_eq!(s.blue.roots, Roots::RdsBundle);
+        assert_eq!(
+            s.green.sslmode,
+            SslMode::Require,
+            "IAM tokens only over TLS"
+        );
+        assert!(matches!(s.green.auth, Auth::Iam(_)));
+        assert_eq!(
+            s.aws.as_ref().unwrap().metrics_interval,
+            Duration::from_secs(60)
+        );
+
+        let e = load(
+            r#"
+[blue]
+dsn = "host=127.0.0.1"
+auth = "iam"
+sslmode = "disable"
+rds_instance = "blue"
+[green]
+dsn = "host=127.0.0.1"
+"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs TLS"), "{e}");
+        let e = load(&format!("{GOOD}\n[aws]\nmetrics_interval_s = 10\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("below 60") && e.contains("line"), "{e}");
+        let e = load(&format!("{GOOD}\n[redo]\nsource = \"cloudwatch\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no rds_instance"), "{e}");
+        let e = load(&GOOD.replace("[green]", "[green]\nrds_instance = \"bad--name\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("RDS identifiers"), "{e}");
+    }
+
+    #[test]
+    fn no_rds_settings_means_no_aws() {
+        let s = load(GOOD).unwrap();
+        assert!(s.aws.is_none());
+        assert_eq!(s.redo_source, RedoSource::Auto);
+        assert_eq!(s.blue.roots, Roots::None);
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::observed::{Inventory, Live, QualName, Side};
 use super::phase::{Names, Phase, PhaseReport};
+use super::rds::SideRds;
 use crate::sql::{ident, literal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -39,6 +40,8 @@ pub struct SideView<'a> {
     pub live: Option<&'a Live>,
     pub inventory: Option<&'a Inventory>,
     pub error: Option<&'a str>,
+    /// What the AWS APIs said, when the side is an RDS instance and AWS was read.
+    pub rds: Option<&'a SideRds>,
 }
 
 pub struct CheckInput<'a> {
@@ -127,6 +130,7 @@ pub fn run(input: &CheckInput) -> Vec<Check> {
     app_roles_check(&mut out, input);
     subscription_check(&mut out, input);
     extensions_check(&mut out, input);
+    rds_checks(&mut out, input, names_slot(input));
     out.0.sort_by_key(|c| (c.ok, c.severity));
     out.0
 }
@@ -602,5 +606,142 @@ fn extensions_check(out: &mut Out, input: &CheckInput) {
                 b.extensions.len()
             ),
         );
+    }
+}
+
+fn names_slot<'a>(input: &CheckInput<'a>) -> &'a str {
+    &input.names.slot
+}
+
+fn gib(bytes: f64) -> String {
+    format!("{:.1} GiB", bytes / (1024.0 * 1024.0 * 1024.0))
+}
+
+/// Checks on what RDS says: GREEN's log is readable (for the redo LSN), BLUE's parameter group
+/// turns on logical replication, free storage outlasts the WAL the slot holds.
+fn rds_checks(out: &mut Out, input: &CheckInput, slot: &str) {
+    if let Some(rds) = input.green.rds
+        && let Some(inst) = rds.instance()
+    {
+        let listed = matches!(rds.log_files, Some(Ok(n)) if n > 0);
+        if inst.exports_postgresql_log() || listed {
+            out.ok(
+                "rds_log_access",
+                Severity::Warning,
+                Some(Side::Green),
+                if inst.exports_postgresql_log() {
+                    format!(
+                        "GREEN ({}) exports its postgresql log to CloudWatch Logs",
+                        inst.id
+                    )
+                } else {
+                    format!("GREEN ({}) log files can be listed", inst.id)
+                },
+            );
+        } else {
+            let why = match &rds.log_files {
+                Some(Err(e)) => format!("listing its log files failed: {e}"),
+                _ => "it has no log files listed".into(),
+            };
+            out.fail(
+                "rds_log_access",
+                Severity::Warning,
+                Some(Side::Green),
+                format!(
+                    "GREEN ({}) exports no postgresql log to CloudWatch Logs and {why}: start cannot read the redo LSN",
+                    inst.id
+                ),
+                format!(
+                    "aws rds modify-db-instance --db-instance-identifier {} --cloudwatch-logs-export-configuration \
+                     '{{\"EnableLogTypes\":[\"postgresql\"]}}' (or allow rds:DescribeDBLogFiles and \
+                     rds:DownloadDBLogFilePortion); else pass start --lsn X/Y",
+                    inst.id
+                ),
+            );
+        }
+    }
+    if let Some(rds) = input.blue.rds
+        && let Some(inst) = rds.instance()
+    {
+        let group = inst
+            .parameter_groups
+            .first()
+            .map(|(n, _)| n.as_str())
+            .unwrap_or("?");
+        match &rds.logical_replication {
+            Some(Ok(Some(v))) if v == "1" => out.ok(
+                "rds_logical_replication",
+                Severity::Blocking,
+                Some(Side::Blue),
+                format!("rds.logical_replication = 1 in BLUE's parameter group {group}"),
+            ),
+            Some(Ok(v)) => out.fail(
+                "rds_logical_replication",
+                Severity::Blocking,
+                Some(Side::Blue),
+                format!(
+                    "rds.logical_replication is {} in BLUE's parameter group {group}",
+                    v.as_deref().filter(|v| !v.is_empty()).unwrap_or("not set")
+                ),
+                format!(
+                    "set rds.logical_replication = 1 in {group} (a custom group: default groups cannot be changed), \
+                     then reboot BLUE ({}) in a quiet moment",
+                    inst.id
+                ),
+            ),
+            Some(Err(e)) => out.fail(
+                "rds_logical_replication",
+                Severity::Warning,
+                Some(Side::Blue),
+                format!("BLUE's parameter group {group} cannot be read: {e}"),
+                "allow rds:DescribeDBParameters, or check rds.logical_replication in the console".into(),
+            ),
+            None => {}
+        }
+    }
+    for side in Side::BOTH {
+        let v = input.side(side);
+        let (Some(rds), Some(live)) = (v.rds, v.live) else {
+            continue;
+        };
+        let Some(free) = rds.metrics().and_then(|m| m.latest("FreeStorageSpace")) else {
+            continue;
+        };
+        let Some(retained) = live
+            .slot(slot)
+            .and_then(|s| s.wal_retained_bytes(live.server.current_lsn))
+        else {
+            continue;
+        };
+        let retained = retained as f64;
+        let finding = format!(
+            "{}: {} free, the slot {slot} holds {} of WAL",
+            side.upper(),
+            gib(free),
+            gib(retained)
+        );
+        if free < retained {
+            out.fail(
+                "rds_free_storage",
+                Severity::Blocking,
+                Some(side),
+                finding,
+                "storage runs out before the retained WAL could be written again: raise the allocated storage now, \
+                 and find why the subscriber lags (apply errors, a stopped subscription)"
+                    .into(),
+            );
+        } else if free < 4.0 * retained {
+            out.fail(
+                "rds_free_storage",
+                Severity::Warning,
+                Some(side),
+                finding,
+                "the slot's WAL is a large share of the free storage: watch the lag, and raise the allocated \
+                 storage if it keeps growing"
+                    .into(),
+            );
+        } else {
+            out.ok("rds_free_storage", Severity::Warning, Some(side), finding);
+        }
     }
 }

@@ -20,6 +20,8 @@ pub enum Action {
     Finalize,
     Fence(Side),
     Unfence(Side),
+    /// Snapshot, upgrade-snapshot, restore: guarded by RDS facts (`domain::rds_plan`).
+    Rds(super::rds_plan::RdsAction),
 }
 
 impl Action {
@@ -33,6 +35,7 @@ impl Action {
             Action::Finalize => "finalize".into(),
             Action::Fence(s) => format!("fence {s}"),
             Action::Unfence(s) => format!("unfence {s}"),
+            Action::Rds(a) => a.name().into(),
         }
     }
 
@@ -211,6 +214,8 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
     let mut out = Vec::new();
     let names = input.names;
     match action {
+        // Their guards need RDS facts: `rds_plan::evaluate`.
+        Action::Rds(_) => {}
         Action::Fence(side) => {
             reachable(input, &[side], &mut out);
         }

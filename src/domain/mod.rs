@@ -7,6 +7,8 @@ pub mod lsn;
 pub mod observed;
 pub mod phase;
 pub mod polled;
+pub mod rds;
+pub mod rds_plan;
 pub mod redo;
 pub mod schema;
 pub mod sequences;

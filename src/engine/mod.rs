@@ -231,8 +231,12 @@ async fn sample_lag(settings: &Settings, source: Side) -> Option<LagGate> {
     })
 }
 
-/// The origin LSN for `start`: `--lsn` (+1 unless exact), else the redo line of the log file.
-pub fn origin_for_start(settings: &Settings, opts: &Options) -> Result<(Lsn, String), String> {
+/// The origin LSN for `start`: `--lsn` (+1 unless exact), else the restore's redo line from the
+/// configured source (CloudWatch Logs, RDS log files or a file).
+pub async fn origin_for_start(
+    settings: &Settings,
+    opts: &Options,
+) -> Result<(Lsn, String), String> {
     if let Some(lsn) = opts.lsn {
         return if opts.exact {
             Ok((lsn, format!("--lsn {lsn} --exact")))
@@ -241,21 +245,14 @@ pub fn origin_for_start(settings: &Settings, opts: &Options) -> Result<(Lsn, Str
             Ok((origin, format!("--lsn {lsn} + 1 byte")))
         };
     }
-    let Some(path) = &settings.redo_log_file else {
-        return Err("no [redo] log_file configured: set it to GREEN's server log, or pass --lsn X/Y from its `redo done at X/Y` line".into());
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the redo log {}: {e}", path.display()))?;
-    let line = crate::domain::redo::find(&text, settings.redo_not_before)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let found = crate::aws::redo_source::locate(settings).await?;
     Ok((
-        line.origin_lsn,
+        found.line.origin_lsn,
         format!(
-            "{}:{}: `{}` — {}",
-            path.display(),
-            line.line_no,
-            line.text,
-            line.rule()
+            "{}: `{}` — {}",
+            found.source,
+            found.line.text,
+            found.line.rule()
         ),
     ))
 }
@@ -274,7 +271,11 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
         Action::Rollback => sample_lag(settings, Side::Green).await,
         _ => None,
     };
-    let origin = (action == Action::Start).then(|| origin_for_start(settings, opts));
+    let origin = if action == Action::Start {
+        Some(origin_for_start(settings, opts).await)
+    } else {
+        None
+    };
     let guards = guards::evaluate(
         action,
         &GuardInput {
@@ -299,7 +300,36 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
     let mut prepared = Prepared {
         steps: Vec::new(),
         origin: origin.and_then(|o| o.ok()).map(|(l, _)| l),
+        rds: None,
     };
+    if let Action::Rds(a) = action {
+        let Some(aws_settings) = &settings.aws else {
+            p.guards.push(Guard {
+                name: "aws_configured",
+                ok: false,
+                detail: "no AWS settings: set [blue]/[green] rds_instance and [aws] region".into(),
+            });
+            return (state, p, prepared);
+        };
+        let aws = crate::aws::Aws::shared(aws_settings).await;
+        let facts = crate::aws::actions::facts(aws, settings).await;
+        let (guards, decision) = crate::domain::rds_plan::evaluate(
+            a,
+            &facts,
+            state.live(Side::Blue),
+            &settings.names.slot,
+        );
+        p.guards = guards;
+        if let Some(d) = decision
+            && !p.refused()
+        {
+            let (steps, notes) = crate::aws::actions::plan(a, settings, &facts, &d);
+            p.steps = steps;
+            p.notes = notes;
+            prepared.rds = Some((facts, d));
+        }
+        return (state, p, prepared);
+    }
     if !p.refused() {
         match action {
             Action::Cutover | Action::Rollback => switch::plan(action, settings, &state, &mut p),
@@ -316,6 +346,10 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
 struct Prepared {
     steps: Vec<steps::Step>,
     origin: Option<Lsn>,
+    rds: Option<(
+        crate::domain::rds_plan::RdsFacts,
+        crate::domain::rds_plan::Decision,
+    )>,
 }
 
 /// Run an action: plan on fresh state, refuse if a guard fails, else execute.
@@ -364,6 +398,20 @@ pub async fn run(
     let outcome = match action {
         Action::Cutover | Action::Rollback => {
             switch::run(action, settings, &state, &plan, &mut ctx).await?
+        }
+        Action::Rds(a) => {
+            let (Some(aws_settings), Some((facts, decision))) = (&settings.aws, &prepared.rds)
+            else {
+                bail!("internal: RDS action planned without RDS facts");
+            };
+            let aws = crate::aws::Aws::shared(aws_settings).await;
+            match crate::aws::actions::run(a, aws, settings, facts, decision, &mut ctx).await {
+                Ok(o) => o,
+                Err(e) => Outcome::FailedSafe {
+                    error: format!("{e:#}"),
+                    state: "no database was changed; rerun the action to keep waiting".into(),
+                },
+            }
         }
         _ => steps::run(action, settings, &prepared.steps, prepared.origin, &mut ctx).await?,
     };

@@ -230,8 +230,8 @@ pub fn computed(
                 stmts: vec![sqlgen::set_login(roles, true)],
             });
         }
-        Action::Cutover | Action::Rollback => {
-            unreachable!("switch actions are planned in switch.rs")
+        Action::Cutover | Action::Rollback | Action::Rds(_) => {
+            unreachable!("switch actions are planned in switch.rs, RDS actions in aws::actions")
         }
     }
     (steps, notes)

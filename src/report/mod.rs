@@ -5,11 +5,13 @@ pub mod text;
 
 use serde::Serialize;
 
+use crate::aws::redo_source::Found;
 use crate::collect::snapshot::SideRead;
 use crate::domain::checks::{self, Check, CheckInput, SideView};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, Publication, Role, Side, Subscription};
 use crate::domain::phase::{self, Alarm, Direction, Names, Phase, PhaseReport};
+use crate::domain::rds::{Event, Instance, Point, Snapshot};
 use crate::domain::schema::{self, SchemaDiff};
 use crate::domain::sequences::{self, SequenceRow};
 
@@ -29,6 +31,11 @@ pub struct Status {
     /// `None` when either side's catalogue could not be read.
     pub schema_diff: Option<SchemaDiff>,
     pub sequences: Vec<SequenceRow>,
+    /// The migration's RDS snapshot (`[aws] snapshot`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Result<Option<Snapshot>, String>>,
+    /// The restore's redo line, when a source is configured.
+    pub redo: Option<RedoOut>,
 }
 
 impl Status {
@@ -61,9 +68,48 @@ pub struct SideOut {
     pub current_lsn: Option<Lsn>,
     pub database: Option<String>,
     pub user: Option<String>,
-    pub rds: Option<bool>,
+    /// The server says it is RDS (the `rds_superuser` role exists).
+    pub on_rds: Option<bool>,
     /// An app role can log in here.
     pub writable: Option<bool>,
+    /// What the RDS API says of this side's instance; `None` without `rds_instance`.
+    pub rds: Option<RdsOut>,
+    /// CloudWatch metrics of the instance, last 15 minutes.
+    pub metrics: Option<MetricsOut>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RdsOut {
+    pub instance: Option<Instance>,
+    pub error: Option<String>,
+    pub events: Vec<Event>,
+    pub events_error: Option<String>,
+    /// BLUE: `rds.logical_replication` in its parameter group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logical_replication: Option<Result<Option<String>, String>>,
+    /// GREEN: how many server log files RDS lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_files: Option<Result<usize, String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsOut {
+    /// The newest value of each metric.
+    pub latest: std::collections::BTreeMap<String, f64>,
+    pub series: std::collections::BTreeMap<String, Vec<Point>>,
+    pub error: Option<String>,
+}
+
+/// The restore's redo line as `start` would use it, with the cross-check against the slot.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedoOut {
+    pub found: Option<Found>,
+    pub error: Option<String>,
+    pub origin_lsn: Option<Lsn>,
+    pub rule: Option<&'static str>,
+    /// `ok`, or why the LSN does not fit the slot and the source; `None` when it can't be told.
+    pub cross_check: Option<String>,
+    pub cross_check_ok: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,8 +166,10 @@ fn side_out(r: &SideRead) -> SideOut {
             current_lsn: l.server.current_lsn,
             database: Some(l.server.database.clone()),
             user: Some(l.server.user.clone()),
-            rds: Some(l.server.is_rds),
+            on_rds: Some(l.server.is_rds),
             writable: Some(l.writable()),
+            rds: rds_out(r),
+            metrics: metrics_out(r),
         },
         Err(e) => SideOut {
             reachable: false,
@@ -133,8 +181,10 @@ fn side_out(r: &SideRead) -> SideOut {
             current_lsn: None,
             database: None,
             user: None,
-            rds: None,
+            on_rds: None,
             writable: None,
+            rds: rds_out(r),
+            metrics: metrics_out(r),
         },
     }
 }
@@ -163,6 +213,7 @@ fn view(r: &SideRead) -> SideView<'_> {
         live: r.live.as_ref().ok(),
         inventory: ok(&r.inventory),
         error: r.live.as_ref().err().map(String::as_str),
+        rds: r.rds.as_ref(),
     }
 }
 
@@ -269,5 +320,83 @@ pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideR
         checks,
         schema_diff,
         sequences,
+        snapshot: None,
+        redo: None,
+    }
+}
+
+fn rds_out(r: &SideRead) -> Option<RdsOut> {
+    let rds = r.rds.as_ref()?;
+    let (instance, error) = match &rds.instance {
+        Some(Ok(i)) => (Some(i.clone()), None),
+        Some(Err(e)) => (None, Some(e.clone())),
+        None => (None, None),
+    };
+    let (events, events_error) = match &rds.events {
+        Some(Ok(e)) => (e.clone(), None),
+        Some(Err(e)) => (Vec::new(), Some(e.clone())),
+        None => (Vec::new(), None),
+    };
+    Some(RdsOut {
+        instance,
+        error,
+        events,
+        events_error,
+        logical_replication: rds.logical_replication.clone(),
+        log_files: rds.log_files.clone(),
+    })
+}
+
+fn metrics_out(r: &SideRead) -> Option<MetricsOut> {
+    match r.rds.as_ref()?.metrics.as_ref()? {
+        Ok(m) => Some(MetricsOut {
+            latest: m
+                .series
+                .iter()
+                .filter_map(|(k, v)| v.last().map(|p| (k.clone(), p.v)))
+                .collect(),
+            series: m.series.clone(),
+            error: None,
+        }),
+        Err(e) => Some(MetricsOut {
+            latest: Default::default(),
+            series: Default::default(),
+            error: Some(e.clone()),
+        }),
+    }
+}
+
+/// The redo line with its verdict against BLUE's slot and current LSN.
+pub fn redo_out(found: Result<Found, String>, names: &Names, blue: Option<&Live>) -> RedoOut {
+    match found {
+        Err(e) => RedoOut {
+            found: None,
+            error: Some(e),
+            origin_lsn: None,
+            rule: None,
+            cross_check: None,
+            cross_check_ok: None,
+        },
+        Ok(f) => {
+            let origin = f.line.origin_lsn;
+            let verdict = blue.and_then(|l| {
+                let conf = l.slot(&names.slot)?.confirmed_flush_lsn?;
+                let cur = l.server.current_lsn?;
+                Some(crate::domain::redo::cross_check(origin, conf, cur))
+            });
+            RedoOut {
+                origin_lsn: Some(origin),
+                rule: Some(f.line.rule()),
+                cross_check_ok: verdict.as_ref().map(Result::is_ok),
+                cross_check: verdict.map(|v| match v {
+                    Ok(()) => {
+                        "ok: between the slot's confirmed_flush_lsn and BLUE's current LSN".into()
+                    }
+                    Err(e) => e,
+                }),
+                found: Some(f),
+                error: None,
+            }
+        }
     }
 }

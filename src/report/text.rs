@@ -48,6 +48,57 @@ pub fn status(s: &Status) -> String {
         let _ = writeln!(o, "ALARM ✗ {}", a.message);
     }
     o.push('\n');
+    if let Some(r) = &s.redo {
+        match (&r.found, &r.error) {
+            (Some(f), _) => {
+                let _ = writeln!(
+                    o,
+                    "redo   {}  at {}\n       `{}`\n       origin {}  ({}){}",
+                    f.source,
+                    f.line
+                        .time
+                        .and_then(|t| t
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .ok())
+                        .unwrap_or_else(|| "?".into()),
+                    f.line.text,
+                    f.line.origin_lsn,
+                    f.line.rule(),
+                    match (&r.cross_check_ok, &r.cross_check) {
+                        (Some(true), _) => "  ✓ cross-check".to_string(),
+                        (Some(false), Some(e)) => format!("\n       ✗ cross-check: {e}"),
+                        _ => String::new(),
+                    }
+                );
+            }
+            (None, Some(e)) => {
+                let _ = writeln!(o, "redo   ✗ {e}");
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(snap) = &s.snapshot {
+        match snap {
+            Ok(Some(sn)) => {
+                let _ = writeln!(
+                    o,
+                    "snapshot {}: {}{}  engine {}",
+                    sn.id,
+                    sn.status,
+                    sn.percent_progress
+                        .map(|p| format!(" {p}%"))
+                        .unwrap_or_default(),
+                    sn.engine_version.as_deref().unwrap_or("?")
+                );
+            }
+            Ok(None) => {
+                let _ = writeln!(o, "snapshot: not taken yet");
+            }
+            Err(e) => {
+                let _ = writeln!(o, "snapshot ✗ {e}");
+            }
+        }
+    }
     for (side, out) in [(Side::Blue, &s.sides.blue), (Side::Green, &s.sides.green)] {
         if out.reachable {
             let _ = writeln!(
@@ -77,6 +128,41 @@ pub fn status(s: &Status) -> String {
                 side.upper(),
                 out.error.as_deref().unwrap_or("?")
             );
+        }
+        if let Some(r) = &out.rds {
+            match (&r.instance, &r.error) {
+                (Some(i), _) => {
+                    let free = out
+                        .metrics
+                        .as_ref()
+                        .and_then(|m| m.latest.get("FreeStorageSpace"))
+                        .map(|f| format!("  free {}", bytes(*f as u64)))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        o,
+                        "       RDS {}: {}  {} {}  {}{}{}{}",
+                        i.id,
+                        i.status,
+                        i.engine.as_deref().unwrap_or("?"),
+                        i.engine_version.as_deref().unwrap_or("?"),
+                        i.class.as_deref().unwrap_or("?"),
+                        if i.multi_az { "  Multi-AZ" } else { "" },
+                        free,
+                        if i.pending.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  pending: {}", i.pending.join(", "))
+                        }
+                    );
+                }
+                (None, Some(e)) => {
+                    let _ = writeln!(o, "       RDS ✗ {e}");
+                }
+                (None, None) => {}
+            }
+            if let Some(e) = out.metrics.as_ref().and_then(|m| m.error.as_ref()) {
+                let _ = writeln!(o, "       metrics ✗ {e}");
+            }
         }
     }
     if !s.slots.is_empty() {
