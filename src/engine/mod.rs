@@ -120,6 +120,15 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    pub fn new(journal: &'a mut Journal, on_event: &'a mut (dyn FnMut(&Event) + Send)) -> Ctx<'a> {
+        Ctx {
+            journal,
+            on_event,
+            abort_after: None,
+            steps: Vec::new(),
+        }
+    }
+
     pub fn begin(&mut self, step: &str, title: &str, side: Option<Side>) -> Result<Instant> {
         self.journal.write(Record {
             event: "step_started",

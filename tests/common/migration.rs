@@ -17,6 +17,8 @@ pub struct Mig {
     pub journal: PathBuf,
     pub ports: Arc<Mutex<Vec<u16>>>,
     pub writer: Option<Writer>,
+    /// Extra environment for every pgcutover run (e.g. moto's endpoint and fake credentials).
+    pub env: Vec<(String, String)>,
 }
 
 pub fn seed(blue: &Cluster) {
@@ -132,6 +134,7 @@ impl Mig {
             journal,
             ports,
             writer: Some(writer),
+            env: Vec::new(),
         };
         let r = m.pgc(&["run", "subscribe", "--yes"]);
         assert_eq!(r.code, 0, "subscribe: {}\n{}", r.stdout, r.stderr);
@@ -155,6 +158,7 @@ impl Mig {
     /// pgcutover with one more environment variable.
     pub fn pgc_env(&self, var: (&str, &str), args: &[&str]) -> Run {
         let mut c = pgcutover(self.home.path());
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.env(var.0, var.1)
             .arg("--config")
             .arg(&self.cfg)
@@ -167,6 +171,7 @@ impl Mig {
     /// pgcutover with another config file.
     pub fn pgc_with(&self, cfg: &std::path::Path, args: &[&str]) -> Run {
         let mut c = pgcutover(self.home.path());
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.arg("--config").arg(cfg).args(args);
         if args.first() == Some(&"run") {
             c.arg("--journal").arg(&self.journal);
@@ -176,6 +181,7 @@ impl Mig {
 
     pub fn pgc(&self, args: &[&str]) -> Run {
         let mut c = pgcutover(self.home.path());
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.arg("--config").arg(&self.cfg).args(args);
         if args.first() == Some(&"run") {
             c.arg("--journal").arg(&self.journal);

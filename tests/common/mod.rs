@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub const DB: &str = "appdb";
 
 pub mod migration;
+pub mod moto;
 pub mod writer;
 
 #[derive(Debug, Clone)]
@@ -525,10 +526,17 @@ pub fn pgcutover(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pgcutover"));
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().to_string();
-        if k.starts_with("PGCUTOVER_") || k.starts_with("PG") {
+        if k.starts_with("PGCUTOVER_") || k.starts_with("PG") || k.starts_with("AWS_") {
             c.env_remove(&k);
         }
     }
+    // No real AWS profile, credentials or instance metadata: nothing beyond loopback.
+    c.env("AWS_CONFIG_FILE", home.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.join("no-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     c.env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_STATE_HOME", home.join("state"))
