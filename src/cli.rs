@@ -39,12 +39,29 @@ pub struct Cli {
     /// Log file (default: $XDG_STATE_HOME/pgcutover/pgcutover.log)
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Dashboard: allow actions (without it the dashboard only watches)
+    #[arg(long, global = true)]
+    pub write: bool,
+    /// Dashboard theme: dark (default), light, mono, or NAME.toml in $XDG_CONFIG_HOME/pgcutover/themes
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Without a command: the dashboard
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Two local PostgreSQL clusters, a write workload, prepared and replicating, and the
+    /// dashboard in write mode: press C to cut over and R to roll back. Removes everything on exit.
+    Demo {
+        /// Write SVG screenshots of the demo's dashboard into this directory, then exit
+        #[arg(long, value_name = "DIR")]
+        screenshots: Option<PathBuf>,
+        /// Writes per second of the demo workload
+        #[arg(long, default_value_t = 50)]
+        tps: u32,
+    },
     /// One snapshot of both sides: phase, alarms, replication, checks, schema and sequence diff
     Status {
         /// Machine-readable output (documented in the README)
@@ -197,6 +214,19 @@ pub fn main() -> ExitCode {
     let _ = color_eyre::install();
     let cli = Cli::parse();
     init_logging(cli.log_file.clone());
+    let theme_name = cli.theme.clone();
+    let no_color = crate::ui::theme::no_color_env();
+    if let Some(Command::Demo { screenshots, tps }) = &cli.command {
+        let theme = match crate::ui::Theme::load(theme_name.as_deref().unwrap_or("dark"), no_color)
+        {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("pgcutover: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return crate::demo::main(screenshots.clone(), *tps, theme);
+    }
     let ov = Overrides {
         config: cli.config.clone(),
         blue_dsn: cli.blue_dsn.clone(),
@@ -221,7 +251,38 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run(cli.command, settings)) {
+    let Some(command) = cli.command else {
+        let name = theme_name
+            .or(settings.theme.clone())
+            .unwrap_or_else(|| "dark".into());
+        let theme = match crate::ui::Theme::load(&name, no_color) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("pgcutover: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            eprintln!(
+                "pgcutover: the dashboard needs a terminal; for scripts use `pgcutover status --json` or `pgcutover check`"
+            );
+            return ExitCode::from(2);
+        }
+        let opts = crate::tui::Options {
+            write: cli.write,
+            theme,
+            journal: None,
+        };
+        return match rt.block_on(crate::tui::run(settings, opts)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                crate::tui::restore();
+                eprintln!("pgcutover: {}", crate::collect::poller::error_text(&e));
+                ExitCode::from(2)
+            }
+        };
+    };
+    match rt.block_on(run(command, settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("pgcutover: {}", crate::collect::poller::error_text(&e));
@@ -232,6 +293,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
     match cmd {
+        Command::Demo { .. } => unreachable!("the demo needs no configuration and starts in main"),
         Command::Plan { target, json } => {
             let (action, opts) = target.resolve()?;
             let (_, plan) = engine::plan(action, &settings, &opts).await;

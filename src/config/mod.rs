@@ -35,6 +35,23 @@ struct FileConfig {
     poll: PollFile,
     aws: Option<AwsFile>,
     restore: Option<RestoreFile>,
+    /// Dashboard key bindings: `cutover = "C"` or `down = ["j", "Down"]`.
+    keys: Option<std::collections::BTreeMap<String, KeysValue>>,
+    #[serde(default)]
+    ui: UiFile,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum KeysValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UiFile {
+    theme: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +282,10 @@ pub struct Settings {
     pub cutover: CutoverSettings,
     pub poll: PollSettings,
     pub file: Option<PathBuf>,
+    /// The dashboard's keys, defaults with the `[keys]` table applied.
+    pub keymap: crate::app::keys::Keymap,
+    /// `[ui] theme`; `--theme` wins.
+    pub theme: Option<String>,
 }
 
 impl Settings {
@@ -678,7 +699,27 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         fence_timeout: Duration::from_secs(c.fence_timeout_s.unwrap_or(10).max(1)),
     };
 
+    let keymap = match &fc.keys {
+        None => crate::app::keys::Keymap::default(),
+        Some(t) => {
+            let t = t
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        match v {
+                            KeysValue::One(s) => vec![s.clone()],
+                            KeysValue::Many(v) => v.clone(),
+                        },
+                    )
+                })
+                .collect();
+            crate::app::keys::Keymap::with_overrides(&t).map_err(|e| eyre!("{label}: {e}"))?
+        }
+    };
     Ok(Settings {
+        keymap,
+        theme: fc.ui.theme.clone(),
         blue,
         green,
         names: Names {

@@ -1,0 +1,780 @@
+//! The dashboard's state and its update function (Elm style): messages in (keys, samples, engine
+//! events, ticks), effects out (plan an action, run it, quit). Pure: no terminal, no database, so
+//! the keys → actions → effects logic is tested without either.
+
+pub mod keys;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crossterm::event::KeyEvent;
+
+use crate::aws::redo_source::Found;
+use crate::collect::poller::{Sample, SampleData};
+use crate::domain::checks::{self, Check, CheckInput, SideView};
+use crate::domain::guards::Action;
+use crate::domain::lag::{LagSample, LagSeries};
+use crate::domain::observed::{Inventory, Live, Side};
+use crate::domain::phase::{self, Direction, Names, PhaseReport};
+use crate::domain::polled::Polled;
+use crate::domain::rds::{SideRds, Snapshot};
+use crate::domain::schema::{self, Catalog, SchemaDiff};
+use crate::domain::sequences::{self, SequenceRow};
+use crate::engine::{Event, Outcome, Plan};
+use keys::{Command, Keymap};
+
+/// The panels, in Tab order; 1–7 jump to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    Replication,
+    Instances,
+    Redo,
+    Checks,
+    Schema,
+    Sequences,
+    Journal,
+}
+
+impl Panel {
+    pub const ALL: [Panel; 7] = [
+        Panel::Replication,
+        Panel::Instances,
+        Panel::Redo,
+        Panel::Checks,
+        Panel::Schema,
+        Panel::Sequences,
+        Panel::Journal,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            Panel::Replication => "Replication",
+            Panel::Instances => "Instances",
+            Panel::Redo => "Redo LSN",
+            Panel::Checks => "Checks",
+            Panel::Schema => "Schema diff",
+            Panel::Sequences => "Sequences",
+            Panel::Journal => "Journal",
+        }
+    }
+    pub fn index(self) -> usize {
+        Panel::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SideState {
+    pub live: Polled<Live>,
+    pub inventory: Polled<Inventory>,
+    pub catalog: Polled<Catalog>,
+    pub rds: Polled<SideRds>,
+}
+
+impl SideState {
+    fn view(&self) -> SideView<'_> {
+        SideView {
+            live: self.live.fresh(),
+            inventory: self.inventory.value.as_ref(),
+            error: self.live.last_error.as_ref().map(|e| e.message.as_str()),
+            rds: self.rds.value.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JournalKind {
+    Started,
+    Finished,
+    Note,
+    Outcome { ok: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalLine {
+    pub at: SystemTime,
+    pub kind: JournalKind,
+    pub text: String,
+    pub ms: Option<f64>,
+}
+
+/// The confirm dialog of one action: guards and SQL once the plan is in.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    pub action: Action,
+    pub plan: Option<Result<Plan, String>>,
+    pub scroll: u16,
+}
+
+#[derive(Debug, Clone)]
+pub enum Overlay {
+    Dialog(Dialog),
+    Help,
+    ConfirmQuit,
+    /// A one-line message (e.g. why a key did nothing), closed by any key.
+    Notice(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub action: Action,
+    pub started: Instant,
+    /// While the source is fenced: since when (the window timer).
+    pub fenced_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Read fresh state and evaluate the guards (the dialog shows the result).
+    Plan(Action),
+    /// Run the confirmed action on the engine.
+    Run(Action),
+    SetInterval(Duration),
+    Quit,
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Sample(Sample),
+    Rds {
+        side: Side,
+        at: SystemTime,
+        data: Box<Result<SideRds, String>>,
+    },
+    Snapshot {
+        at: SystemTime,
+        data: Result<Option<Snapshot>, String>,
+    },
+    Redo {
+        at: SystemTime,
+        data: Box<Result<Found, String>>,
+    },
+    Planned(Action, Result<Plan, String>),
+    Engine(Event),
+    Finished(Action, Result<Outcome, String>),
+    /// The clock: ages, staleness and the window timer move.
+    Tick,
+}
+
+pub struct State {
+    pub names: Names,
+    pub app_roles: Vec<String>,
+    /// Started with `--write`: actions may run.
+    pub write: bool,
+    pub interval: Duration,
+    pub rds_configured: bool,
+    pub blue: SideState,
+    pub green: SideState,
+    pub snapshot: Polled<Option<Snapshot>>,
+    pub redo: Polled<Found>,
+    pub phase: PhaseReport,
+    pub checks: Vec<Check>,
+    pub schema: Option<SchemaDiff>,
+    pub sequences: Vec<SequenceRow>,
+    pub lag: LagSeries,
+    pub journal: Vec<JournalLine>,
+    pub running: Option<Running>,
+    /// The last switch's window (NOLOGIN → LOGIN), ms.
+    pub last_window_ms: Option<f64>,
+    pub overlay: Option<Overlay>,
+    pub focus: Panel,
+    pub scroll: [u16; 7],
+    pub frozen: bool,
+    pub keymap: Keymap,
+    /// Wall clock and monotonic clock of the last message, for ages and timers.
+    pub now: SystemTime,
+    pub now_i: Instant,
+    pub quit: bool,
+}
+
+const JOURNAL_KEEP: usize = 1000;
+
+impl State {
+    pub fn new(
+        names: Names,
+        app_roles: Vec<String>,
+        write: bool,
+        interval: Duration,
+        rds_configured: bool,
+        keymap: Keymap,
+    ) -> State {
+        let phase = phase::derive(&names, None, None);
+        State {
+            names,
+            app_roles,
+            write,
+            interval,
+            rds_configured,
+            blue: SideState::default(),
+            green: SideState::default(),
+            snapshot: Polled::default(),
+            redo: Polled::default(),
+            phase,
+            checks: Vec::new(),
+            schema: None,
+            sequences: Vec::new(),
+            lag: LagSeries::new(Duration::from_secs(15 * 60)),
+            journal: Vec::new(),
+            running: None,
+            last_window_ms: None,
+            overlay: None,
+            focus: Panel::Replication,
+            scroll: [0; 7],
+            frozen: false,
+            keymap,
+            now: SystemTime::now(),
+            now_i: Instant::now(),
+            quit: false,
+        }
+    }
+
+    pub fn side(&self, s: Side) -> &SideState {
+        match s {
+            Side::Blue => &self.blue,
+            Side::Green => &self.green,
+        }
+    }
+
+    fn side_mut(&mut self, s: Side) -> &mut SideState {
+        match s {
+            Side::Blue => &mut self.blue,
+            Side::Green => &mut self.green,
+        }
+    }
+
+    /// The side whose slot feeds the other: BLUE unless the pair runs GREEN → BLUE.
+    pub fn source(&self) -> Side {
+        match self.phase.direction {
+            Some(Direction::GreenToBlue) => Side::Green,
+            _ => Side::Blue,
+        }
+    }
+
+    /// How long the source has been fenced in the running switch.
+    pub fn window(&self) -> Option<Duration> {
+        let r = self.running.as_ref()?;
+        r.fenced_at.map(|t| self.now_i.saturating_duration_since(t))
+    }
+
+    fn recompute(&mut self) {
+        self.phase = phase::derive(&self.names, self.blue.live.fresh(), self.green.live.fresh());
+        self.checks = checks::run(&CheckInput {
+            names: &self.names,
+            app_roles: &self.app_roles,
+            phase: &self.phase,
+            blue: self.blue.view(),
+            green: self.green.view(),
+        });
+    }
+
+    fn log(&mut self, kind: JournalKind, text: String, ms: Option<f64>) {
+        self.journal.push(JournalLine {
+            at: self.now,
+            kind,
+            text,
+            ms,
+        });
+        if self.journal.len() > JOURNAL_KEEP {
+            let extra = self.journal.len() - JOURNAL_KEEP;
+            self.journal.drain(..extra);
+        }
+    }
+}
+
+/// Apply one message; the returned effects are for the runtime to carry out.
+pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<Effect> {
+    st.now = now;
+    st.now_i = now_i;
+    match msg {
+        Msg::Key(k) => key(st, k),
+        Msg::Tick => Vec::new(),
+        Msg::Sample(s) => {
+            if !st.frozen {
+                sample(st, s, now_i);
+            }
+            Vec::new()
+        }
+        Msg::Rds { side, at, data } => {
+            if !st.frozen {
+                st.side_mut(side).rds.record(at, *data);
+                st.recompute();
+            }
+            Vec::new()
+        }
+        Msg::Snapshot { at, data } => {
+            st.snapshot.record(at, data);
+            Vec::new()
+        }
+        Msg::Redo { at, data } => {
+            st.redo.record(at, *data);
+            Vec::new()
+        }
+        Msg::Planned(action, plan) => {
+            if let Some(Overlay::Dialog(d)) = &mut st.overlay
+                && d.action == action
+                && d.plan.is_none()
+            {
+                d.plan = Some(plan);
+            }
+            Vec::new()
+        }
+        Msg::Engine(ev) => {
+            engine_event(st, ev);
+            Vec::new()
+        }
+        Msg::Finished(action, result) => {
+            st.running = None;
+            let (ok, text) = match &result {
+                Ok(o) => outcome_line(action, o),
+                Err(e) => (false, format!("{}: error: {e}", action.name())),
+            };
+            if let Ok(Outcome::Done {
+                window_ms: Some(w), ..
+            }) = &result
+            {
+                st.last_window_ms = Some(*w);
+            }
+            st.log(JournalKind::Outcome { ok }, text, None);
+            Vec::new()
+        }
+    }
+}
+
+fn outcome_line(action: Action, o: &Outcome) -> (bool, String) {
+    let name = action.name();
+    match o {
+        Outcome::Done {
+            summary, window_ms, ..
+        } => (
+            true,
+            match window_ms {
+                Some(w) => format!("{name} done: {summary} (window {w:.1} ms)"),
+                None => format!("{name} done: {summary}"),
+            },
+        ),
+        Outcome::NothingToDo { summary } => (true, format!("{name}: nothing to do: {summary}")),
+        Outcome::Refused { guards } => {
+            let why: Vec<String> = guards
+                .iter()
+                .filter(|g| !g.ok)
+                .map(|g| format!("{}: {}", g.name, g.detail))
+                .collect();
+            (false, format!("{name} refused: {}", why.join("; ")))
+        }
+        Outcome::FailedSafe { error, state } => {
+            (false, format!("{name} failed, put back: {error} — {state}"))
+        }
+        Outcome::FailedAfterSwitch { error, state } => (
+            false,
+            format!("{name} failed after the switch: {error} — {state}; run it again to finish"),
+        ),
+    }
+}
+
+fn engine_event(st: &mut State, ev: Event) {
+    match ev {
+        Event::StepStarted { step, title, side } => {
+            if step == "fence"
+                && let Some(r) = &mut st.running
+                && matches!(r.action, Action::Cutover | Action::Rollback)
+            {
+                r.fenced_at.get_or_insert(st.now_i);
+            }
+            let where_ = side
+                .map(|s| format!(" [{}]", s.upper()))
+                .unwrap_or_default();
+            st.log(
+                JournalKind::Started,
+                format!("{step}{where_}: {title}"),
+                None,
+            );
+        }
+        Event::StepFinished { step, ms, detail } => {
+            if step == "unfence"
+                && let Some(r) = &mut st.running
+            {
+                r.fenced_at = None;
+            }
+            st.log(JournalKind::Finished, format!("{step}: {detail}"), Some(ms));
+        }
+        Event::Note { text } => st.log(JournalKind::Note, text, None),
+    }
+}
+
+fn sample(st: &mut State, s: Sample, now_i: Instant) {
+    let side = s.side;
+    match s.data {
+        SampleData::Live(r) => {
+            let r = r.map(|b| *b);
+            st.side_mut(side).live.record(s.at, r);
+            st.recompute();
+            let src = st.source();
+            if side == src
+                && let Some(live) = st.side(src).live.fresh()
+                && let (Some(cur), Some(conf)) = (
+                    live.server.current_lsn,
+                    live.slot(&st.names.slot)
+                        .and_then(|sl| sl.confirmed_flush_lsn),
+                )
+            {
+                st.lag.push(LagSample {
+                    at: now_i,
+                    current: cur,
+                    confirmed: conf,
+                });
+            }
+        }
+        SampleData::Inventory(r) => {
+            st.side_mut(side).inventory.record(s.at, r.map(|b| *b));
+            let seq = |x: &SideState| {
+                x.inventory
+                    .value
+                    .as_ref()
+                    .map(|i| i.sequences.clone())
+                    .unwrap_or_default()
+            };
+            st.sequences = sequences::diff(&seq(&st.blue), &seq(&st.green));
+            st.recompute();
+        }
+        SampleData::Catalog(r) => {
+            st.side_mut(side).catalog.record(s.at, r.map(|b| *b));
+            st.schema = match (&st.blue.catalog.value, &st.green.catalog.value) {
+                (Some(b), Some(g)) => Some(schema::diff(b, g)),
+                _ => None,
+            };
+        }
+    }
+}
+
+fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
+    use crossterm::event::KeyCode;
+    if keys::is_ctrl(&k, 'c') {
+        return quit(st);
+    }
+    // Overlays take the keys first.
+    match st.overlay.take() {
+        Some(Overlay::Help) | Some(Overlay::Notice(_)) => return Vec::new(),
+        Some(Overlay::ConfirmQuit) => {
+            return match st.keymap.command(&k, true) {
+                Some(Command::Confirm) => {
+                    st.quit = true;
+                    vec![Effect::Quit]
+                }
+                _ => Vec::new(),
+            };
+        }
+        Some(Overlay::Dialog(mut d)) => {
+            match st.keymap.command(&k, true) {
+                Some(Command::Cancel) => return Vec::new(),
+                Some(Command::Confirm) => {
+                    return match &d.plan {
+                        Some(Ok(p)) if !p.refused() && st.running.is_none() && st.write => {
+                            st.running = Some(Running {
+                                action: d.action,
+                                started: st.now_i,
+                                fenced_at: None,
+                            });
+                            st.log(
+                                JournalKind::Note,
+                                format!("{} confirmed", d.action.name()),
+                                None,
+                            );
+                            st.focus = Panel::Journal;
+                            vec![Effect::Run(d.action)]
+                        }
+                        // Refused or still checking: Enter does nothing, the dialog stays.
+                        _ => {
+                            st.overlay = Some(Overlay::Dialog(d));
+                            Vec::new()
+                        }
+                    };
+                }
+                _ => {}
+            }
+            match st.keymap.command(&k, false) {
+                Some(Command::Down) => d.scroll = d.scroll.saturating_add(1),
+                Some(Command::Up) => d.scroll = d.scroll.saturating_sub(1),
+                _ => {}
+            }
+            st.overlay = Some(Overlay::Dialog(d));
+            return Vec::new();
+        }
+        None => {}
+    }
+    if let KeyCode::Char(c @ '1'..='7') = k.code {
+        st.focus = Panel::ALL[(c as usize) - ('1' as usize)];
+        return Vec::new();
+    }
+    let Some(cmd) = st.keymap.command(&k, false) else {
+        return Vec::new();
+    };
+    if let Some(action) = cmd.action() {
+        if st.running.is_some() {
+            // A repeated key while an action runs does nothing, visibly.
+            st.overlay = Some(Overlay::Notice(format!(
+                "{} is running: wait for it to finish",
+                st.running
+                    .as_ref()
+                    .map(|r| r.action.name())
+                    .unwrap_or_default()
+            )));
+            return Vec::new();
+        }
+        if !st.write {
+            st.overlay = Some(Overlay::Notice(format!(
+                "read-only: {} needs the dashboard started with --write",
+                action.name()
+            )));
+            return Vec::new();
+        }
+        st.overlay = Some(Overlay::Dialog(Dialog {
+            action,
+            plan: None,
+            scroll: 0,
+        }));
+        return vec![Effect::Plan(action)];
+    }
+    let i = st.focus.index();
+    match cmd {
+        Command::Help => st.overlay = Some(Overlay::Help),
+        Command::Quit => return quit(st),
+        Command::NextPanel => st.focus = Panel::ALL[(i + 1) % Panel::ALL.len()],
+        Command::PrevPanel => st.focus = Panel::ALL[(i + Panel::ALL.len() - 1) % Panel::ALL.len()],
+        Command::Freeze => st.frozen = !st.frozen,
+        Command::Down => st.scroll[i] = st.scroll[i].saturating_add(1),
+        Command::Up => st.scroll[i] = st.scroll[i].saturating_sub(1),
+        Command::Faster | Command::Slower => {
+            let ms = st.interval.as_millis() as u64;
+            let next = if cmd == Command::Faster {
+                (ms / 2).max(250)
+            } else {
+                (ms * 2).min(60_000)
+            };
+            st.interval = Duration::from_millis(next);
+            return vec![Effect::SetInterval(st.interval)];
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn quit(st: &mut State) -> Vec<Effect> {
+    if st.running.is_some() {
+        st.overlay = Some(Overlay::ConfirmQuit);
+        return Vec::new();
+    }
+    st.quit = true;
+    vec![Effect::Quit]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::guards::Guard;
+    use crate::domain::testdata;
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    fn press(st: &mut State, c: KeyCode) -> Vec<Effect> {
+        update(
+            st,
+            Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)),
+            SystemTime::now(),
+            Instant::now(),
+        )
+    }
+
+    fn state(write: bool) -> State {
+        State::new(
+            testdata::names(),
+            vec!["app".into()],
+            write,
+            Duration::from_secs(1),
+            false,
+            Keymap::default(),
+        )
+    }
+
+    fn plan(ok: bool) -> Plan {
+        Plan {
+            action: "cutover".into(),
+            guards: vec![Guard {
+                name: "lag",
+                ok,
+                detail: if ok {
+                    "low".into()
+                } else {
+                    "lag 5 MB, needs < 100 kB".into()
+                },
+            }],
+            mode: None,
+            steps: vec![],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn cutover_key_plans_then_enter_runs_once() {
+        let mut st = state(true);
+        assert_eq!(
+            press(&mut st, KeyCode::Char('C')),
+            vec![Effect::Plan(Action::Cutover)]
+        );
+        // Enter before the plan is in does nothing.
+        assert!(press(&mut st, KeyCode::Enter).is_empty());
+        update(
+            &mut st,
+            Msg::Planned(Action::Cutover, Ok(plan(true))),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        assert_eq!(
+            press(&mut st, KeyCode::Enter),
+            vec![Effect::Run(Action::Cutover)]
+        );
+        assert!(st.running.is_some());
+        // Pressing C or R again while it runs does nothing but say so.
+        assert!(press(&mut st, KeyCode::Char('C')).is_empty());
+        assert!(matches!(st.overlay, Some(Overlay::Notice(_))));
+        press(&mut st, KeyCode::Esc);
+        assert!(press(&mut st, KeyCode::Char('R')).is_empty());
+        press(&mut st, KeyCode::Esc);
+        // q asks first while running.
+        assert!(press(&mut st, KeyCode::Char('q')).is_empty());
+        assert!(matches!(st.overlay, Some(Overlay::ConfirmQuit)));
+        assert!(press(&mut st, KeyCode::Char('n')).is_empty());
+        assert!(!st.quit);
+        update(
+            &mut st,
+            Msg::Finished(
+                Action::Cutover,
+                Ok(Outcome::Done {
+                    summary: "GREEN serves".into(),
+                    window_ms: Some(17.5),
+                    steps: vec![],
+                }),
+            ),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        assert!(st.running.is_none());
+        assert_eq!(st.last_window_ms, Some(17.5));
+        assert_eq!(press(&mut st, KeyCode::Char('q')), vec![Effect::Quit]);
+    }
+
+    #[test]
+    fn a_refused_plan_cannot_be_confirmed() {
+        let mut st = state(true);
+        press(&mut st, KeyCode::Char('R'));
+        update(
+            &mut st,
+            Msg::Planned(Action::Rollback, Ok(plan(false))),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        assert!(press(&mut st, KeyCode::Enter).is_empty());
+        assert!(press(&mut st, KeyCode::Char('y')).is_empty());
+        assert!(st.running.is_none());
+        assert!(
+            matches!(st.overlay, Some(Overlay::Dialog(_))),
+            "the dialog stays, saying why"
+        );
+        press(&mut st, KeyCode::Esc);
+        assert!(st.overlay.is_none());
+    }
+
+    #[test]
+    fn read_only_refuses_actions_and_a_stale_plan_is_ignored() {
+        let mut st = state(false);
+        assert!(press(&mut st, KeyCode::Char('C')).is_empty());
+        assert!(matches!(&st.overlay, Some(Overlay::Notice(n)) if n.contains("--write")));
+        let mut st = state(true);
+        press(&mut st, KeyCode::Char('C'));
+        press(&mut st, KeyCode::Esc);
+        press(&mut st, KeyCode::Char('F'));
+        // The cutover's plan arrives after its dialog was closed: it must not fill finalize's.
+        update(
+            &mut st,
+            Msg::Planned(Action::Cutover, Ok(plan(true))),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        assert!(press(&mut st, KeyCode::Enter).is_empty());
+    }
+
+    #[test]
+    fn window_timer_runs_from_fence_to_unfence() {
+        let mut st = state(true);
+        press(&mut st, KeyCode::Char('C'));
+        update(
+            &mut st,
+            Msg::Planned(Action::Cutover, Ok(plan(true))),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        press(&mut st, KeyCode::Enter);
+        let t0 = Instant::now();
+        let ev = |step: &str, started: bool| {
+            Msg::Engine(if started {
+                Event::StepStarted {
+                    step: step.into(),
+                    title: "t".into(),
+                    side: Some(Side::Blue),
+                }
+            } else {
+                Event::StepFinished {
+                    step: step.into(),
+                    ms: 1.0,
+                    detail: "d".into(),
+                }
+            })
+        };
+        update(&mut st, ev("fence", true), SystemTime::now(), t0);
+        update(
+            &mut st,
+            Msg::Tick,
+            SystemTime::now(),
+            t0 + Duration::from_millis(12),
+        );
+        assert_eq!(st.window(), Some(Duration::from_millis(12)));
+        update(
+            &mut st,
+            ev("unfence", false),
+            SystemTime::now(),
+            t0 + Duration::from_millis(20),
+        );
+        assert_eq!(st.window(), None);
+        assert_eq!(st.journal.len(), 3);
+    }
+
+    #[test]
+    fn panels_keys_freeze_and_refresh_rate() {
+        let mut st = state(false);
+        press(&mut st, KeyCode::Tab);
+        assert_eq!(st.focus, Panel::Instances);
+        press(&mut st, KeyCode::Char('7'));
+        assert_eq!(st.focus, Panel::Journal);
+        press(&mut st, KeyCode::Char('j'));
+        assert_eq!(st.scroll[6], 1);
+        press(&mut st, KeyCode::Char(' '));
+        assert!(st.frozen);
+        let live = testdata::live(true);
+        update(
+            &mut st,
+            Msg::Sample(Sample {
+                side: Side::Blue,
+                at: SystemTime::now(),
+                data: SampleData::Live(Ok(Box::new(live))),
+            }),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        assert!(
+            st.blue.live.value.is_none(),
+            "frozen: the view does not move"
+        );
+        assert_eq!(
+            press(&mut st, KeyCode::Char('+')),
+            vec![Effect::SetInterval(Duration::from_millis(500))]
+        );
+        assert_eq!(press(&mut st, KeyCode::Char('?')), vec![]);
+        assert!(matches!(st.overlay, Some(Overlay::Help)));
+    }
+}

@@ -1,0 +1,334 @@
+//! The terminal runtime: raw mode and the alternate screen (restored on exit, panic, Ctrl-Z,
+//! SIGTERM and SIGHUP), one event loop over key presses, samples, engine events and a clock,
+//! and a redraw only when something visible changed.
+
+use std::io::Stdout;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use color_eyre::eyre::{Result, WrapErr};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::{execute, terminal};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::app::{self, Effect, Msg, State};
+use crate::collect::{poller, snapshot};
+use crate::config::Settings;
+use crate::domain::observed::Side;
+use crate::ui::{self, Theme};
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+fn enter() -> Result<Term> {
+    terminal::enable_raw_mode()
+        .wrap_err("cannot put the terminal in raw mode: is this a terminal?")?;
+    let mut out = std::io::stdout();
+    // No mouse capture: tmux selection keeps working.
+    execute!(out, terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
+    let t = Terminal::new(CrosstermBackend::new(out))?;
+    Ok(t)
+}
+
+/// Put the terminal back as we found it; safe to call more than once.
+pub fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+fn install_panic_hook() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        prev(info);
+    }));
+}
+
+/// Pollers of both sides and of AWS; respawned when the refresh rate changes.
+struct Pollers {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Pollers {
+    fn start(settings: &Arc<Settings>, interval: Duration, tx: &mpsc::Sender<Msg>) -> Pollers {
+        let mut handles = Vec::new();
+        let mut poll = settings.poll.clone();
+        poll.interval = interval;
+        for side in Side::BOTH {
+            let (stx, mut srx) = mpsc::channel(64);
+            handles.push(poller::spawn(
+                snapshot::reader(settings, side),
+                poll.clone(),
+                stx,
+            ));
+            let tx = tx.clone();
+            handles.push(tokio::spawn(async move {
+                while let Some(s) = srx.recv().await {
+                    if tx.send(Msg::Sample(s)).await.is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        if settings.aws.is_some() {
+            handles.push(tokio::spawn(aws_poller(settings.clone(), tx.clone())));
+        }
+        if settings.redo_log_file.is_some()
+            || (settings.aws.is_some() && settings.green.rds_instance.is_some())
+        {
+            handles.push(tokio::spawn(redo_poller(settings.clone(), tx.clone())));
+        }
+        Pollers { handles }
+    }
+
+    fn stop(&mut self) {
+        for h in self.handles.drain(..) {
+            h.abort();
+        }
+    }
+}
+
+/// RDS facts every 15 s, CloudWatch metrics every `metrics_interval` (≥ 60 s: they are billed).
+async fn aws_poller(settings: Arc<Settings>, tx: mpsc::Sender<Msg>) {
+    let Some(a) = settings.aws.clone() else {
+        return;
+    };
+    let aws = crate::aws::Aws::shared(&a).await;
+    let mut last_metrics: Option<Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let with_metrics = last_metrics.is_none_or(|t| t.elapsed() >= a.metrics_interval);
+        let read = tokio::time::timeout(
+            a.timeout * 2,
+            crate::collect::rds::read_with(aws, &settings, with_metrics),
+        )
+        .await;
+        let at = SystemTime::now();
+        match read {
+            Ok(mut r) => {
+                if with_metrics {
+                    last_metrics = Some(Instant::now());
+                }
+                for (side, sr) in [(Side::Blue, r.blue.take()), (Side::Green, r.green.take())] {
+                    if let Some(mut sr) = sr {
+                        if !with_metrics {
+                            sr.metrics = None;
+                        }
+                        let _ = tx
+                            .send(Msg::Rds {
+                                side,
+                                at,
+                                data: Box::new(Ok(sr)),
+                            })
+                            .await;
+                    }
+                }
+                if let Some(s) = r.snapshot {
+                    let _ = tx.send(Msg::Snapshot { at, data: s }).await;
+                }
+            }
+            Err(_) => {
+                let e = format!("AWS did not answer within {} s", (a.timeout * 2).as_secs());
+                for (side, id) in [
+                    (Side::Blue, &settings.blue.rds_instance),
+                    (Side::Green, &settings.green.rds_instance),
+                ] {
+                    if id.is_some() {
+                        let _ = tx
+                            .send(Msg::Rds {
+                                side,
+                                at,
+                                data: Box::new(Err(e.clone())),
+                            })
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The redo line, every minute until found (then every 10 minutes: it does not change).
+async fn redo_poller(settings: Arc<Settings>, tx: mpsc::Sender<Msg>) {
+    loop {
+        let data = crate::aws::redo_source::locate(&settings).await;
+        let found = data.is_ok();
+        if tx
+            .send(Msg::Redo {
+                at: SystemTime::now(),
+                data: Box::new(data),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(if found { 600 } else { 60 })).await;
+    }
+}
+
+pub struct Options {
+    pub write: bool,
+    pub theme: Theme,
+    /// Where actions journal (default: $XDG_STATE_HOME/pgcutover/journal.jsonl).
+    pub journal: Option<std::path::PathBuf>,
+}
+
+/// Run the dashboard until the operator quits.
+pub async fn run(settings: Settings, opts: Options) -> Result<()> {
+    let settings = Arc::new(settings);
+    let mut st = State::new(
+        settings.names.clone(),
+        settings.app_roles.clone(),
+        opts.write,
+        settings.poll.interval,
+        settings.blue.rds_instance.is_some() || settings.green.rds_instance.is_some(),
+        settings.keymap.clone(),
+    );
+    install_panic_hook();
+    let mut term = enter()?;
+    // The first frame before any I/O: AWS or a side being slow never delays it.
+    term.draw(|f| ui::draw(&st, &opts.theme, f))?;
+    tracing::info!("dashboard started (write = {})", opts.write);
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(256);
+    let mut pollers = Pollers::start(&settings, st.interval, &tx);
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term_sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup_sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut last_second = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut engine: Option<JoinHandle<()>> = None;
+
+    let result: Result<()> = loop {
+        let mut dirty = false;
+        let msg = tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => {
+                    if crate::app::keys::is_ctrl(&k, 'z') {
+                        suspend(&mut term)?;
+                        term.clear()?;
+                        term.draw(|f| ui::draw(&st, &opts.theme, f))?;
+                        continue;
+                    }
+                    Some(Msg::Key(k))
+                }
+                Some(Ok(TermEvent::Resize(_, _))) => { dirty = true; None }
+                Some(Ok(_)) => None,
+                Some(Err(e)) => break Err(e.into()),
+                None => break Ok(()),
+            },
+            m = rx.recv() => m,
+            _ = tick.tick() => {
+                // Ages tick once a second; the window timer and a running action every 100 ms.
+                let s = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                if s != last_second || st.running.is_some() {
+                    last_second = s;
+                    Some(Msg::Tick)
+                } else {
+                    None
+                }
+            },
+            _ = term_sig.recv() => { tracing::info!("SIGTERM"); break Ok(()) },
+            _ = hup_sig.recv() => { tracing::info!("SIGHUP"); break Ok(()) },
+        };
+        let mut effects = Vec::new();
+        if let Some(m) = msg {
+            effects = app::update(&mut st, m, SystemTime::now(), Instant::now());
+            dirty = true;
+        }
+        // Coalesce: apply whatever else is already waiting before drawing once.
+        while let Ok(m) = rx.try_recv() {
+            effects.extend(app::update(&mut st, m, SystemTime::now(), Instant::now()));
+            dirty = true;
+        }
+        for e in effects {
+            match e {
+                Effect::Quit => {}
+                Effect::SetInterval(iv) => {
+                    pollers.stop();
+                    pollers = Pollers::start(&settings, iv, &tx);
+                }
+                Effect::Plan(action) => {
+                    let (s, tx) = (settings.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let (_, plan) =
+                            crate::engine::plan(action, &s, &crate::engine::Options::default())
+                                .await;
+                        let _ = tx.send(Msg::Planned(action, Ok(plan))).await;
+                    });
+                }
+                Effect::Run(action) => {
+                    let s = settings.clone();
+                    let eopts = crate::engine::Options {
+                        journal: opts.journal.clone(),
+                        ..Default::default()
+                    };
+                    // Steps and the outcome travel in order on their own unbounded channel:
+                    // the engine's callback is synchronous and must never block on the UI.
+                    let (etx, mut erx) = mpsc::unbounded_channel::<Msg>();
+                    let fwd = tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(m) = erx.recv().await {
+                            if fwd.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    engine = Some(tokio::spawn(async move {
+                        let ev_tx = etx.clone();
+                        let mut on_event = move |ev: &crate::engine::Event| {
+                            let _ = ev_tx.send(Msg::Engine(ev.clone()));
+                        };
+                        let out = crate::engine::run(action, &s, &eopts, &mut on_event)
+                            .await
+                            .map_err(|e| poller::error_text(&e));
+                        let _ = etx.send(Msg::Finished(action, out));
+                    }));
+                }
+            }
+        }
+        if st.quit {
+            break Ok(());
+        }
+        if dirty {
+            term.draw(|f| ui::draw(&st, &opts.theme, f))?;
+        }
+    };
+    pollers.stop();
+    if let Some(e) = engine {
+        e.abort();
+    }
+    restore();
+    tracing::info!("dashboard stopped");
+    result
+}
+
+/// Ctrl-Z: give the terminal back, stop like any job, take it again on `fg`.
+fn suspend(term: &mut Term) -> Result<()> {
+    restore();
+    // SAFETY: raising a signal on our own process has no memory-safety preconditions.
+    unsafe {
+        libc::raise(libc::SIGTSTP);
+    }
+    terminal::enable_raw_mode()?;
+    execute!(
+        term.backend_mut(),
+        terminal::EnterAlternateScreen,
+        crossterm::cursor::Hide
+    )?;
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! Every panel and dialog on ratatui's `TestBackend`, as insta snapshots: 80×24 and 160×48,
+//! dark and mono themes, with stale data, a poller error, split brain and a running cutover.
+//! The clock is fixed so the snapshots are stable.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::{Theme, draw};
+use crate::app::keys::Keymap;
+use crate::app::{Msg, Panel, State, update};
+use crate::collect::poller::{Sample, SampleData};
+use crate::domain::guards::{Action, Guard};
+use crate::domain::observed::Side;
+use crate::domain::testdata;
+use crate::engine::{Event, Plan, PlanStep};
+
+fn t0() -> SystemTime {
+    // 2026-11-21 10:00:00 UTC
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_255_200)
+}
+
+struct Fixture {
+    st: State,
+    base: Instant,
+}
+
+impl Fixture {
+    fn at(&self, secs: f64) -> (SystemTime, Instant) {
+        let d = Duration::from_secs_f64(secs);
+        (t0() + d, self.base + d)
+    }
+
+    fn send(&mut self, secs: f64, msg: Msg) {
+        let (w, m) = self.at(secs);
+        update(&mut self.st, msg, w, m);
+    }
+
+    fn live(&mut self, secs: f64, side: Side, data: Result<crate::domain::observed::Live, String>) {
+        let (w, _) = self.at(secs);
+        self.send(
+            secs,
+            Msg::Sample(Sample {
+                side,
+                at: w,
+                data: SampleData::Live(data.map(Box::new)),
+            }),
+        );
+    }
+}
+
+/// BLUE serving with the slot, GREEN subscribed and streaming; lag samples over a minute.
+fn replicating() -> Fixture {
+    let mut f = Fixture {
+        st: State::new(
+            testdata::names(),
+            vec!["app".into()],
+            false,
+            Duration::from_secs(1),
+            false,
+            Keymap::default(),
+        ),
+        base: Instant::now(),
+    };
+    for i in 0..60u64 {
+        let mut b = testdata::with_pub_slot(testdata::live(true));
+        let cur = 0x3000000 + i * 4096;
+        b.server.current_lsn = Some(format!("0/{cur:X}").parse().unwrap());
+        b.slots[0].active = true;
+        b.slots[0].active_pid = Some(4242);
+        b.slots[0].confirmed_flush_lsn =
+            Some(format!("0/{:X}", cur - 1024 * (i % 7)).parse().unwrap());
+        b.slots[0].restart_lsn = Some("0/2F00000".parse().unwrap());
+        b.app_roles[0].sessions = 3;
+        f.live(i as f64, Side::Blue, Ok(b));
+        let mut g = testdata::with_sub(testdata::live(false), true, None);
+        g.server.version = "17.2 (Debian 17.2-1)".into();
+        g.server.current_lsn = Some("0/1600000".parse().unwrap());
+        f.live(i as f64, Side::Green, Ok(g));
+    }
+    f
+}
+
+fn render(st: &State, th: &Theme, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|fr| draw(st, th, fr)).unwrap();
+    format!("{}", term.backend())
+}
+
+fn plan_ok() -> Plan {
+    Plan {
+        action: "cutover".into(),
+        guards: vec![
+            Guard { name: "reachable", ok: true, detail: "BLUE answers".into() },
+            Guard { name: "no_split_brain", ok: true, detail: "the app can log in on at most one side".into() },
+            Guard { name: "lag", ok: true, detail: "lag 0 B, 0 B, 1.0 kB over 3 samples (< 100.0 kB)".into() },
+        ],
+        mode: None,
+        steps: vec![
+            PlanStep {
+                step: "fence",
+                title: "fence BLUE: app roles NOLOGIN, their sessions ended".into(),
+                side: Side::Blue,
+                sql: vec![
+                    "ALTER ROLE app NOLOGIN".into(),
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename IN ('app')".into(),
+                ],
+            },
+            PlanStep {
+                step: "unfence",
+                title: "unfence GREEN: app roles LOGIN".into(),
+                side: Side::Green,
+                sql: vec!["ALTER ROLE app LOGIN".into()],
+            },
+        ],
+        notes: vec![],
+    }
+}
+
+fn key(f: &mut Fixture, secs: f64, c: KeyCode) {
+    f.send(secs, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+#[test]
+fn overview_wide_and_small_dark() {
+    let mut f = replicating();
+    f.send(60.5, Msg::Tick);
+    insta::assert_snapshot!("overview_160x48", render(&f.st, &Theme::dark(), 160, 48));
+    insta::assert_snapshot!("overview_80x24", render(&f.st, &Theme::dark(), 80, 24));
+    key(&mut f, 61.0, KeyCode::Char('4'));
+    insta::assert_snapshot!("checks_80x24", render(&f.st, &Theme::dark(), 80, 24));
+}
+
+#[test]
+fn mono_theme_carries_state_without_colour() {
+    let mut f = replicating();
+    f.send(60.5, Msg::Tick);
+    let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    term.draw(|fr| draw(&f.st, &Theme::mono(), fr)).unwrap();
+    let buf = term.backend().buffer();
+    assert!(
+        buf.content()
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset),
+        "mono has no colour"
+    );
+    insta::assert_snapshot!("overview_mono_160x48", format!("{}", term.backend()));
+}
+
+#[test]
+fn stale_side_and_poller_error_show_in_their_panels() {
+    let mut f = replicating();
+    f.live(
+        61.0,
+        Side::Blue,
+        Err("BLUE (postgres@10.0.0.1:5432/app): connection refused".into()),
+    );
+    // GREEN's last sample is from t=59: stale after three 1 s intervals.
+    f.send(65.0, Msg::Tick);
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(out.contains("connection refused"), "{out}");
+    assert!(out.contains("STALE"), "{out}");
+    insta::assert_snapshot!("stale_and_error_160x48", out);
+}
+
+#[test]
+fn split_brain_is_an_alarm_in_the_header() {
+    let mut f = replicating();
+    let g = testdata::with_sub(testdata::live(true), true, None);
+    f.live(61.0, Side::Green, Ok(g));
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(
+        out.contains("BOTH") || out.to_lowercase().contains("split"),
+        "{out}"
+    );
+    insta::assert_snapshot!("split_brain_160x48", out);
+    insta::assert_snapshot!("split_brain_80x24", render(&f.st, &Theme::mono(), 80, 24));
+}
+
+#[test]
+fn cutover_dialog_then_running_with_window_timer() {
+    let mut f = replicating();
+    f.st.write = true;
+    key(&mut f, 60.0, KeyCode::Char('C'));
+    insta::assert_snapshot!(
+        "dialog_checking_80x24",
+        render(&f.st, &Theme::dark(), 80, 24)
+    );
+    f.send(60.2, Msg::Planned(Action::Cutover, Ok(plan_ok())));
+    insta::assert_snapshot!("dialog_160x48", render(&f.st, &Theme::dark(), 160, 48));
+    insta::assert_snapshot!("dialog_80x24", render(&f.st, &Theme::dark(), 80, 24));
+    key(&mut f, 61.0, KeyCode::Enter);
+    f.send(
+        61.1,
+        Msg::Engine(Event::StepStarted {
+            step: "fence".into(),
+            title: "fence the source".into(),
+            side: Some(Side::Blue),
+        }),
+    );
+    f.send(
+        61.107,
+        Msg::Engine(Event::StepFinished {
+            step: "fence".into(),
+            ms: 6.3,
+            detail: "BLUE fenced".into(),
+        }),
+    );
+    f.send(
+        61.108,
+        Msg::Engine(Event::StepStarted {
+            step: "drain".into(),
+            title: "wait for the target to confirm it".into(),
+            side: Some(Side::Blue),
+        }),
+    );
+    f.send(61.112, Msg::Tick);
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(out.contains("WINDOW   0.012 s"), "{out}");
+    insta::assert_snapshot!("running_cutover_160x48", out);
+    insta::assert_snapshot!(
+        "running_cutover_mono_80x24",
+        render(&f.st, &Theme::mono(), 80, 24)
+    );
+}
+
+#[test]
+fn refused_dialog_says_why_and_help_lists_keys() {
+    let mut f = replicating();
+    f.st.write = true;
+    key(&mut f, 60.0, KeyCode::Char('R'));
+    let mut p = plan_ok();
+    p.action = "rollback".into();
+    p.guards.push(Guard {
+        name: "evidence_of_cutover",
+        ok: false,
+        detail: "no cutover happened: GREEN never served; nothing to roll back".into(),
+    });
+    f.send(60.2, Msg::Planned(Action::Rollback, Ok(p)));
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(
+        out.contains("REFUSED") && out.contains("never served"),
+        "{out}"
+    );
+    insta::assert_snapshot!("refused_160x48", out);
+    key(&mut f, 61.0, KeyCode::Esc);
+    key(&mut f, 61.0, KeyCode::Char('?'));
+    insta::assert_snapshot!("help_160x48", render(&f.st, &Theme::dark(), 160, 48));
+}
+
+#[test]
+fn too_small_is_a_message_not_a_broken_layout() {
+    let f = replicating();
+    let out = render(&f.st, &Theme::dark(), 50, 12);
+    assert!(out.contains("terminal too small"), "{out}");
+    assert!(out.contains("need 60×16, have 50×12"), "{out}");
+}
+
+#[test]
+fn every_panel_alone_at_80x24() {
+    let mut f = replicating();
+    for p in Panel::ALL {
+        f.st.focus = p;
+        let out = render(&f.st, &Theme::dark(), 80, 24);
+        assert!(out.contains(p.title()), "{}: {out}", p.title());
+    }
+}
