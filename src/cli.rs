@@ -58,7 +58,7 @@ pub enum Command {
         /// Write SVG screenshots of the demo's dashboard into this directory, then exit
         #[arg(long, value_name = "DIR")]
         screenshots: Option<PathBuf>,
-        /// Writes per second of the demo workload
+        /// Writes per second of the demo workload (0: none)
         #[arg(long, default_value_t = 50)]
         tps: u32,
     },

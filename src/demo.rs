@@ -347,17 +347,19 @@ async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AtomicU64>)> {
     .await?;
     let green_port = free_port()?;
     let count = Arc::new(AtomicU64::new(0));
-    spawn_writer(
-        [demo.blue.port, green_port],
-        tps,
-        demo.stop_writer.clone(),
-        count.clone(),
-    );
+    if tps > 0 {
+        spawn_writer(
+            [demo.blue.port, green_port],
+            tps,
+            demo.stop_writer.clone(),
+            count.clone(),
+        );
+    }
     let journal = demo.dir.path().join("journal.jsonl");
     let green_log = demo.dir.path().join("green.log");
     let config = |green_dsn: &str| {
         format!(
-            "[blue]\ndsn = \"{}\"\n[green]\ndsn = \"{green_dsn}\"\n[cutover]\napp_roles = [\"app\"]\n[redo]\nlog_file = \"{}\"\n[poll]\ninterval_ms = 500\n",
+            "[blue]\ndsn = \"{}\"\n[green]\ndsn = \"{green_dsn}\"\n[cutover]\napp_roles = [\"app\"]\n[redo]\nlog_file = \"{}\"\n[poll]\ninterval_ms = 1000\n",
             demo.blue.dsn(),
             green_log.display()
         )

@@ -12,5 +12,6 @@ pub mod rds_plan;
 pub mod redo;
 pub mod schema;
 pub mod sequences;
-#[cfg(test)]
+/// Observed states for unit tests, snapshot tests and the dashboard benchmark.
+#[doc(hidden)]
 pub mod testdata;

@@ -101,7 +101,14 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
             let inner = area.height.saturating_sub(2) as usize;
             let auto = lines.len().saturating_sub(inner) as u16;
             let s = if scroll == 0 { auto } else { scroll.min(auto) };
-            text_panel(st, th, f, area, panel, lines, None, s)
+            // Not wrapped: one row per entry keeps the tail in view (wrapping would push the
+            // newest line, often the outcome, below the panel).
+            f.render_widget(
+                Paragraph::new(lines)
+                    .scroll((s, 0))
+                    .block(block(st, th, panel, None)),
+                area,
+            );
         }
     }
 }

@@ -1,0 +1,168 @@
+//! The real binary in a real terminal (tmux): the dashboard with `--write` against a
+//! replicating pair under load. Press C and confirm, check by SQL that GREEN serves and BLUE is
+//! fenced; press R and confirm, check the way back; read the screen at every point.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::migration::{Copy, Mig};
+use common::*;
+
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    fn start(script: &std::path::Path, w: u16, h: u16) -> Tmux {
+        let t = Tmux {
+            socket: format!("pgcutover-test-{}", std::process::id()),
+            session: "dash".into(),
+        };
+        let st = t
+            .cmd()
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", &t.session])
+            .args(["-x", &w.to_string(), "-y", &h.to_string()])
+            .arg(script)
+            .status()
+            .expect("tmux: install it (bash tests/setup.sh)");
+        assert!(st.success());
+        t
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let st = self
+            .cmd()
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration) -> String {
+        let mut last = String::new();
+        let found = (0..(timeout.as_millis() / 100)).any(|_| {
+            last = self.screen();
+            if last.contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        });
+        assert!(found, "the screen never showed {what:?}; it shows:\n{last}");
+        last
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn cutover_and_rollback_from_the_keyboard() {
+    let m = Mig::replicating(Copy::CrashConsistent, "");
+    let home = m.home.path();
+    // The same clean environment the other CLI tests use, in a script tmux can run.
+    let script = home.join("dashboard.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec env -i PATH=/usr/bin:/bin HOME={h} XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state \
+             TERM=xterm-256color AWS_EC2_METADATA_DISABLED=true {bin} --config {cfg} --write\n",
+            h = home.display(),
+            bin = env!("CARGO_BIN_EXE_pgcutover"),
+            cfg = m.cfg.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let t = Tmux::start(&script, 160, 48);
+
+    let s = t.wait_for("REPLICATING", Duration::from_secs(20));
+    assert!(s.contains("WRITE"), "{s}");
+    assert!(s.contains("writable BLUE"), "{s}");
+    assert!(s.contains("✓ streaming"), "{s}");
+
+    // A lower-case c does nothing; C opens the dialog with the guards and the SQL.
+    t.keys(&["c"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!t.screen().contains("CUTOVER — confirm"));
+    t.keys(&["C"]);
+    let s = t.wait_for("Enter/y: run cutover", Duration::from_secs(20));
+    assert!(s.contains("CUTOVER — confirm"), "{s}");
+    assert!(s.contains("✓ lag"), "{s}");
+    assert!(s.contains("NOLOGIN"), "the SQL is shown: {s}");
+    t.keys(&["Enter"]);
+    // A second C while it runs must not start anything.
+    t.keys(&["C"]);
+    let s = t.wait_for("cutover done", Duration::from_secs(30));
+    assert!(s.contains("window"), "{s}");
+    m.assert_serving("green");
+    let s = t.wait_for("CUT OVER", Duration::from_secs(10));
+    assert!(s.contains("writable GREEN"), "{s}");
+    m.assert_lossless("green", true);
+
+    t.keys(&["Escape"]);
+    t.keys(&["R"]);
+    let s = t.wait_for("Enter/y: run rollback", Duration::from_secs(20));
+    assert!(s.contains("ROLLBACK — confirm"), "{s}");
+    t.keys(&["y"]);
+    t.wait_for("rollback done", Duration::from_secs(30));
+    m.assert_serving("blue");
+    let s = t.wait_for("ROLLED BACK", Duration::from_secs(10));
+    assert!(s.contains("writable BLUE"), "{s}");
+    m.assert_lossless("blue", true);
+
+    // Exactly one cutover and one rollback ran.
+    let journal = std::fs::read_to_string(home.join("state/pgcutover/journal.jsonl")).unwrap();
+    let runs = |a: &str| {
+        journal
+            .lines()
+            .filter(|l| {
+                l.contains("\"event\":\"outcome\"") && l.contains(&format!("\"action\":\"{a}\""))
+            })
+            .count()
+    };
+    assert_eq!((runs("cutover"), runs("rollback")), (1, 1), "{journal}");
+
+    // q quits (nothing runs now): the process ends and tmux closes the session.
+    t.keys(&["q"]);
+    wait_for("the dashboard to exit", Duration::from_secs(10), || {
+        let alive = t
+            .cmd()
+            .args(["has-session", "-t", &t.session])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        (!alive).then_some(())
+    });
+}
