@@ -86,3 +86,46 @@ fn full_flow_15_to_15_crash_consistent_copy() {
 fn full_flow_15_to_18() {
     full_flow(Copy::CrashConsistentThenUpgrade18);
 }
+
+/// An idle BLUE (no writes at all after prepare, as in a quiet maintenance window): a copy taken
+/// at once must still give an origin past the slot's confirmed position, so start accepts it.
+#[test]
+fn copy_of_an_idle_blue_right_after_prepare_starts() {
+    use common::*;
+    let mut blue = Cluster::new("blue", &Bin::pg15());
+    common::migration::seed(&blue);
+    let home = tempfile::tempdir().unwrap();
+    let dead = free_port();
+    let pre = write_config(home.path(), &blue, &blue, &["app"], "");
+    let text = std::fs::read_to_string(&pre).unwrap();
+    let green_line = format!("[green]\ndsn = {}", toml_str(&blue.dsn()));
+    let text = text.replace(
+        &green_line,
+        &format!("[green]\ndsn = \"host=127.0.0.1 port={dead} dbname=appdb user=postgres connect_timeout=1\""),
+    );
+    std::fs::write(&pre, &text).unwrap();
+    let r = run(pgcutover(home.path())
+        .arg("--config")
+        .arg(&pre)
+        .args(["run", "prepare", "--yes"]));
+    assert_eq!(r.code, 0, "prepare: {}\n{}", r.stdout, r.stderr);
+    let green = blue.crash_copy("green");
+    let cfg = home.path().join("full.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[blue]\ndsn = {}\n[green]\ndsn = {}\n[cutover]\napp_roles = [\"app\"]\n[redo]\nlog_file = {}\n",
+            toml_str(&blue.dsn()),
+            toml_str(&green.dsn()),
+            toml_str(&green.log.display().to_string())
+        ),
+    )
+    .unwrap();
+    for action in ["subscribe", "start"] {
+        let r = run(pgcutover(home.path())
+            .arg("--config")
+            .arg(&cfg)
+            .args(["run", action, "--yes"]));
+        assert_eq!(r.code, 0, "{action}: {}\n{}", r.stdout, r.stderr);
+    }
+}

@@ -117,7 +117,10 @@ pub fn computed(
                     id: "slot",
                     title: "logical slot (pgoutput), before the snapshot".into(),
                     side: Side::Blue,
-                    stmts: vec![sqlgen::create_slot(&n.slot)],
+                    // Then one flushed transaction that writes WAL: a snapshot taken at once
+                    // would otherwise end at the slot's own record, whose start (the redo LSN)
+                    // lies before the slot's confirmed_flush_lsn, and start would refuse it.
+                    stmts: vec![sqlgen::create_slot(&n.slot), sqlgen::seal_slot()],
                 });
             }
         }
