@@ -84,9 +84,9 @@ pub async fn read(
                     .map(|(t, v)| Point { t: t.secs(), v: *v }),
             );
         }
-        match r.next_token() {
-            Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.into()),
-            _ => break,
+        token = super::next_page(&token, r.next_token());
+        if token.is_none() {
+            break;
         }
     }
     for m in &mut out {

@@ -136,31 +136,40 @@ where
             let detail = std::error::Error::source(err)
                 .map(full_chain)
                 .unwrap_or_else(|| format!("{d:?}"));
-            if detail.contains("credential") || detail.contains("Credential") {
-                format!(
-                    "{what}: no AWS credentials: {detail}; set AWS_PROFILE (and run aws sso login), or \
-                     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-                )
-            } else {
+            no_credentials(what, &detail).unwrap_or_else(|| {
                 format!(
                     "{what}: cannot reach AWS: {detail}; check the network, [aws] region and endpoint_url"
                 )
-            }
+            })
         }
         other => {
             let detail = full_chain(other);
-            if detail.contains("credential") || detail.contains("Credential") {
-                format!(
-                    "{what}: no AWS credentials: {detail}; set AWS_PROFILE (and run aws sso login), or \
-                     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-                )
-            } else if detail.contains("region") {
-                format!("{what}: {detail}; set [aws] region or AWS_REGION")
-            } else {
-                format!("{what}: {detail}")
-            }
+            no_credentials(what, &detail).unwrap_or_else(|| {
+                if detail.contains("region") {
+                    format!("{what}: {detail}; set [aws] region or AWS_REGION")
+                } else {
+                    format!("{what}: {detail}")
+                }
+            })
         }
     }
+}
+
+/// The message for a failure that came from the credential chain, whatever stage it hit.
+fn no_credentials(what: &str, detail: &str) -> Option<String> {
+    (detail.contains("credential") || detail.contains("Credential")).then(|| {
+        format!(
+            "{what}: no AWS credentials: {detail}; set AWS_PROFILE (and run aws sso login), or \
+             AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
+    })
+}
+
+/// The next page's marker (or token): `None` ends the paging. An empty marker, or the one just
+/// sent again, ends it too: a service repeating itself must not keep us asking forever.
+pub fn next_page(sent: &Option<String>, got: Option<&str>) -> Option<String> {
+    got.filter(|g| !g.is_empty() && Some(*g) != sent.as_deref())
+        .map(str::to_string)
 }
 
 fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -221,6 +230,15 @@ mod tests {
         let (added, ignored) = roots.add_parsable_certificates(certs);
         assert_eq!(ignored, 0);
         assert_eq!(added, roots.len());
+    }
+
+    #[test]
+    fn paging_ends_on_no_empty_or_repeated_marker() {
+        assert_eq!(next_page(&None, Some("a")), Some("a".into()));
+        assert_eq!(next_page(&Some("a".into()), Some("b")), Some("b".into()));
+        assert_eq!(next_page(&Some("a".into()), Some("a")), None);
+        assert_eq!(next_page(&Some("a".into()), Some("")), None);
+        assert_eq!(next_page(&Some("a".into()), None), None);
     }
 
     #[test]

@@ -142,9 +142,9 @@ pub async fn events(rds: &Client, id: &str, span: Duration) -> Result<Vec<Event>
             source: e.source_identifier().unwrap_or(id).to_string(),
             message: e.message().unwrap_or_default().to_string(),
         }));
-        match r.marker() {
-            Some(m) if !m.is_empty() && Some(m) != marker.as_deref() => marker = Some(m.into()),
-            _ => break,
+        marker = super::next_page(&marker, r.marker());
+        if marker.is_none() {
+            break;
         }
     }
     out.sort_by_key(|e| e.time);
@@ -169,9 +169,9 @@ pub async fn logical_replication(rds: &Client, group: &str) -> Result<Option<Str
         {
             return Ok(Some(p.parameter_value().unwrap_or("").to_string()));
         }
-        match r.marker() {
-            Some(m) if !m.is_empty() && Some(m) != marker.as_deref() => marker = Some(m.into()),
-            _ => return Ok(None),
+        marker = super::next_page(&marker, r.marker());
+        if marker.is_none() {
+            return Ok(None);
         }
     }
 }
@@ -202,9 +202,9 @@ pub async fn log_files(rds: &Client, id: &str) -> Result<Vec<LogFile>, String> {
             last_written: f.last_written().unwrap_or(0),
             size: f.size().unwrap_or(0),
         }));
-        match r.marker() {
-            Some(m) if !m.is_empty() && Some(m) != marker.as_deref() => marker = Some(m.into()),
-            _ => break,
+        marker = super::next_page(&marker, r.marker());
+        if marker.is_none() {
+            break;
         }
     }
     out.sort_by(|a, b| (a.last_written, &a.name).cmp(&(b.last_written, &b.name)));

@@ -141,9 +141,9 @@ async fn filter(
         }));
         // Keep paging while a token comes back, even after an empty page: CloudWatch may
         // return empty pages while it searches.
-        match r.next_token() {
-            Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.into()),
-            _ => break,
+        token = super::next_page(&token, r.next_token());
+        if token.is_none() {
+            break;
         }
     }
     // Stable: events with equal timestamps keep CloudWatch's (ingestion) order.
