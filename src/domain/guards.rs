@@ -56,7 +56,7 @@ pub struct Guard {
     pub detail: String,
 }
 
-fn g(name: &'static str, ok: bool, detail: impl Into<String>) -> Guard {
+pub(crate) fn g(name: &'static str, ok: bool, detail: impl Into<String>) -> Guard {
     Guard {
         name,
         ok,

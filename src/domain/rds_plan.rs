@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::guards::Guard;
+use super::guards::{Guard, g};
 use super::observed::Live;
 use super::rds::{Instance, Snapshot};
 use crate::config::RestoreSettings;
@@ -49,14 +49,6 @@ pub enum Decision {
     Wait,
     /// Already done.
     Done(String),
-}
-
-fn g(name: &'static str, ok: bool, detail: impl Into<String>) -> Guard {
-    Guard {
-        name,
-        ok,
-        detail: detail.into(),
-    }
 }
 
 /// The RestoreDBInstanceFromDBSnapshot settings: configured values, else BLUE's.
