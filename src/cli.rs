@@ -403,14 +403,12 @@ pub async fn status(settings: &Settings) -> report::Status {
                     budget.as_secs()
                 )),
             };
-        // The check only means something before replication starts: afterwards the slot has
-        // moved past the origin by design.
-        let before_start = matches!(
+        st.redo = Some(report::redo_out(
+            found,
+            &settings.names,
             st.phase,
-            crate::domain::phase::Phase::Prepared | crate::domain::phase::Phase::Subscribed
-        );
-        let blue = b.live.as_ref().ok().filter(|_| before_start);
-        st.redo = Some(report::redo_out(found, &settings.names, blue));
+            b.live.as_ref().ok(),
+        ));
     }
     st
 }

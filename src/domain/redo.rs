@@ -190,6 +190,24 @@ pub fn cross_check(
     Ok(())
 }
 
+/// The cross-check against BLUE as observed now. `None` when it cannot be told (no slot or LSN
+/// read) or no longer applies: once replication started, the slot moves past the origin by design.
+pub fn verdict_now(
+    origin: Lsn,
+    phase: super::phase::Phase,
+    slot: &str,
+    blue: Option<&super::observed::Live>,
+) -> Option<Result<(), String>> {
+    use super::phase::Phase;
+    if !matches!(phase, Phase::Prepared | Phase::Subscribed) {
+        return None;
+    }
+    let l = blue?;
+    let conf = l.slot(slot)?.confirmed_flush_lsn?;
+    let cur = l.server.current_lsn?;
+    Some(cross_check(origin, conf, cur))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,5 +367,31 @@ mod tests {
                 .unwrap_err()
                 .contains("past the source")
         );
+    }
+
+    #[test]
+    fn verdict_only_before_start() {
+        use crate::domain::phase::Phase;
+        use crate::domain::testdata;
+        let blue = testdata::with_pub_slot(testdata::live(true)); // confirmed 0/90, current 0/100
+        let ok: Lsn = "0/91".parse().unwrap();
+        let early: Lsn = "0/50".parse().unwrap();
+        assert_eq!(
+            verdict_now(ok, Phase::Subscribed, "slot", Some(&blue)),
+            Some(Ok(()))
+        );
+        assert!(matches!(
+            verdict_now(early, Phase::Prepared, "slot", Some(&blue)),
+            Some(Err(_))
+        ));
+        assert_eq!(
+            verdict_now(early, Phase::Replicating, "slot", Some(&blue)),
+            None
+        );
+        assert_eq!(
+            verdict_now(ok, Phase::Subscribed, "other", Some(&blue)),
+            None
+        );
+        assert_eq!(verdict_now(ok, Phase::Subscribed, "slot", None), None);
     }
 }

@@ -367,7 +367,12 @@ fn metrics_out(r: &SideRead) -> Option<MetricsOut> {
 }
 
 /// The redo line with its verdict against BLUE's slot and current LSN.
-pub fn redo_out(found: Result<Found, String>, names: &Names, blue: Option<&Live>) -> RedoOut {
+pub fn redo_out(
+    found: Result<Found, String>,
+    names: &Names,
+    phase: Phase,
+    blue: Option<&Live>,
+) -> RedoOut {
     match found {
         Err(e) => RedoOut {
             found: None,
@@ -379,11 +384,7 @@ pub fn redo_out(found: Result<Found, String>, names: &Names, blue: Option<&Live>
         },
         Ok(f) => {
             let origin = f.line.origin_lsn;
-            let verdict = blue.and_then(|l| {
-                let conf = l.slot(&names.slot)?.confirmed_flush_lsn?;
-                let cur = l.server.current_lsn?;
-                Some(crate::domain::redo::cross_check(origin, conf, cur))
-            });
+            let verdict = crate::domain::redo::verdict_now(origin, phase, &names.slot, blue);
             RedoOut {
                 origin_lsn: Some(origin),
                 rule: Some(f.line.rule()),

@@ -404,19 +404,13 @@ fn redo(st: &State, th: &Theme) -> Vec<Line<'static>> {
             let mut sp = kv(th, "origin", f.line.origin_lsn.to_string());
             sp.push(Span::styled(format!("  ({})", f.line.rule()), th.muted));
             lines.push(Line::from(sp));
-            // The cross-check only means something before the subscription starts.
-            let before_start = matches!(
+            if let Some(verdict) = crate::domain::redo::verdict_now(
+                f.line.origin_lsn,
                 st.phase.phase,
-                crate::domain::phase::Phase::Prepared | crate::domain::phase::Phase::Subscribed
-            );
-            if before_start
-                && let Some(l) = st.blue.live.value.as_ref()
-                && let (Some(conf), Some(cur)) = (
-                    l.slot(&st.names.slot).and_then(|s| s.confirmed_flush_lsn),
-                    l.server.current_lsn,
-                )
-            {
-                match crate::domain::redo::cross_check(f.line.origin_lsn, conf, cur) {
+                &st.names.slot,
+                st.blue.live.value.as_ref(),
+            ) {
+                match verdict {
                     Ok(()) => lines.push(Line::styled(
                         "✓ cross-check: between the slot's confirmed_flush_lsn and BLUE's LSN",
                         th.ok,
