@@ -294,7 +294,16 @@ pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<
         }
         Msg::Rds { side, at, data } => {
             if !st.frozen {
-                st.side_mut(side).rds.record(at, *data);
+                let rds = &mut st.side_mut(side).rds;
+                // CloudWatch is read every minute, RDS every 15 s: a read without metrics
+                // keeps the last ones instead of blanking them between reads.
+                let data = (*data).map(|mut new| {
+                    if new.metrics.is_none() {
+                        new.metrics = rds.value.as_mut().and_then(|old| old.metrics.take());
+                    }
+                    new
+                });
+                rds.record(at, data);
                 st.recompute();
             }
             Vec::new()
@@ -742,6 +751,27 @@ mod tests {
         );
         assert_eq!(st.window(), None);
         assert_eq!(st.journal.len(), 3);
+    }
+
+    #[test]
+    fn metrics_survive_the_reads_between_cloudwatch_polls() {
+        use crate::domain::rds::{Metrics, Point, SideRds};
+        let mut st = state(false);
+        let mut m = Metrics::default();
+        m.series
+            .insert("FreeStorageSpace".into(), vec![Point { t: 60, v: 5e9 }]);
+        let rds = |metrics: Option<Metrics>| Msg::Rds {
+            side: Side::Blue,
+            at: SystemTime::now(),
+            data: Box::new(Ok(SideRds {
+                metrics: metrics.map(Ok),
+                ..Default::default()
+            })),
+        };
+        update(&mut st, rds(Some(m)), SystemTime::now(), Instant::now());
+        update(&mut st, rds(None), SystemTime::now(), Instant::now());
+        let kept = st.blue.rds.value.as_ref().and_then(|r| r.metrics());
+        assert_eq!(kept.and_then(|m| m.latest("FreeStorageSpace")), Some(5e9));
     }
 
     #[test]

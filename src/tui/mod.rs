@@ -119,10 +119,7 @@ async fn aws_poller(settings: Arc<Settings>, tx: mpsc::Sender<Msg>) {
                     last_metrics = Some(Instant::now());
                 }
                 for (side, sr) in [(Side::Blue, r.blue.take()), (Side::Green, r.green.take())] {
-                    if let Some(mut sr) = sr {
-                        if !with_metrics {
-                            sr.metrics = None;
-                        }
+                    if let Some(sr) = sr {
                         let _ = tx
                             .send(Msg::Rds {
                                 side,
