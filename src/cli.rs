@@ -214,18 +214,27 @@ pub fn main() -> ExitCode {
     let _ = color_eyre::install();
     let cli = Cli::parse();
     init_logging(cli.log_file.clone());
-    let theme_name = cli.theme.clone();
-    let no_color = crate::ui::theme::no_color_env();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pgcutover: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let load_theme = |name: Option<&str>| {
+        crate::ui::Theme::load(name.unwrap_or("dark"), crate::ui::theme::no_color_env())
+            .map_err(|e| eprintln!("pgcutover: {e}"))
+            .ok()
+    };
     if let Some(Command::Demo { screenshots, tps }) = &cli.command {
-        let theme = match crate::ui::Theme::load(theme_name.as_deref().unwrap_or("dark"), no_color)
-        {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("pgcutover: {e}");
-                return ExitCode::from(2);
-            }
+        let Some(theme) = load_theme(cli.theme.as_deref()) else {
+            return ExitCode::from(2);
         };
-        return crate::demo::main(screenshots.clone(), *tps, theme);
+        return crate::demo::main(&rt, screenshots.clone(), *tps, theme);
     }
     let ov = Overrides {
         config: cli.config.clone(),
@@ -240,27 +249,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("pgcutover: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let Some(command) = cli.command else {
-        let name = theme_name
-            .or(settings.theme.clone())
-            .unwrap_or_else(|| "dark".into());
-        let theme = match crate::ui::Theme::load(&name, no_color) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("pgcutover: {e}");
-                return ExitCode::from(2);
-            }
+        let Some(theme) = load_theme(cli.theme.as_deref().or(settings.theme.as_deref())) else {
+            return ExitCode::from(2);
         };
         if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             eprintln!(

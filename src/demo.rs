@@ -422,18 +422,12 @@ async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AtomicU64>)> {
     Ok((demo, s, count))
 }
 
-pub fn main(screenshots: Option<PathBuf>, tps: u32, theme: Theme) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("pgcutover: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn main(
+    rt: &tokio::runtime::Runtime,
+    screenshots: Option<PathBuf>,
+    tps: u32,
+    theme: Theme,
+) -> ExitCode {
     let result = rt.block_on(async {
         let (demo, settings, _count) = tokio::select! {
             r = set_up(tps) => r?,
@@ -471,7 +465,6 @@ pub fn main(screenshots: Option<PathBuf>, tps: u32, theme: Theme) -> ExitCode {
 /// cutover dialog, the window timer during a cutover, and 80×24.
 async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -> Result<()> {
     use crate::app::{self, Msg, State};
-    use crate::collect::poller::{Sample, SampleData};
     std::fs::create_dir_all(dir)?;
     let mut st = State::new(
         settings.names.clone(),
@@ -487,47 +480,7 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
     ];
     // A minute of samples, so the lag chart has a shape.
     for i in 0..40 {
-        for (n, side) in Side::BOTH.into_iter().enumerate() {
-            let live = readers[n]
-                .live()
-                .await
-                .map(Box::new)
-                .map_err(|e| e.to_string());
-            app::update(
-                &mut st,
-                Msg::Sample(Sample {
-                    side,
-                    at: SystemTime::now(),
-                    data: SampleData::Live(live),
-                }),
-                SystemTime::now(),
-                Instant::now(),
-            );
-            if i == 0 {
-                let inv = readers[n]
-                    .inventory()
-                    .await
-                    .map(Box::new)
-                    .map_err(|e| e.to_string());
-                let cat = readers[n]
-                    .catalog()
-                    .await
-                    .map(Box::new)
-                    .map_err(|e| e.to_string());
-                for data in [SampleData::Inventory(inv), SampleData::Catalog(cat)] {
-                    app::update(
-                        &mut st,
-                        Msg::Sample(Sample {
-                            side,
-                            at: SystemTime::now(),
-                            data,
-                        }),
-                        SystemTime::now(),
-                        Instant::now(),
-                    );
-                }
-            }
-        }
+        feed(&mut st, &mut readers, i == 0).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     if let Ok(found) = crate::aws::redo_source::locate(settings).await {
@@ -611,25 +564,53 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
         SystemTime::now(),
         Instant::now(),
     );
-    for (n, side) in Side::BOTH.into_iter().enumerate() {
-        let live = readers[n]
-            .live()
-            .await
-            .map(Box::new)
-            .map_err(|e| e.to_string());
-        app::update(
-            &mut st,
-            Msg::Sample(Sample {
-                side,
-                at: SystemTime::now(),
-                data: SampleData::Live(live),
-            }),
-            SystemTime::now(),
-            Instant::now(),
-        );
-    }
+    feed(&mut st, &mut readers, false).await;
     save(&st, "after-cutover-160x48.svg", 160, 48)?;
     Ok(())
+}
+
+/// One poll of both sides into the state, as the dashboard's pollers would send it: live facts,
+/// and with `full` the inventory and catalogue too.
+async fn feed(
+    st: &mut crate::app::State,
+    readers: &mut [crate::collect::postgres::PgReader; 2],
+    full: bool,
+) {
+    use crate::collect::poller::{Sample, SampleData, error_text};
+    for (reader, side) in readers.iter_mut().zip(Side::BOTH) {
+        let mut data = vec![SampleData::Live(
+            reader
+                .live()
+                .await
+                .map(Box::new)
+                .map_err(|e| error_text(&e)),
+        )];
+        if full {
+            data.push(SampleData::Inventory(
+                reader
+                    .inventory()
+                    .await
+                    .map(Box::new)
+                    .map_err(|e| error_text(&e)),
+            ));
+            data.push(SampleData::Catalog(
+                reader
+                    .catalog()
+                    .await
+                    .map(Box::new)
+                    .map_err(|e| error_text(&e)),
+            ));
+        }
+        for data in data {
+            let at = SystemTime::now();
+            crate::app::update(
+                st,
+                crate::app::Msg::Sample(Sample { side, at, data }),
+                at,
+                Instant::now(),
+            );
+        }
+    }
 }
 
 pub fn render_svg(st: &crate::app::State, theme: &Theme, w: u16, h: u16) -> Result<String> {
