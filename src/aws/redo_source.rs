@@ -160,41 +160,62 @@ pub async fn from_rds_logs(
 ) -> Result<Found, String> {
     let files = super::rds::log_files(rds, instance).await?;
     let bound = not_before.map(ms).unwrap_or(i64::MIN);
-    let mut text = String::new();
+    // One search across the files, oldest first: a recovery's lines may straddle two files.
+    let mut finder = redo::Finder::new(not_before);
     let mut read = Vec::new();
     for f in files.iter().filter(|f| f.last_written >= bound) {
         let body = super::rds::download_log_file(rds, instance, &f.name).await?;
-        text.push_str(&body);
-        if !text.ends_with('\n') && !text.is_empty() {
-            text.push('\n');
-        }
         read.push(f.name.clone());
-        match redo::find(&text, not_before) {
-            Ok(line) => {
-                return Ok(Found {
-                    line,
-                    source: format!("RDS log files of {instance}: {}", read.join(", ")),
-                    not_before,
-                });
-            }
-            Err(RedoError::NotFound) => continue,
-            Err(e) => return Err(format!("RDS log files of {instance}: {e}")),
+        if body.lines().any(|l| finder.push(l)) {
+            break;
         }
     }
-    Err(format!(
-        "RDS log files of {instance}: no `redo done at` line in {} file(s) written since GREEN's creation; pass --lsn X/Y",
-        read.len()
-    ))
+    match finder.finish() {
+        Ok(line) => Ok(Found {
+            line,
+            source: format!("RDS log files of {instance}: {}", read.join(", ")),
+            not_before,
+        }),
+        Err(RedoError::NotFound) => Err(format!(
+            "RDS log files of {instance}: no `redo done at` line in {} file(s) written since GREEN's creation; pass --lsn X/Y",
+            read.len()
+        )),
+        Err(e) => Err(format!("RDS log files of {instance}: {e}")),
+    }
 }
 
-/// From a local file (GREEN's server log, copied off the host or downloaded).
-pub fn from_file(
+/// Longest a local log may take to read: a log on a hung network mount must not hang `status`,
+/// `start` or the dashboard.
+pub const FILE_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// From a local file (GREEN's server log, copied off the host or downloaded): a regular file,
+/// streamed line by line off the async runtime, within `FILE_READ_LIMIT`.
+pub async fn from_file(
     path: &std::path::Path,
     not_before: Option<OffsetDateTime>,
 ) -> Result<Found, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the redo log {}: {e}", path.display()))?;
-    let line = redo::find(&text, not_before).map_err(|e| format!("{}: {e}", path.display()))?;
+    let p = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || {
+        let f = crate::files::open_regular(&p).map_err(|e| format!("[redo] log_file: {e}"))?;
+        redo::find_in(std::io::BufReader::with_capacity(256 * 1024, f), not_before)
+            .map_err(|e| format!("{}: {e}", p.display()))
+    });
+    let line = match tokio::time::timeout(FILE_READ_LIMIT, read).await {
+        Ok(Ok(r)) => r?,
+        Ok(Err(e)) => {
+            return Err(format!(
+                "reading the redo log {} failed: {e}",
+                path.display()
+            ));
+        }
+        Err(_) => {
+            return Err(format!(
+                "the redo log {} was not read within {} s (a hung network mount?): copy it to a local disk",
+                path.display(),
+                FILE_READ_LIMIT.as_secs()
+            ));
+        }
+    };
     Ok(Found {
         source: format!("file {}:{}", path.display(), line.line_no),
         line,
@@ -225,19 +246,19 @@ pub async fn locate(settings: &Settings) -> Result<Found, String> {
             Err(e) => return Err(format!("cannot read GREEN's creation time: {e}")),
         }
     }
-    let file = || {
+    let file = || async {
         match &settings.redo_log_file {
-        Some(p) => from_file(p, not_before),
-        None => Err(
-            "no [redo] log_file configured: set it to GREEN's server log, or pass --lsn X/Y from its \
-             `redo done at X/Y` line"
-                .to_string(),
-        ),
-    }
+            Some(p) => from_file(p, not_before).await,
+            None => Err(
+                "no [redo] log_file configured: set it to GREEN's server log, or pass --lsn X/Y from its \
+                 `redo done at X/Y` line"
+                    .to_string(),
+            ),
+        }
     };
     match (settings.redo_source, aws, green) {
         (RedoSource::File, _, _) | (RedoSource::Auto, None, _) | (RedoSource::Auto, _, None) => {
-            file()
+            file().await
         }
         (RedoSource::CloudWatch, Some(aws), Some(id)) => {
             from_cloudwatch(&aws.logs, id, not_before).await

@@ -58,7 +58,8 @@ impl ConnInfo {
     fn set(&mut self, key: &str, value: String) -> Result<(), ConnInfoError> {
         if !KEYWORDS.contains(&key) {
             return Err(ConnInfoError(format!(
-                "unknown connection keyword `{key}`; known: {}",
+                "unknown connection keyword `{}`; known: {}",
+                crate::text::echo(key),
                 KEYWORDS.join(", ")
             )));
         }
@@ -67,7 +68,8 @@ impl ConnInfo {
     }
 }
 
-/// Parse either form. Errors never quote the input (it may hold a password).
+/// Parse either form. Errors never quote a value, and once a password has been seen they
+/// quote nothing of the input at all (a stray space or `/` in it must not echo a fragment).
 pub fn parse(s: &str) -> Result<ConnInfo, ConnInfoError> {
     let t = s.trim();
     if let Some(rest) = t
@@ -80,9 +82,20 @@ pub fn parse(s: &str) -> Result<ConnInfo, ConnInfoError> {
     }
 }
 
+/// How an error may name a piece of the input: quoted, or not at all after a password.
+fn named(secret_seen: bool, what: &str) -> String {
+    if secret_seen {
+        "a word after the password (is there an unquoted space or quote in it? write password='…')"
+            .to_string()
+    } else {
+        format!("`{}`", crate::text::echo(what))
+    }
+}
+
 fn parse_pairs(s: &str) -> Result<ConnInfo, ConnInfoError> {
     let mut out = ConnInfo::default();
     let mut chars = s.chars().peekable();
+    let mut secret_seen = false;
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -103,29 +116,34 @@ fn parse_pairs(s: &str) -> Result<ConnInfo, ConnInfoError> {
         }
         if chars.next() != Some('=') {
             return Err(ConnInfoError(format!(
-                "missing `=` after `{key}`: write key=value pairs separated by spaces, or a postgresql:// URI"
+                "missing `=` after {}: write key=value pairs separated by spaces, or a postgresql:// URI",
+                named(secret_seen, &key)
+            )));
+        }
+        if !KEYWORDS.contains(&key.as_str()) {
+            return Err(ConnInfoError(format!(
+                "unknown connection keyword {}; known: {}",
+                named(secret_seen, &key),
+                KEYWORDS.join(", ")
             )));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
         }
+        let unterminated = || {
+            ConnInfoError(format!(
+                "unterminated quoted value for `{key}`: close it with '"
+            ))
+        };
         let mut value = String::new();
         if chars.peek() == Some(&'\'') {
             chars.next();
             loop {
                 match chars.next() {
-                    None => {
-                        return Err(ConnInfoError(format!(
-                            "unterminated quoted value for `{key}`"
-                        )));
-                    }
+                    None => return Err(unterminated()),
                     Some('\\') => match chars.next() {
                         Some(c) => value.push(c),
-                        None => {
-                            return Err(ConnInfoError(format!(
-                                "unterminated quoted value for `{key}`"
-                            )));
-                        }
+                        None => return Err(unterminated()),
                     },
                     Some('\'') => break,
                     Some(c) => value.push(c),
@@ -146,6 +164,7 @@ fn parse_pairs(s: &str) -> Result<ConnInfo, ConnInfoError> {
                 }
             }
         }
+        secret_seen |= key == "password";
         out.set(&key, value)?;
     }
 }
@@ -170,31 +189,55 @@ fn percent_decode(s: &str) -> Result<String, ConnInfoError> {
     String::from_utf8(out).map_err(|_| ConnInfoError("the URI decodes to invalid UTF-8".into()))
 }
 
+/// `user[:password]` and what follows it. The password may hold `/`, `?`, `:` and `@`, so a
+/// userinfo with a password ends at the LAST `@`; without one, libpq's rule applies (the first
+/// `@` before any `/`), so an `@` in a query value is not taken for one. (A query value holding
+/// `@` in a URI with a password must be percent-encoded.)
+fn split_userinfo(rest: &str) -> (Option<&str>, &str) {
+    let Some(last) = rest.rfind('@') else {
+        return (None, rest);
+    };
+    if rest[..last].contains(':') {
+        return (Some(&rest[..last]), &rest[last + 1..]);
+    }
+    match rest.find(['@', '/']) {
+        Some(i) if rest.as_bytes()[i] == b'@' => (Some(&rest[..i]), &rest[i + 1..]),
+        _ => (None, rest),
+    }
+}
+
 fn parse_uri(rest: &str) -> Result<ConnInfo, ConnInfoError> {
     let mut out = ConnInfo::default();
-    let (before_query, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
-    };
-    let (authority, path) = match before_query.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (before_query, None),
-    };
-    let hostspec = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((u, p)) => (u, Some(p)),
-                None => (userinfo, None),
-            };
-            if !user.is_empty() {
-                out.set("user", percent_decode(user)?)?;
-            }
-            if let Some(p) = password {
-                out.set("password", percent_decode(p)?)?;
-            }
-            hosts
+    let (userinfo, after) = split_userinfo(rest);
+    let secret = userinfo.is_some_and(|u| u.contains(':'));
+    let quote = |what: &str| -> String {
+        if secret {
+            "(not shown: the URI holds a password; percent-encode `/ ? @ : #` in it)".to_string()
+        } else {
+            format!("`{}`", crate::text::echo(what))
         }
-        None => authority,
+    };
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (userinfo, None),
+        };
+        if !user.is_empty() {
+            out.set("user", percent_decode(user)?)?;
+        }
+        if let Some(p) = password {
+            out.set("password", percent_decode(p)?)?;
+        }
+    }
+    let end = after.find(['/', '?']).unwrap_or(after.len());
+    let hostspec = &after[..end];
+    let (path, query) = {
+        let tail = &after[end..];
+        let (before_q, q) = match tail.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (tail, None),
+        };
+        (before_q.strip_prefix('/'), q)
     };
     let mut hosts = Vec::new();
     let mut ports = Vec::new();
@@ -213,6 +256,14 @@ fn parse_uri(rest: &str) -> Result<ConnInfo, ConnInfoError> {
                 None => (percent_decode(h)?, None),
             }
         };
+        if let Some(p) = &port
+            && !p.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(ConnInfoError(format!(
+                "the URI's port {} is not a number",
+                quote(p)
+            )));
+        }
         hosts.push(host);
         ports.push(port.unwrap_or_default());
     }
@@ -230,10 +281,18 @@ fn parse_uri(rest: &str) -> Result<ConnInfo, ConnInfoError> {
         .flat_map(|q| q.split('&'))
         .filter(|p| !p.is_empty())
     {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| ConnInfoError(format!("URI parameter `{}` has no `=value`", pair)))?;
-        out.set(&percent_decode(k)?, percent_decode(v)?)?;
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            ConnInfoError(format!("URI parameter {} has no `=value`", quote(pair)))
+        })?;
+        let k = percent_decode(k)?;
+        if !KEYWORDS.contains(&k.as_str()) {
+            return Err(ConnInfoError(format!(
+                "unknown connection keyword {} in the URI; known: {}",
+                quote(&k),
+                KEYWORDS.join(", ")
+            )));
+        }
+        out.set(&k, percent_decode(v)?)?;
     }
     Ok(out)
 }
@@ -303,5 +362,101 @@ mod tests {
         assert_eq!(ci.get("host"), Some("a"));
         assert_eq!(ci.get("port"), Some("7"));
         assert_eq!(describe(&ci), "u@a:7/?");
+    }
+
+    #[test]
+    fn uri_passwords_with_separators_are_passwords() {
+        for (uri, pw) in [
+            ("postgresql://u:S3/cret@h:5433/db", "S3/cret"),
+            ("postgresql://u:S3?cret@h:5433/db", "S3?cret"),
+            ("postgresql://u:S3@cr:et@h:5433/db", "S3@cr:et"),
+            (
+                "postgresql://u:a/b?c@d@h:5433/db?sslmode=disable",
+                "a/b?c@d",
+            ),
+        ] {
+            let ci = parse(uri).unwrap_or_else(|e| panic!("{uri}: {e}"));
+            assert_eq!(ci.get("password"), Some(pw), "{uri}");
+            assert_eq!(ci.get("host"), Some("h"), "{uri}");
+            assert_eq!(ci.get("port"), Some("5433"), "{uri}");
+            assert_eq!(ci.get("dbname"), Some("db"), "{uri}");
+        }
+        // an @ in a query value, no password: libpq's reading
+        let ci = parse("postgresql://u@h/db?application_name=a@b").unwrap();
+        assert_eq!(
+            (ci.get("user"), ci.get("host"), ci.get("application_name")),
+            (Some("u"), Some("h"), Some("a@b"))
+        );
+        let ci = parse("postgresql://h/db?application_name=a@b").unwrap();
+        assert_eq!((ci.get("user"), ci.get("host")), (None, Some("h")));
+    }
+
+    #[test]
+    fn no_fragment_of_a_password_in_any_error() {
+        for bad in [
+            "host=x password=S3cr3t Tail",
+            "host=x password=S3cr3t Tail=1",
+            "host=x password=S3cr3t' Tail",
+            "postgresql://u:S3cr3t@h:S3cr3t/db",
+            "postgresql://u:S3cr3t@h/db?S3cr3t",
+            "postgresql://u:S3cr3t@h/db?S3cr3t=1",
+            "postgresql://u:S3cr%zz3t@h/db",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            for frag in ["S3cr", "cr3t", "Tail"] {
+                assert!(!e.contains(frag), "{bad} → {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_or_hostile_keywords_are_clipped_and_escaped() {
+        let e = parse(&format!("{}=1", "k".repeat(100_000)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 1000, "{} bytes", e.len());
+        let e = parse("\u{1b}]0;x\u{7}=1").unwrap_err().to_string();
+        assert!(!e.contains('\u{1b}') && !e.contains('\u{7}'), "{e}");
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever surrounds a password, in either form, an error does not depend on its
+            /// letters: the same text with the password's letters changed gives the same error,
+            /// so no piece of it can be in the message.
+            #[test]
+            fn errors_do_not_depend_on_the_password(
+                pw in "[g-zG-Z/?@:#&= '%\\\\]{6,24}",
+                before in "[a-z=/:@?&% ]{0,12}",
+                after in "[a-z=/:@?&% ]{0,12}",
+                uri in any::<bool>(),
+            ) {
+                let rot = |p: &str| -> String {
+                    p.chars().map(|c| match c {
+                        'g'..='y' | 'G'..='Y' => char::from(c as u8 + 1),
+                        'z' => 'g',
+                        'Z' => 'G',
+                        c => c,
+                    }).collect()
+                };
+                let text = |pw: &str| if uri {
+                    format!("postgresql://{before}u:{pw}@h{after}")
+                } else {
+                    format!("{before} password={pw}{after}")
+                };
+                let e1 = parse(&text(&pw)).err().map(|e| e.to_string());
+                let e2 = parse(&text(&rot(&pw))).err().map(|e| e.to_string());
+                prop_assert_eq!(e1, e2);
+            }
+
+            #[test]
+            fn any_text_no_panic(s in ".{0,200}") {
+                let _ = parse(&s);
+                let _ = parse(&format!("postgresql://{s}"));
+            }
+        }
     }
 }

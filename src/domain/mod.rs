@@ -4,6 +4,7 @@ pub mod checks;
 pub mod guards;
 pub mod lag;
 pub mod lsn;
+pub mod names;
 pub mod observed;
 pub mod phase;
 pub mod polled;

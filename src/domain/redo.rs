@@ -49,6 +49,14 @@ pub enum RedoError {
         line_no: usize,
         text: String,
     },
+    /// A time bound is set, but a line is stamped in a zone that cannot be placed in time, so
+    /// the bound cannot be applied: saying so beats silently taking an older attempt's line.
+    UnknownTimeZone {
+        line_no: usize,
+        zone: String,
+    },
+    /// The log could not be read (I/O error, not a regular file, too slow).
+    Unreadable(String),
 }
 
 impl std::fmt::Display for RedoError {
@@ -70,100 +78,330 @@ impl std::fmt::Display for RedoError {
                     "line {line_no} has `redo done at` without a readable LSN: {text}"
                 )
             }
+            RedoError::UnknownTimeZone { line_no, zone } => write!(
+                f,
+                "line {line_no} is stamped in time zone `{}`, which cannot be compared with the time bound \
+                 ([redo] not_before or GREEN's creation time): set log_timezone = 'UTC' on GREEN, or remove \
+                 not_before and check the line yourself, or pass --lsn X/Y",
+                crate::text::echo(zone)
+            ),
+            RedoError::Unreadable(e) => f.write_str(e),
         }
     }
 }
 
 impl std::error::Error for RedoError {}
 
-/// The time at the start of a log line: `2024-05-01 10:00:00[.123] UTC` (also `GMT`, `Z`,
-/// `+00`, `-05:30`). `None` when the line starts otherwise or the zone is a name we can't map.
-pub fn line_time(line: &str) -> Option<OffsetDateTime> {
+/// What the start of a log line says about when it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stamp {
+    /// The line does not start with `YYYY-MM-DD HH:MM:SS`.
+    None,
+    At(OffsetDateTime),
+    /// A stamp in a zone we cannot place (an ambiguous or unknown abbreviation).
+    Zone(String),
+}
+
+/// Zone abbreviations PostgreSQL prints for common `log_timezone` settings whose offset is
+/// unambiguous. Ambiguous ones (`IST`, `CST`, `CDT`, …) are deliberately absent.
+const ZONES: &[(&str, i8, i8)] = &[
+    ("UTC", 0, 0),
+    ("UCT", 0, 0),
+    ("GMT", 0, 0),
+    ("Z", 0, 0),
+    ("WET", 0, 0),
+    ("WEST", 1, 0),
+    ("BST", 1, 0),
+    ("CET", 1, 0),
+    ("CEST", 2, 0),
+    ("MET", 1, 0),
+    ("MEST", 2, 0),
+    ("EET", 2, 0),
+    ("EEST", 3, 0),
+    ("SAST", 2, 0),
+    ("MSK", 3, 0),
+    ("PKT", 5, 0),
+    ("WIB", 7, 0),
+    ("HKT", 8, 0),
+    ("AWST", 8, 0),
+    ("JST", 9, 0),
+    ("KST", 9, 0),
+    ("ACST", 9, 30),
+    ("ACDT", 10, 30),
+    ("AEST", 10, 0),
+    ("AEDT", 11, 0),
+    ("NZST", 12, 0),
+    ("NZDT", 13, 0),
+    ("HST", -10, 0),
+    ("AKST", -9, 0),
+    ("AKDT", -8, 0),
+    ("PST", -8, 0),
+    ("PDT", -7, 0),
+    ("MST", -7, 0),
+    ("MDT", -6, 0),
+    ("EST", -5, 0),
+    ("EDT", -4, 0),
+];
+
+fn zone_offset(zone: &str) -> Option<time::UtcOffset> {
+    if let Some(body) = zone.strip_prefix(['+', '-']) {
+        let sign: i8 = if zone.starts_with('-') { -1 } else { 1 };
+        if !body.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let (h, m): (i8, i8) = match body.len() {
+            2 => (body.parse().ok()?, 0),
+            4 => (body.get(..2)?.parse().ok()?, body.get(2..)?.parse().ok()?),
+            _ => return None,
+        };
+        return time::UtcOffset::from_hms(sign * h, sign * m, 0).ok();
+    }
+    let &(_, h, m) = ZONES.iter().find(|(name, _, _)| *name == zone)?;
+    time::UtcOffset::from_hms(h, if h < 0 { -m } else { m }, 0).ok()
+}
+
+/// The stamp at the start of a log line: `2024-05-01 10:00:00[.123] ZONE` (`%m` and `%t`).
+pub fn line_stamp(line: &str) -> Stamp {
     use time::macros::format_description;
-    let date_time = line.get(..19)?;
-    let pdt = time::PrimitiveDateTime::parse(
+    let Some(date_time) = line.get(..19) else {
+        return Stamp::None;
+    };
+    let Ok(pdt) = time::PrimitiveDateTime::parse(
         date_time,
         format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
-    )
-    .ok()?;
+    ) else {
+        return Stamp::None;
+    };
     let mut rest = &line[19..];
     let mut nanos = 0u32;
     if let Some(frac) = rest.strip_prefix('.') {
-        let digits: String = frac.chars().take_while(|c| c.is_ascii_digit()).collect();
-        let scaled = format!("{digits:0<9}");
-        nanos = scaled.get(..9)?.parse().ok()?;
-        rest = &frac[digits.len()..];
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        let digits = &frac[..n.min(9)];
+        nanos = format!("{digits:0<9}").parse().unwrap_or(0);
+        rest = &frac[n..];
     }
-    let zone = rest.strip_prefix(' ')?.split([' ', ':']).next()?;
-    // `%t` renders the zone name, `%m` too; RDS always logs UTC.
-    let offset = match zone {
-        "UTC" | "GMT" | "Z" => time::UtcOffset::UTC,
-        z if z.starts_with(['+', '-']) => {
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            let body = &z[1..];
-            let (h, m) = match body.len() {
-                2 => (body.parse::<i8>().ok()?, 0i8),
-                4 => (body[..2].parse().ok()?, body[2..].parse().ok()?),
-                _ => return None,
-            };
-            time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()?
+    let zone = rest
+        .strip_prefix(' ')
+        .and_then(|r| r.split([' ', ':']).next())
+        .unwrap_or("");
+    match zone_offset(zone)
+        .and_then(|off| Some(pdt.replace_nanosecond(nanos).ok()?.assume_offset(off)))
+    {
+        Some(t) => Stamp::At(t),
+        None => Stamp::Zone(zone.to_string()),
+    }
+}
+
+/// The time at the start of a log line, when it can be placed.
+pub fn line_time(line: &str) -> Option<OffsetDateTime> {
+    match line_stamp(line) {
+        Stamp::At(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// The server's message on a line, when the line is a `LOG` entry: what follows the line's
+/// FIRST severity tag (`LOG:  `, `ERROR:  `, `STATEMENT:  `, …). Matching the message form, not
+/// a substring, keeps `redo done at` inside a logged statement or error from being taken.
+fn log_message(line: &str) -> Option<&str> {
+    const TAGS: &[&str] = &[
+        "LOG",
+        "STATEMENT",
+        "ERROR",
+        "DETAIL",
+        "HINT",
+        "CONTEXT",
+        "WARNING",
+        "FATAL",
+        "PANIC",
+        "INFO",
+        "NOTICE",
+        "LOCATION",
+        "QUERY",
+        "DEBUG1",
+        "DEBUG2",
+        "DEBUG3",
+        "DEBUG4",
+        "DEBUG5",
+    ];
+    let mut from = 0;
+    while let Some(i) = line[from..].find(":  ").map(|i| i + from) {
+        let word_start = line[..i]
+            .rfind(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
+            .map_or(0, |j| j + 1);
+        let word = &line[word_start..i];
+        if TAGS.contains(&word) {
+            return (word == "LOG").then(|| &line[i + 3..]);
         }
-        _ => return None,
-    };
-    Some(pdt.replace_nanosecond(nanos).ok()?.assume_offset(offset))
+        from = i + 3;
+    }
+    None
+}
+
+/// Longest line text kept in a `RedoLine` or an error.
+const LINE_SHOWN: usize = 400;
+
+/// The redo-line search, fed one line at a time: memory stays bounded whatever the log's size.
+pub struct Finder {
+    not_before: Option<OffsetDateTime>,
+    line_no: usize,
+    /// The recovery under way logged `recovery stopping before …`.
+    stopped_before: bool,
+    done: Option<Result<RedoLine, RedoError>>,
+}
+
+impl Finder {
+    pub fn new(not_before: Option<OffsetDateTime>) -> Finder {
+        Finder {
+            not_before,
+            line_no: 0,
+            stopped_before: false,
+            done: None,
+        }
+    }
+
+    /// Feed the next line; returns true once the answer is known (stop reading).
+    pub fn push(&mut self, line: &str) -> bool {
+        if self.done.is_some() {
+            return true;
+        }
+        self.line_no += 1;
+        let line_no = self.line_no;
+        let shown = || crate::text::clip(line.trim(), LINE_SHOWN);
+        let msg = log_message(line);
+        if let Some(bound) = self.not_before {
+            match line_stamp(line) {
+                Stamp::At(t) if t < bound => {
+                    self.stopped_before = false;
+                    return false;
+                }
+                // Only lines that decide something need a time; others may be stamped oddly.
+                Stamp::Zone(zone) if msg.is_some_and(|m| m.starts_with("redo ")) => {
+                    self.done = Some(Err(RedoError::UnknownTimeZone { line_no, zone }));
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        let Some(msg) = msg else {
+            return false;
+        };
+        if msg.starts_with("redo starts at ") {
+            self.stopped_before = false;
+        } else if msg.starts_with("recovery stopping before ") {
+            self.stopped_before = true;
+        } else if msg.starts_with("redo is not required") {
+            self.done = Some(Err(RedoError::NotRequired {
+                line_no,
+                text: shown(),
+            }));
+        } else if let Some(after) = msg.strip_prefix("redo done at ") {
+            let token = after.split_whitespace().next().unwrap_or("");
+            let bad = || RedoError::BadLsn {
+                line_no,
+                text: shown(),
+            };
+            self.done = Some(
+                token
+                    .parse::<Lsn>()
+                    .map_err(|_| bad())
+                    .and_then(|redo_lsn| {
+                        let origin_lsn = if self.stopped_before {
+                            redo_lsn
+                        } else {
+                            redo_lsn.checked_add(1).ok_or_else(bad)?
+                        };
+                        Ok(RedoLine {
+                            line_no,
+                            text: shown(),
+                            time: line_time(line),
+                            redo_lsn,
+                            origin_lsn,
+                            stopped_before: self.stopped_before,
+                        })
+                    }),
+            );
+        }
+        self.done.is_some()
+    }
+
+    pub fn finish(self) -> Result<RedoLine, RedoError> {
+        self.done.unwrap_or(Err(RedoError::NotFound))
+    }
 }
 
 /// Find the restore's redo line in `log`. Lines stamped before `not_before` are skipped
 /// (unstamped lines are kept: the caller bounded the source already).
 pub fn find(log: &str, not_before: Option<OffsetDateTime>) -> Result<RedoLine, RedoError> {
-    let lines: Vec<&str> = log.lines().collect();
-    let mut episode_start = 0;
-    for (i, line) in lines.iter().enumerate() {
-        if let (Some(bound), Some(t)) = (not_before, line_time(line))
-            && t < bound
-        {
-            episode_start = i + 1;
-            continue;
+    let mut f = Finder::new(not_before);
+    for line in log.lines() {
+        if f.push(line) {
+            break;
         }
-        if line.contains("redo starts at ") {
-            episode_start = i;
-        }
-        if line.contains("redo is not required") {
-            return Err(RedoError::NotRequired {
-                line_no: i + 1,
-                text: line.trim().to_string(),
-            });
-        }
-        let Some(pos) = line.find("redo done at ") else {
-            continue;
-        };
-        let after = &line[pos + "redo done at ".len()..];
-        let token = after.split_whitespace().next().unwrap_or("");
-        let redo_lsn: Lsn = token.parse().map_err(|_| RedoError::BadLsn {
-            line_no: i + 1,
-            text: line.trim().to_string(),
-        })?;
-        let stopped_before = lines[episode_start..i]
-            .iter()
-            .any(|l| l.contains("recovery stopping before "));
-        let origin_lsn = if stopped_before {
-            redo_lsn
-        } else {
-            redo_lsn.checked_add(1).ok_or(RedoError::BadLsn {
-                line_no: i + 1,
-                text: line.trim().to_string(),
-            })?
-        };
-        return Ok(RedoLine {
-            line_no: i + 1,
-            text: line.trim().to_string(),
-            time: line_time(line),
-            redo_lsn,
-            origin_lsn,
-            stopped_before,
-        });
     }
-    Err(RedoError::NotFound)
+    f.finish()
+}
+
+/// Longest line read whole from a log; the rest of a longer line is skipped, not kept.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// The same from a reader, line by line in bounded memory; bytes that are not UTF-8 are
+/// replaced, not fatal (one bad byte must not hide the redo line).
+pub fn find_in(
+    mut r: impl std::io::BufRead,
+    not_before: Option<OffsetDateTime>,
+) -> Result<RedoLine, RedoError> {
+    let mut f = Finder::new(not_before);
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        buf.clear();
+        let n = read_line_capped(&mut r, &mut buf, MAX_LINE)
+            .map_err(|e| RedoError::Unreadable(format!("reading the log: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        if f.push(&String::from_utf8_lossy(&buf)) {
+            break;
+        }
+    }
+    f.finish()
+}
+
+/// Read up to and including the next `\n`, keeping at most `cap` bytes of it in `buf`;
+/// returns the bytes consumed (0 at the end).
+fn read_line_capped(
+    r: &mut impl std::io::BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<usize> {
+    let mut consumed = 0;
+    loop {
+        let (used, found) = {
+            let avail = match r.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if avail.is_empty() {
+                return Ok(consumed);
+            }
+            let (used, found) = match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            let room = cap.saturating_sub(buf.len());
+            buf.extend_from_slice(&avail[..used.min(room)]);
+            (used, found)
+        };
+        r.consume(used);
+        consumed += used;
+        if found {
+            return Ok(consumed);
+        }
+    }
 }
 
 /// The origin must lie between the slot's confirmed position (the slot was made before the
@@ -340,7 +578,15 @@ mod tests {
         assert_eq!(t.unix_timestamp(), 1714557600 + 5 * 3600);
         assert_eq!(t.millisecond(), 250);
         assert!(line_time("LOG: redo done").is_none());
-        assert!(line_time("2024-05-01 10:00:00 CEST [1]").is_none());
+        assert_eq!(
+            line_time("2024-05-01 10:00:00 CEST [1]").map(|t| t.unix_timestamp()),
+            Some(1714557600 - 2 * 3600)
+        );
+        assert_eq!(
+            line_stamp("2024-05-01 10:00:00 IST [1]"),
+            Stamp::Zone("IST".into()),
+            "ambiguous zones are not guessed"
+        );
         let e = find("x LOG:  redo done at banana", None).unwrap_err();
         assert!(matches!(e, RedoError::BadLsn { line_no: 1, .. }));
         // IPv6 remote host in the RDS prefix, no suffix after the LSN
@@ -393,5 +639,141 @@ mod tests {
             None
         );
         assert_eq!(verdict_now(ok, Phase::Subscribed, "slot", None), None);
+    }
+
+    #[test]
+    fn multibyte_zones_and_fractions_never_panic() {
+        for line in [
+            "2024-05-01 10:00:00 +é [1] LOG:  redo done at 0/1",
+            "2024-05-01 10:00:00 +éé [1] LOG:  redo done at 0/1",
+            "2024-05-01 10:00:00 -1é3 [1] LOG:  redo done at 0/1",
+            "2024-05-01 10:00:00.1234567890123 UTC [1] LOG:  redo done at 0/1",
+            "2024-05-01 10:00:00.é UTC",
+            "2024-05-01 10:00:00 ",
+            "2024-05-01 10:00:0é",
+        ] {
+            let _ = line_stamp(line);
+            let _ = find(line, None);
+            let _ = find(line, line_time("2024-01-01 00:00:00 UTC"));
+        }
+    }
+
+    #[test]
+    fn not_before_applies_in_named_zones_or_says_it_cannot() {
+        // an older attempt at 09:00 CET (08:00 UTC), the restore at 11:00 CET (10:00 UTC)
+        let log = "2024-01-10 09:00:00.000 CET [1] LOG:  redo starts at 0/100\n\
+                   2024-01-10 09:00:01.000 CET [1] LOG:  redo done at 0/200 system usage: x\n\
+                   2024-01-10 11:00:00.000 CET [2] LOG:  redo starts at 0/300\n\
+                   2024-01-10 11:00:01.000 CET [2] LOG:  redo done at 0/400 system usage: x";
+        let bound = line_time("2024-01-10 09:30:00 UTC");
+        assert_eq!(find(log, bound).unwrap().redo_lsn.to_string(), "0/400");
+        let odd = log.replace("CET", "XYZT");
+        match find(&odd, bound) {
+            Err(RedoError::UnknownTimeZone { line_no: 1, zone }) => assert_eq!(zone, "XYZT"),
+            other => panic!("must refuse to guess: {other:?}"),
+        }
+        assert!(
+            find(&odd, bound)
+                .unwrap_err()
+                .to_string()
+                .contains("log_timezone")
+        );
+        // without a bound, the zone does not matter
+        assert_eq!(find(&odd, None).unwrap().redo_lsn.to_string(), "0/200");
+    }
+
+    #[test]
+    fn logged_statements_are_not_redo_lines() {
+        let log = "2024-01-10 09:00:00 UTC [1] LOG:  statement: SELECT 'redo done at 9/9'\n\
+                   2024-01-10 09:00:00 UTC [1] ERROR:  x at redo done at 8/8\n\
+                   2024-01-10 09:00:00 UTC [1] STATEMENT:  SELECT 'LOG:  redo done at 7/7'\n\
+                   2024-01-10 09:00:00 UTC [1] LOG:  statement: SELECT 'recovery stopping before'\n\
+                   2024-01-10 09:00:01 UTC [2] LOG:  redo done at 0/200 system usage: x";
+        let r = find(log, None).unwrap();
+        assert_eq!((r.redo_lsn.to_string(), r.line_no), ("0/200".into(), 5));
+        assert!(!r.stopped_before);
+    }
+
+    #[test]
+    fn a_log_is_read_lossily_and_in_bounded_memory() {
+        let mut bytes = b"2024-01-10 09:00:00 UTC [1] LOG:  bad byte \xff\xfe here\n".to_vec();
+        bytes.extend_from_slice(&vec![b'x'; 3 * MAX_LINE]); // one huge line
+        bytes.extend_from_slice(b"\n2024-01-10 09:00:01 UTC [2] LOG:  redo done at 0/200 s\n");
+        let r = find_in(std::io::Cursor::new(&bytes), None).unwrap();
+        assert_eq!((r.redo_lsn.to_string(), r.line_no), ("0/200".into(), 3));
+        // stops at the answer: what follows is never read
+        struct Fails(std::io::Cursor<Vec<u8>>);
+        impl std::io::Read for Fails {
+            fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+                match self.0.read(b)? {
+                    0 => Err(std::io::Error::other("read past the answer")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let r = find_in(
+            std::io::BufReader::with_capacity(16, Fails(std::io::Cursor::new(bytes.clone()))),
+            None,
+        );
+        assert!(r.is_ok(), "{r:?}");
+        let e = find_in(
+            std::io::BufReader::new(Fails(std::io::Cursor::new(b"no redo\n".to_vec()))),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(e, RedoError::Unreadable(_)), "{e:?}");
+    }
+
+    #[test]
+    fn shown_text_is_clipped_and_escaped() {
+        let line = format!(
+            "2024-01-10 09:00:01 UTC [2] LOG:  redo done at banana \u{1b}[2J{}",
+            "y".repeat(5000)
+        );
+        let e = find(&line, None).unwrap_err().to_string();
+        assert!(e.len() < 1000 && !e.contains('\u{1b}'), "{e}");
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn log_line() -> impl Strategy<Value = String> {
+            let prefix = prop_oneof![
+                Just(String::new()),
+                Just("2024-05-01 10:00:00.123 UTC [7] ".to_string()),
+                Just("2024-05-01 10:00:00 UTC:10.0.0.5(5432):u@d:[7]:".to_string()),
+                "[0-9: .+-]{0,30}[A-Zé]{0,5} ".prop_map(|s| format!("2024-05-01 {s}")),
+            ];
+            let body = prop_oneof![
+                "LOG:  redo done at [0-9A-Fa-f/ ]{0,20}.{0,10}",
+                Just("LOG:  redo starts at 0/10".to_string()),
+                Just("LOG:  recovery stopping before commit".to_string()),
+                Just("LOG:  redo is not required".to_string()),
+                ".{0,60}",
+            ];
+            (prefix, body).prop_map(|(p, b)| format!("{p}{b}"))
+        }
+
+        proptest! {
+            #[test]
+            fn any_lines_any_bound_no_panic(lines in prop::collection::vec(log_line(), 0..12), bound in prop::option::of(0i64..2_000_000_000)) {
+                let log = lines.join("\n");
+                let nb = bound.map(|b| OffsetDateTime::from_unix_timestamp(b).unwrap());
+                let a = find(&log, nb);
+                let b = find_in(std::io::Cursor::new(log.as_bytes()), nb);
+                prop_assert_eq!(&a, &b, "streamed and whole reads agree");
+                if let Ok(r) = a {
+                    prop_assert!(r.origin_lsn == r.redo_lsn || r.origin_lsn.as_u64() == r.redo_lsn.as_u64() + 1);
+                }
+            }
+
+            #[test]
+            fn arbitrary_bytes_no_panic(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
+                let _ = find_in(std::io::Cursor::new(&bytes), None);
+                let _ = find_in(std::io::Cursor::new(&bytes), Some(OffsetDateTime::UNIX_EPOCH));
+                let _ = line_stamp(&String::from_utf8_lossy(&bytes));
+            }
+        }
     }
 }
