@@ -187,33 +187,90 @@ impl ActionArgs {
     }
 }
 
-fn init_logging(path: Option<PathBuf>) {
-    let path = path.or_else(|| config::state_dir().map(|d| d.join("pgcutover.log")));
-    let Some(path) = path else { return };
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
+/// Levels other crates may log at, whatever `PGCUTOVER_LOG` asks: below INFO, tokio-postgres
+/// logs every statement it sends (a `CREATE SUBSCRIPTION` carries a password) and the AWS SDK
+/// its signed requests.
+const THIRD_PARTY_MAX: tracing_subscriber::filter::LevelFilter =
+    tracing_subscriber::filter::LevelFilter::INFO;
+
+/// The log file: `--log-file` (an error if it cannot be written) or the XDG default (a
+/// warning), created 0600. Never the terminal.
+fn init_logging(explicit: Option<PathBuf>) -> Result<(), String> {
+    use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let required = explicit.is_some();
+    let Some(path) = explicit.or_else(|| config::state_dir().map(|d| d.join("pgcutover.log")))
     else {
-        return;
+        return Ok(());
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PGCUTOVER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let file = match crate::files::append_private(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            let msg = format!(
+                "cannot write the log file {}: {e}; pass --log-file PATH to a writable file",
+                path.display()
+            );
+            if required {
+                return Err(msg);
+            }
+            eprintln!("pgcutover: warning: {msg}; logging is off");
+            return Ok(());
+        }
+    };
+    let (env, bad) = match std::env::var("PGCUTOVER_LOG") {
+        Err(_) => (tracing_subscriber::EnvFilter::new("info"), None),
+        Ok(v) => match tracing_subscriber::EnvFilter::try_new(&v) {
+            Ok(f) => (f, None),
+            Err(e) => (
+                tracing_subscriber::EnvFilter::new("info"),
+                Some(e.to_string()),
+            ),
+        },
+    };
+    if let Some(e) = bad {
+        eprintln!(
+            "pgcutover: warning: PGCUTOVER_LOG is not a level or filter ({}); logging at info",
+            crate::text::echo(&e)
+        );
+    }
+    let cap = Targets::new()
+        .with_target("pgcutover", LevelFilter::TRACE)
+        .with_default(THIRD_PARTY_MAX);
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(file))
-        .try_init();
+        .with_filter(env.and(cap));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    Ok(())
+}
+
+/// Everything the CLI prints goes through these: names from the databases, lines from logs and
+/// values the operator typed may hold terminal control sequences, which are escaped here, once,
+/// for every command.
+fn out(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(crate::text::terminal_safe(s).as_bytes());
+    let _ = o.flush();
+}
+
+fn out_json(s: &str) {
+    out(&crate::text::json_safe(s));
+    out("\n");
+}
+
+fn err(s: &str) {
+    eprintln!("{}", crate::text::terminal_safe(s));
 }
 
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
     let _ = color_eyre::install();
     let cli = Cli::parse();
-    init_logging(cli.log_file.clone());
+    if let Err(e) = init_logging(cli.log_file.clone()) {
+        err(&format!("pgcutover: {e}"));
+        return ExitCode::from(2);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -225,16 +282,24 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let code = dispatch(&rt, cli);
+    // A reader stuck in a blocking call (a log on a hung mount) must not hold the exit: the
+    // runtime would otherwise wait for it forever.
+    rt.shutdown_timeout(std::time::Duration::from_millis(300));
+    code
+}
+
+fn dispatch(rt: &tokio::runtime::Runtime, cli: Cli) -> ExitCode {
     let load_theme = |name: Option<&str>| {
         crate::ui::Theme::load(name.unwrap_or("dark"), crate::ui::theme::no_color_env())
-            .map_err(|e| eprintln!("pgcutover: {e}"))
+            .map_err(|e| err(&format!("pgcutover: {e}")))
             .ok()
     };
     if let Some(Command::Demo { screenshots, tps }) = &cli.command {
         let Some(theme) = load_theme(cli.theme.as_deref()) else {
             return ExitCode::from(2);
         };
-        return crate::demo::main(&rt, screenshots.clone(), *tps, theme);
+        return crate::demo::main(rt, screenshots.clone(), *tps, theme);
     }
     let ov = Overrides {
         config: cli.config.clone(),
@@ -245,7 +310,10 @@ pub fn main() -> ExitCode {
     let settings = match config::load(&ov) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("pgcutover: {}", crate::collect::poller::error_text(&e));
+            err(&format!(
+                "pgcutover: {}",
+                crate::collect::poller::error_text(&e)
+            ));
             return ExitCode::from(2);
         }
     };
@@ -268,7 +336,10 @@ pub fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 crate::tui::restore();
-                eprintln!("pgcutover: {}", crate::collect::poller::error_text(&e));
+                err(&format!(
+                    "pgcutover: {}",
+                    crate::collect::poller::error_text(&e)
+                ));
                 ExitCode::from(2)
             }
         };
@@ -276,7 +347,10 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(command, settings)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("pgcutover: {}", crate::collect::poller::error_text(&e));
+            err(&format!(
+                "pgcutover: {}",
+                crate::collect::poller::error_text(&e)
+            ));
             ExitCode::from(2)
         }
     }
@@ -289,9 +363,9 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
             let (action, opts) = target.resolve()?;
             let (_, plan) = engine::plan(action, &settings, &opts).await;
             if json {
-                println!("{}", serde_json::to_string_pretty(&plan)?);
+                out_json(&serde_json::to_string_pretty(&plan)?);
             } else {
-                print!("{}", report::text::plan(&plan));
+                out(&report::text::plan(&plan));
             }
             Ok(if plan.refused() {
                 ExitCode::from(4)
@@ -315,11 +389,11 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
                     );
                 }
                 let (_, plan) = engine::plan(action, &settings, &opts).await;
-                print!("{}", report::text::plan(&plan));
+                out(&report::text::plan(&plan));
                 if plan.refused() {
                     return Ok(ExitCode::from(4));
                 }
-                print!("type yes to run {}: ", plan.action);
+                out(&format!("type yes to run {}: ", plan.action));
                 std::io::stdout().flush()?;
                 let mut answer = String::new();
                 std::io::stdin().lock().read_line(&mut answer)?;
@@ -328,12 +402,12 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
                     return Ok(ExitCode::from(4));
                 }
             }
-            let mut print_event = |e: &engine::Event| eprintln!("{}", report::text::event(e));
+            let mut print_event = |e: &engine::Event| err(&report::text::event(e));
             let outcome = engine::run(action, &settings, &opts, &mut print_event).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&outcome)?);
+                out_json(&serde_json::to_string_pretty(&outcome)?);
             } else {
-                print!("{}", report::text::outcome(&outcome));
+                out(&report::text::outcome(&outcome));
             }
             Ok(match outcome {
                 Outcome::Done { .. } | Outcome::NothingToDo { .. } => ExitCode::SUCCESS,
@@ -356,9 +430,9 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
         Command::Check { json } => {
             let st = status(&settings).await;
             if json {
-                println!("{}", serde_json::to_string_pretty(&st.checks)?);
+                out_json(&serde_json::to_string_pretty(&st.checks)?);
             } else {
-                print!("{}", report::text::checks(&st));
+                out(&report::text::checks(&st));
             }
             Ok(if st.blocking_failures().next().is_some() {
                 ExitCode::from(1)
@@ -406,9 +480,9 @@ pub async fn status(settings: &Settings) -> report::Status {
 
 fn print(st: &report::Status, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(st)?);
+        out_json(&serde_json::to_string_pretty(st)?);
     } else {
-        print!("{}", report::text::status(st));
+        out(&report::text::status(st));
     }
     Ok(())
 }

@@ -52,6 +52,24 @@ fn escape_where(s: &str, hazard: impl Fn(char) -> bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// JSON for a terminal: serde_json escapes C0 controls but passes DEL, C1 controls and the
+/// bidirectional overrides through; they can only stand inside strings, where `\uXXXX` is the
+/// same value.
+pub fn json_safe(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_hazard(c) && c != '\n') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_hazard(c) && c != '\n' {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Longest echo of an outside value in a message, in characters.
 pub const ECHO_MAX: usize = 80;
 
@@ -94,6 +112,16 @@ mod tests {
         assert_eq!(terminal_safe("a\nb\tc"), "a\nb\tc");
         assert_eq!(one_line("a\nb\rc"), "a\\nb\\rc");
         assert!(matches!(terminal_safe("plain ünïcode"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_stays_json_and_inert() {
+        let v = serde_json::json!({"name": "a\u{1b}[2J\u{9b}1m\u{7f}\u{202e}b\n"});
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        let safe = json_safe(&text);
+        assert!(!safe.chars().any(|c| is_hazard(c) && c != '\n'), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, v);
     }
 
     #[test]

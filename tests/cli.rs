@@ -46,8 +46,9 @@ fn missing_config_file_is_explained() {
     let r = run(pgcutover(home.path()).args(["--config", "/nonexistent/pgcutover.toml", "status"]));
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr
-            .contains("cannot read the configuration file /nonexistent/pgcutover.toml"),
+        r.stderr.contains("cannot read the configuration file")
+            && r.stderr.contains("/nonexistent/pgcutover.toml")
+            && r.stderr.contains("No such file"),
         "{}",
         r.stderr
     );

@@ -334,3 +334,145 @@ fn start_refuses_an_origin_outside_the_slot_and_the_source() {
         "0"
     );
 }
+
+/// The databases' safety never depends on the journal or on the operator's patience: a journal
+/// that fills up inside the window, SIGINT while the window waits, and a statement that fails in
+/// the middle of a short action each end in an explained, safe state with the right exit code.
+#[test]
+fn journal_full_sigint_and_mid_action_failures_leave_a_safe_explained_state() {
+    let m = Mig::replicating(
+        Copy::BaseBackup,
+        "drain_timeout_s = 120\nmax_lag_bytes = 100000000",
+    );
+
+    // 1. the plan shows what the sequences step sends, with the source named
+    let r = m.pgc(&["plan", "cutover"]);
+    assert!(
+        r.stdout.contains("ARRAY[<value from BLUE>]"),
+        "{}",
+        r.stdout
+    );
+
+    // 2. the disk fills up inside the window: the undo still puts BLUE back, and says the
+    // journal is incomplete
+    let r = m.pgc_env(
+        ("PGCUTOVER_TEST_JOURNAL_FULL_AT", "sequences"),
+        &["run", "cutover", "--yes", "--json"],
+    );
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    let state = v["state"].as_str().unwrap();
+    assert!(state.contains("BLUE serves again"), "{state}");
+    assert!(state.contains("JOURNAL COULD NOT BE WRITTEN"), "{state}");
+    m.assert_serving("blue");
+    m.wait_phase("replicating");
+
+    // 3. SIGINT while the window waits for the drain: the wait stops at once, BLUE serves again,
+    // the journal says it was interrupted
+    // (the forward worker restarted by the undo may take a moment to stream again)
+    let r = wait_for("the guards to pass", Duration::from_secs(30), || {
+        let r = m.pgc_env(
+            ("PGCUTOVER_TEST_ABORT_AFTER", "arm_subscription"),
+            &["run", "cutover", "--yes"],
+        );
+        (r.code != 4).then_some(r)
+    });
+    assert_eq!(r.code, -1, "{}\n{}", r.stdout, r.stderr);
+    let mut locker = Command::new(Bin::pg15().tool("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            DB,
+            "-p",
+        ])
+        .arg(m.green.port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = locker.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        r#"BEGIN; LOCK TABLE "Ünïcode"."Order Items" IN ACCESS EXCLUSIVE MODE; SELECT 1;"#
+    )
+    .unwrap();
+    wait_for("the lock on GREEN", Duration::from_secs(10), || {
+        (m.green.sql("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation = '\"Ünïcode\".\"Order Items\"'::regclass") == "1").then_some(())
+    });
+    let before = std::fs::read_to_string(&m.journal).unwrap().len();
+    let child = pgcutover(m.home.path())
+        .arg("--config")
+        .arg(&m.cfg)
+        .args(["run", "cutover", "--yes", "--json", "--journal"])
+        .arg(&m.journal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the drain to start", Duration::from_secs(30), || {
+        let j = std::fs::read_to_string(&m.journal).unwrap_or_default();
+        j[before..]
+            .contains(r#""event":"step_started","step":"drain""#)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "SIGINT ends the wait, not the drain timeout: {:?}",
+        t0.elapsed()
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("SIGINT"), "{v}");
+    assert!(
+        v["state"].as_str().unwrap().contains("BLUE serves again"),
+        "{v}"
+    );
+    let j = std::fs::read_to_string(&m.journal).unwrap();
+    assert!(j[before..].contains(r#""event":"interrupted""#));
+    drop(stdin);
+    let _ = locker.wait();
+    m.assert_serving("blue");
+    m.wait_phase("replicating");
+
+    // 4. a statement fails in the middle of a short action (a role missing on the side): exit 5
+    // with each side's state and an outcome in the journal, not "bad configuration"
+    let cfg = m.config_with("");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("app_roles = [", "app_roles = [\"ghost\", ");
+    std::fs::write(&cfg, text).unwrap();
+    let r = m.pgc_with(&cfg, &["run", "fence", "green", "--yes"]);
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("ghost"),
+        "the error names the role: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("now: phase replicating") && r.stdout.contains("BLUE serving"),
+        "{}",
+        r.stdout
+    );
+    let j = std::fs::read_to_string(&m.journal).unwrap();
+    assert!(j.lines().last().unwrap().contains(r#""event":"outcome""#));
+    m.assert_serving("blue");
+    m.assert_lossless("blue", false);
+}

@@ -165,4 +165,90 @@ fn cutover_and_rollback_from_the_keyboard() {
             .success();
         (!alive).then_some(())
     });
+
+    // A second dashboard, with a bug in the engine (a test hook panics after a step), a FIFO as
+    // the redo log, and a canary password in its environment.
+    let fifo = home.join("redo.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let cfg2 = home.join("panic.toml");
+    let text = std::fs::read_to_string(&m.cfg).unwrap();
+    let log_line = text
+        .lines()
+        .find(|l| l.starts_with("log_file"))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &cfg2,
+        text.replace(
+            &log_line,
+            &format!("log_file = {}", toml_str(&fifo.display().to_string())),
+        ),
+    )
+    .unwrap();
+    const CANARY: &str = "CanaryTmux/5?q@w";
+    let script2 = home.join("dashboard2.sh");
+    std::fs::write(
+        &script2,
+        format!(
+            "#!/bin/sh\nexec env -i PATH=/usr/bin:/bin HOME={h} XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state \
+             TERM=xterm-256color AWS_EC2_METADATA_DISABLED=true PGCUTOVER_LOG=trace \
+             PGCUTOVER_BLUE_PASSWORD='{CANARY}' PGCUTOVER_GREEN_PASSWORD='{CANARY}' \
+             PGCUTOVER_TEST_PANIC_AFTER=forward_streaming {bin} --config {cfg} --write\n",
+            h = home.display(),
+            bin = env!("CARGO_BIN_EXE_pgcutover"),
+            cfg = cfg2.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&script2)
+        .status()
+        .unwrap();
+    let t = Tmux::start(&script2, 160, 48);
+    t.wait_for("ROLLED BACK", Duration::from_secs(20));
+    t.wait_for("not a regular file", Duration::from_secs(20));
+    t.keys(&["C"]);
+    let s = t.wait_for("Enter/y: run cutover", Duration::from_secs(20));
+    assert!(!s.contains("Canary"), "{s}");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("stopped unexpectedly", Duration::from_secs(30));
+    assert!(
+        !s.contains("panicked at"),
+        "no backtrace over the screen: {s}"
+    );
+    assert!(!s.contains("Canary"), "{s}");
+    // the screen is still the dashboard, and it still answers keys
+    t.keys(&["?"]);
+    t.wait_for("nothing runs until you confirm", Duration::from_secs(5));
+    t.keys(&["Escape"]);
+    m.assert_serving("blue");
+    let t0 = std::time::Instant::now();
+    t.keys(&["q"]);
+    wait_for("the dashboard to exit", Duration::from_secs(10), || {
+        let alive = t
+            .cmd()
+            .args(["has-session", "-t", &t.session])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        (!alive).then_some(())
+    });
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "quitting never waits on a poller"
+    );
+    let log = std::fs::read_to_string(home.join("state/pgcutover/pgcutover.log")).unwrap();
+    assert!(
+        log.contains("test hook: panic"),
+        "the panic is in the log file"
+    );
+    assert!(
+        !log.contains("Canary"),
+        "no password in the log at trace level"
+    );
+    let journal = std::fs::read_to_string(home.join("state/pgcutover/journal.jsonl")).unwrap();
+    assert!(!journal.contains("Canary"));
 }

@@ -9,7 +9,7 @@ use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use tokio_postgres::Client;
 use tokio_postgres::config::SslMode as PgSslMode;
 
-use crate::config::libpq_files::{default_passfile, pgpass_lookup};
+use crate::config::libpq_files::{default_passfile, passfile_problem, pgpass_lookup};
 use crate::config::{SideSettings, SslMode};
 
 /// Everything needed to open a connection; `Debug` never shows the password.
@@ -355,9 +355,38 @@ pub async fn connect(s: &SideSettings, timeout: Duration) -> Result<Client> {
             "{side} ({label}): no connection within {} s; check host, port and firewall",
             timeout.as_secs()
         ),
-        Ok(Err(e)) => Err(eyre!("{side} ({label}): {}", pg_error_text(&e))),
+        Ok(Err(e)) => {
+            let mut text = pg_error_text(&e);
+            // libpq ignores a loose password file silently; we say so where it matters.
+            if text.contains("password") {
+                let file = s
+                    .conninfo
+                    .get("passfile")
+                    .map(PathBuf::from)
+                    .or_else(default_passfile);
+                if let Some(p) = file.as_deref().and_then(passfile_problem) {
+                    text.push_str(&format!(" ({p})"));
+                }
+            }
+            Err(eyre!("{side} ({label}): {text}"))
+        }
         Ok(Ok(c)) => Ok(c),
     }
+}
+
+/// Ask the server to cancel the statement running on the connection `token` belongs to (what
+/// libpq's PQcancel does on Ctrl-C), over the same TLS settings as the connection.
+pub async fn cancel(token: &tokio_postgres::CancelToken, s: &SideSettings) -> Result<()> {
+    let t = target(s, Duration::from_secs(5))?;
+    let res = match t.tls {
+        None => token.cancel_query(tokio_postgres::NoTls).await,
+        Some(tls) => {
+            token
+                .cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+                .await
+        }
+    };
+    res.map_err(|e| eyre!("{}: cancel: {}", s.side.upper(), pg_error_text(&e)))
 }
 
 /// A tokio-postgres error as one line with the server's message and hint when there is one.

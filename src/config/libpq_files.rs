@@ -27,15 +27,20 @@ pub fn service_files() -> Vec<PathBuf> {
 /// The settings of service `name` from the first file that defines it.
 pub fn lookup_service(name: &str, files: &[PathBuf]) -> Result<ConnInfo, ConnInfoError> {
     for f in files {
-        let Ok(text) = std::fs::read_to_string(f) else {
-            continue;
+        // A missing file is libpq's normal case; one that exists but cannot be read is a mistake
+        // to name, not a reason to say the service is undefined.
+        let text = match crate::files::read_text_capped(f, 1024 * 1024, "service file") {
+            Ok(t) => t,
+            Err(crate::files::ReadError::NotFound(_)) => continue,
+            Err(e) => return Err(ConnInfoError(format!("service file: {e}"))),
         };
         if let Some(ci) = parse_service(&text, name, f)? {
             return Ok(ci);
         }
     }
     Err(ConnInfoError(format!(
-        "service `{name}` is not defined in {}",
+        "service `{}` is not defined in {}",
+        crate::text::echo(name),
         files
             .iter()
             .map(|p| p.display().to_string())
@@ -81,6 +86,33 @@ fn parse_service(text: &str, name: &str, file: &Path) -> Result<Option<ConnInfo>
     Ok(found)
 }
 
+/// Why a password file that exists is not used, when it is not: libpq ignores one that group or
+/// others can read, and one that is not a regular readable file. `None` when it is usable or
+/// absent.
+pub fn passfile_problem(file: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("password file {}: {e}", file.display())),
+        Ok(m) => m,
+    };
+    if !meta.is_file() {
+        return Some(format!(
+            "password file {} is not a regular file",
+            file.display()
+        ));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Some(format!(
+            "password file {} was ignored: group or others can read it; chmod 0600 it",
+            file.display()
+        ));
+    }
+    crate::files::open_regular(file)
+        .err()
+        .map(|e| format!("password file: {e}"))
+}
+
 /// `$PGPASSFILE`, else `~/.pgpass`.
 pub fn default_passfile() -> Option<PathBuf> {
     std::env::var_os("PGPASSFILE")
@@ -115,16 +147,11 @@ pub fn pgpass_lookup(
     dbname: &str,
     user: &str,
 ) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(file).ok()?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(
-            "password file {} has group or world access; permissions should be u=rw (0600) or less; ignored",
-            file.display()
-        );
+    if let Some(problem) = passfile_problem(file) {
+        tracing::warn!("{problem}");
         return None;
     }
-    let text = std::fs::read_to_string(file).ok()?;
+    let text = crate::files::read_text_capped(file, 1024 * 1024, "password file").ok()?;
     let host = if host.starts_with('/') {
         "localhost"
     } else {
@@ -209,5 +236,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(":2: unknown connection keyword `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_service_files_and_ignored_passfiles_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let bad = d.path().join("svc.conf");
+        std::fs::write(&bad, b"[app]\nhost=\xff\n").unwrap();
+        let e = lookup_service("app", std::slice::from_ref(&bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not UTF-8") && e.contains("svc.conf"), "{e}");
+        let e = lookup_service("app", &[d.path().to_path_buf()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("directory"), "{e}");
+        let e = lookup_service("app", &[d.path().join("none.conf")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not defined"), "{e}");
+        let pass = d.path().join("pgpass");
+        std::fs::write(&pass, "*:*:*:*:pw\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(passfile_problem(&pass).unwrap().contains("chmod 0600"));
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(passfile_problem(&pass), None);
+        assert!(
+            passfile_problem(d.path())
+                .unwrap()
+                .contains("not a regular file")
+        );
+        assert_eq!(passfile_problem(&d.path().join("none")), None);
     }
 }

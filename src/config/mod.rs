@@ -556,6 +556,7 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
                  or set ${env_var} or --{s}-dsn"
             );
         }
+        check_static(&ci, &origin)?;
         let mode_text = f
             .sslmode
             .as_ref()
@@ -618,6 +619,17 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
                 "{origin}: both sslrootcert and rds_ca_bundle ({}) are set; keep one",
                 p.display()
             );
+        }
+        if let Some(p) = sslrootcert.as_ref().or(f.rds_ca_bundle.as_ref()) {
+            // Read now: an unreadable root file is a configuration error, not an unreachable side.
+            let pem = crate::files::read_text_capped(p, 4 * 1024 * 1024, "certificate file")
+                .map_err(|e| eyre!("{origin}: sslrootcert: {e}"))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                bail!(
+                    "{origin}: sslrootcert {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    p.display()
+                );
+            }
         }
         let roots = match (sslmode, sslrootcert.or(f.rds_ca_bundle.clone())) {
             (SslMode::Disable, Some(_)) => {
@@ -818,6 +830,56 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         },
         file: file.map(Path::to_path_buf),
     })
+}
+
+/// Connection values that can be judged without connecting: a mistake here is a configuration
+/// error (exit 2), not an unreachable side (exit 3).
+fn check_static(ci: &ConnInfo, origin: &str) -> Result<()> {
+    let bad = |key: &str, v: &str, want: &str| {
+        eyre!("{origin}: {key} \"{}\" is not {want}", crate::text::echo(v))
+    };
+    if let Some(p) = ci.get("port") {
+        for x in p.split(',') {
+            if !(x.is_empty() || x.parse::<u16>().is_ok_and(|n| n > 0)) {
+                return Err(bad("port", x, "a port number (1 to 65535)"));
+            }
+        }
+    }
+    if let Some(a) = ci.get("hostaddr") {
+        for x in a.split(',') {
+            if x.parse::<std::net::IpAddr>().is_err() {
+                return Err(bad("hostaddr", x, "an IP address"));
+            }
+        }
+    }
+    if let Some(t) = ci.get("connect_timeout")
+        && !t.trim().parse::<u64>().is_ok_and(|n| n <= 3600)
+    {
+        return Err(bad("connect_timeout", t, "a number of seconds (0 to 3600)"));
+    }
+    if let Some(k) = ci.get("keepalives")
+        && !matches!(k, "0" | "1")
+    {
+        return Err(bad("keepalives", k, "0 or 1"));
+    }
+    if let Some(k) = ci.get("keepalives_idle")
+        && !k.parse::<u64>().is_ok_and(|n| n <= 86_400)
+    {
+        return Err(bad("keepalives_idle", k, "a number of seconds"));
+    }
+    if let Some(t) = ci.get("target_session_attrs")
+        && !matches!(t, "any" | "read-write")
+    {
+        return Err(bad("target_session_attrs", t, "any or read-write"));
+    }
+    for key in ["host", "user", "dbname", "application_name", "options"] {
+        if let Some(v) = ci.get(key)
+            && v.contains('\0')
+        {
+            return Err(bad(key, v, "free of NUL bytes"));
+        }
+    }
+    Ok(())
 }
 
 /// A number setting within its bounds, or an error naming the key, its line and the range.
@@ -1253,5 +1315,34 @@ dsn = "host=127.0.0.1"
                 }
             }
         }
+    }
+
+    #[test]
+    fn static_connection_mistakes_are_configuration_errors() {
+        for dsn in [
+            "host=a port=70000",
+            "host=a port=0",
+            "host=a port=x",
+            "host=a connect_timeout=abc",
+            "host=a hostaddr=not-an-ip",
+            "host=a keepalives=2",
+            "host=a target_session_attrs=primary-ish",
+            "host=a sslmode=verify-full sslrootcert=/nonexistent/root.crt",
+            "host=a sslmode=require sslrootcert=/dev/zero",
+            "postgresql://h:99999/db",
+        ] {
+            let text = format!("[blue]\ndsn = \"{dsn}\"\n[green]\ndsn = \"host=b\"\n");
+            let e = load(&text).unwrap_err().to_string();
+            assert!(e.contains("[blue] dsn"), "{dsn} → {e}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        let not_pem = d.path().join("root.crt");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let text = format!(
+            "[blue]\ndsn = \"host=a sslmode=verify-full sslrootcert={}\"\n[green]\ndsn = \"host=b\"\n",
+            not_pem.display()
+        );
+        let e = load(&text).unwrap_err().to_string();
+        assert!(e.contains("no PEM certificate"), "{e}");
     }
 }

@@ -126,6 +126,9 @@ pub struct GuardInput<'a> {
     pub lag: Option<&'a LagGate>,
     /// For `start`: the origin LSN and where it came from, or why there is none.
     pub origin: Option<&'a Result<(Lsn, String), String>>,
+    /// The roles pgcutover itself logs in as (each side's login, the replication user): never
+    /// app roles, or a fence would lock the tool out and end the replication.
+    pub tool_roles: &'a [String],
 }
 
 impl<'a> GuardInput<'a> {
@@ -210,9 +213,56 @@ fn phase_in(input: &GuardInput, allowed: &[Phase], out: &mut Vec<Guard>) {
     ));
 }
 
+/// Guards every action that sets LOGIN/NOLOGIN shares: there are app roles to act on, and none
+/// of them is a role the tool itself needs.
+fn roles_fit_for_fencing(input: &GuardInput, out: &mut Vec<Guard>) {
+    out.push(g(
+        "app_roles_set",
+        !input.app_roles.is_empty(),
+        if input.app_roles.is_empty() {
+            "no app roles are configured: set [cutover] app_roles to the roles the application logs in as; a \
+             fence of no role would stop nothing"
+                .to_string()
+        } else {
+            format!("{} app role(s)", input.app_roles.len())
+        },
+    ));
+    let ours: Vec<&String> = input
+        .app_roles
+        .iter()
+        .filter(|r| input.tool_roles.contains(r))
+        .collect();
+    out.push(g(
+        "app_roles_not_ours",
+        ours.is_empty(),
+        if ours.is_empty() {
+            "no app role is one pgcutover logs in or replicates as".to_string()
+        } else {
+            format!(
+                "app role(s) {} are also roles pgcutover logs in or replicates as: fencing them would lock the \
+                 tool out and stop the replication; give the tool and the replication their own roles",
+                ours.iter()
+                    .map(|r| format!("\"{}\"", crate::text::echo(r)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    ));
+}
+
 pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
     let mut out = Vec::new();
     let names = input.names;
+    if matches!(
+        action,
+        Action::Fence(_)
+            | Action::Unfence(_)
+            | Action::Subscribe
+            | Action::Cutover
+            | Action::Rollback
+    ) {
+        roles_fit_for_fencing(input, &mut out);
+    }
     match action {
         // Their guards need RDS facts: `rds_plan::evaluate`.
         Action::Rds(_) => {}
@@ -241,7 +291,21 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
         Action::Prepare => {
             if reachable(input, &[Side::Blue], &mut out) {
                 let b = input.blue.expect("reachable");
-                phase_in(input, &[Phase::Setup, Phase::Prepared], &mut out);
+                if input.green.is_none() {
+                    let ok = super::phase::blue_alone_is_before_cutover(names, b);
+                    out.push(g(
+                        "phase",
+                        ok,
+                        if ok {
+                            "GREEN is not reachable (not restored yet?); BLUE alone: serving, never cut over"
+                        } else {
+                            "GREEN is not reachable and BLUE does not look like a side before its cutover \
+                             (fenced, or holding a subscription): the phase is unknown; make GREEN reachable"
+                        },
+                    ));
+                } else {
+                    phase_in(input, &[Phase::Setup, Phase::Prepared], &mut out);
+                }
                 out.push(g(
                     "wal_level",
                     b.server.wal_level == "logical",
@@ -487,6 +551,7 @@ mod tests {
         evaluate(
             action,
             &GuardInput {
+                tool_roles: &[],
                 names: &n,
                 app_roles: &roles,
                 phase: &phase,
@@ -502,6 +567,51 @@ mod tests {
 
     fn failing(gs: &[Guard]) -> Vec<&'static str> {
         gs.iter().filter(|g| !g.ok).map(|g| g.name).collect()
+    }
+
+    #[test]
+    fn fencing_needs_app_roles_that_are_not_the_tools_own() {
+        let n = names();
+        let (b, gr) = (live(true), live(false));
+        let phase = derive(&n, Some(&b), Some(&gr));
+        for (roles, tool, want) in [
+            (vec![], vec!["postgres".to_string()], "app_roles_set"),
+            (
+                vec!["app".to_string(), "postgres".to_string()],
+                vec!["postgres".to_string()],
+                "app_roles_not_ours",
+            ),
+            (
+                vec!["app".to_string(), "rep".to_string()],
+                vec!["postgres".to_string(), "rep".to_string()],
+                "app_roles_not_ours",
+            ),
+        ] {
+            for action in [
+                Action::Fence(Side::Blue),
+                Action::Unfence(Side::Green),
+                Action::Subscribe,
+                Action::Cutover,
+                Action::Rollback,
+            ] {
+                let gs = evaluate(
+                    action,
+                    &GuardInput {
+                        tool_roles: &tool,
+                        names: &n,
+                        app_roles: &roles,
+                        phase: &phase,
+                        blue: Some(&b),
+                        green: Some(&gr),
+                        errors: [None, None],
+                        checks: &[],
+                        lag: None,
+                        origin: None,
+                    },
+                );
+                assert!(failing(&gs).contains(&want), "{action:?} {roles:?}: {gs:?}");
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ impl fmt::Display for ParseLsnError {
         write!(
             f,
             "`{}` is not an LSN: expected two hexadecimal numbers of at most 8 digits joined by `/`, like 0/1D6ACA0",
-            self.0
+            crate::text::echo(&self.0)
         )
     }
 }
@@ -167,5 +167,32 @@ mod tests {
         let j = serde_json::to_string(&l).unwrap();
         assert_eq!(j, "\"A/B\"");
         assert_eq!(serde_json::from_str::<Lsn>(&j).unwrap(), l);
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_parses_or_errs_briefly(s in ".{0,100}") {
+                match s.parse::<Lsn>() {
+                    Ok(l) => prop_assert_eq!(l.to_string().parse::<Lsn>().unwrap(), l),
+                    Err(e) => prop_assert!(e.to_string().len() < 400),
+                }
+            }
+
+            #[test]
+            fn display_round_trips(v in any::<u64>()) {
+                let l = Lsn::from_u64(v);
+                prop_assert_eq!(l.to_string().parse::<Lsn>().unwrap(), l);
+            }
+        }
+
+        #[test]
+        fn a_huge_input_is_not_echoed_whole() {
+            let e = "x".repeat(10_000_000).parse::<Lsn>().unwrap_err();
+            assert!(e.to_string().len() < 400);
+        }
     }
 }

@@ -185,12 +185,25 @@ pub fn derive(names: &Names, blue: Option<&Live>, green: Option<&Live>) -> Phase
         }
     };
 
+    // One side alone cannot tell the phase: BLUE with its slot is "prepared", "replicating" and
+    // "rolled back" alike, and GREEN serving is "cut over" or "finalized" depending on BLUE.
+    let (phase, direction) = if blue.is_none() || green.is_none() {
+        (Phase::Unknown, None)
+    } else {
+        (phase, direction)
+    };
     PhaseReport {
         phase,
         direction,
         writable,
         alarms,
     }
+}
+
+/// Before GREEN exists, `prepare` is judged on BLUE alone: BLUE serves and holds no
+/// subscription of ours (so it was never cut over to a GREEN that is now unreachable).
+pub fn blue_alone_is_before_cutover(names: &Names, blue: &Live) -> bool {
+    blue.writable() && blue.subscription(&names.subscription).is_none()
 }
 
 #[cfg(test)]
@@ -278,10 +291,16 @@ mod tests {
 
     #[test]
     fn unreachable_side_is_an_alarm_not_a_crash() {
+        // BLUE with its slot is "prepared", "replicating" or "rolled back" depending on GREEN
         let r = derive(&names(), Some(&with_pub_slot(live(true))), None);
-        assert_eq!(r.phase, Phase::Prepared);
+        assert_eq!((r.phase, r.direction), (Phase::Unknown, None));
         assert!(r.alarms.contains(&Alarm::Unreachable { side: Side::Green }));
         assert!(!r.alarms.contains(&Alarm::Fenced));
+        // GREEN serving alone is "cut over" or "finalized" depending on BLUE
+        let r = derive(&names(), None, Some(&live(true)));
+        assert_eq!(r.phase, Phase::Unknown);
+        assert!(blue_alone_is_before_cutover(&names(), &live(true)));
+        assert!(!blue_alone_is_before_cutover(&names(), &live(false)));
         let r = derive(&names(), None, None);
         assert_eq!(r.phase, Phase::Unknown);
     }

@@ -13,6 +13,21 @@ use crate::config::SideSettings;
 use crate::domain::observed::Side;
 use crate::engine::journal::Record;
 
+/// Sent before a statement that carries a password (`CREATE SUBSCRIPTION … password=…`), in
+/// its own round trip so that it is in force when the server receives the next one: the server
+/// must not write that statement to its log (log_statement; on error, log_min_error_statement)
+/// nor keep it in pg_stat_statements. These settings need privileges a role may lack (plain RDS
+/// masters cannot set them): each is tried and skipped if refused. A short lock_timeout keeps the
+/// statement from waiting, visible in pg_stat_activity, behind someone's lock. What remains is in
+/// the README (Secrets).
+pub const SECRET_GUARD: &str = "BEGIN; SET LOCAL lock_timeout = '5s'; SET LOCAL statement_timeout = '60s'; \
+DO $pgcutover$ DECLARE p text; BEGIN \
+FOREACH p IN ARRAY ARRAY['log_statement=none', 'log_min_error_statement=panic', \
+'log_min_duration_statement=-1', 'pg_stat_statements.track_utility=off'] LOOP \
+BEGIN PERFORM set_config(split_part(p, '=', 1), split_part(p, '=', 2), true); \
+EXCEPTION WHEN insufficient_privilege OR undefined_object OR invalid_parameter_value OR cant_change_runtime_param THEN NULL; \
+END; END LOOP; END $pgcutover$";
+
 /// Rows as text, as PostgreSQL sends them over the simple protocol.
 pub type Rows = Vec<Vec<Option<String>>>;
 
@@ -20,6 +35,8 @@ pub struct Db {
     pub side: Side,
     client: Client,
     timeout: Duration,
+    /// For cancelling a running statement on SIGINT.
+    settings: std::sync::Arc<SideSettings>,
 }
 
 impl Db {
@@ -34,6 +51,7 @@ impl Db {
             side: s.side,
             client,
             timeout: Duration::from_secs(130),
+            settings: std::sync::Arc::new(s.clone()),
         })
     }
 
@@ -41,10 +59,40 @@ impl Db {
         self.client.is_closed()
     }
 
-    /// Run one statement, journaled; returns its rows as text.
+    /// Run one statement, journaled; returns its rows as text. A statement that carries a secret
+    /// (its executed text differs from the shown one) runs inside `SECRET_GUARD`.
     pub async fn run(&self, ctx: &mut Ctx<'_>, step: &str, stmt: &Stmt) -> Result<Rows> {
+        if stmt.sql == stmt.shown {
+            return self.run_one(ctx, step, stmt).await;
+        }
+        let res = match self.run_one(ctx, step, &Stmt::new(SECRET_GUARD)).await {
+            Ok(_) => match self.run_one(ctx, step, stmt).await {
+                Ok(rows) => self
+                    .run_one(ctx, step, &Stmt::new("COMMIT"))
+                    .await
+                    .map(|_| rows),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        if res.is_err() {
+            // Never leave the engine's connection inside a failed transaction: whatever stopped
+            // the statement (an error, SIGINT), the next one on this connection must run.
+            let _ = self.client.simple_query("ROLLBACK").await;
+        }
+        res
+    }
+
+    async fn run_one(&self, ctx: &mut Ctx<'_>, step: &str, stmt: &Stmt) -> Result<Rows> {
+        // Waiting loops (drain, fence) send statements without new steps: stop them here.
+        ctx.check_interrupt(step)?;
+        // Only the shown form ever reaches a logger: the executed text may carry a password.
+        tracing::debug!(side = %self.side, step, sql = %stmt.shown, "statement");
         let t = Instant::now();
+        ctx.interrupt
+            .running(self.side, self.client.cancel_token(), &self.settings);
         let res = tokio::time::timeout(self.timeout, self.client.simple_query(&stmt.sql)).await;
+        ctx.interrupt.finished(self.side);
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         let side = self.side;
         match res {

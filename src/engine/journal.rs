@@ -34,26 +34,26 @@ pub struct Journal {
     file: std::fs::File,
     pub run: String,
     pub action: String,
+    /// While the engine puts the databases back in a safe state, a failed write is remembered
+    /// here instead of stopping that work; it is reported once the databases are safe.
+    lenient: bool,
+    failed: Option<String>,
+    /// Test hook (`PGCUTOVER_TEST_JOURNAL_FULL_AT=step`): every write from that step on fails
+    /// like a full disk, to prove the undo never depends on the journal.
+    full_at: Option<String>,
+    full: bool,
 }
 
 impl Journal {
     /// Open (append) the journal at `path`, creating its directory.
     pub fn open(path: &Path, action: &str) -> Result<Journal> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).wrap_err_with(|| {
-                format!("cannot create the journal directory {}", dir.display())
-            })?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .wrap_err_with(|| {
-                format!(
-                    "cannot open the journal {}; pass --journal PATH",
-                    path.display()
-                )
-            })?;
+        // 0600: the journal holds every statement and the state of both servers.
+        let file = crate::files::append_private(path).wrap_err_with(|| {
+            format!(
+                "cannot open the journal {} as a private regular file; pass --journal PATH",
+                path.display()
+            )
+        })?;
         let run = format!(
             "{}-{}",
             time::OffsetDateTime::now_utc().unix_timestamp(),
@@ -64,7 +64,21 @@ impl Journal {
             file,
             run,
             action: action.to_string(),
+            lenient: false,
+            failed: None,
+            full_at: std::env::var("PGCUTOVER_TEST_JOURNAL_FULL_AT").ok(),
+            full: false,
         })
+    }
+
+    /// From now on a failed write does not stop the caller (see `failed`).
+    pub fn set_lenient(&mut self) {
+        self.lenient = true;
+    }
+
+    /// The first write that failed while lenient, if any.
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 
     pub fn path(&self) -> &Path {
@@ -72,8 +86,27 @@ impl Journal {
     }
 
     /// Write one record. A journal that cannot be written stops the action: running without a
-    /// record of what was done is not allowed.
+    /// record of what was done is not allowed, except while the engine restores safety.
     pub fn write(&mut self, rec: Record) -> Result<()> {
+        let res = self.write_record(rec);
+        match res {
+            Err(e) if self.lenient => {
+                self.failed
+                    .get_or_insert_with(|| crate::collect::poller::error_text(&e));
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    fn write_record(&mut self, rec: Record) -> Result<()> {
+        if self.full_at.is_some() && rec.step == self.full_at.as_deref() {
+            self.full = true;
+        }
+        if self.full {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+                .wrap_err_with(|| format!("writing the journal {}", self.path.display()));
+        }
         #[derive(Serialize)]
         struct Line<'a> {
             ts: String,

@@ -10,6 +10,8 @@ mod steps;
 mod switch;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, bail};
@@ -112,11 +114,69 @@ pub struct Options {
     pub journal: Option<PathBuf>,
 }
 
+/// A statement in flight on an engine connection, and how to cancel it.
+type Running = (
+    Side,
+    tokio_postgres::CancelToken,
+    Arc<crate::config::SideSettings>,
+);
+
+/// SIGINT during a run: the flag stops the action at its next step, and the statements running
+/// at that moment are cancelled on their servers (as psql does), so a long wait ends now. The
+/// engine's own safety work (the undo) is not interruptible.
+#[derive(Clone, Default)]
+pub struct Interrupt {
+    flag: Arc<AtomicBool>,
+    running: Arc<Mutex<Vec<Running>>>,
+}
+
+impl Interrupt {
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// A statement is about to run on `side`'s engine connection.
+    pub fn running(
+        &self,
+        side: Side,
+        token: tokio_postgres::CancelToken,
+        s: &Arc<crate::config::SideSettings>,
+    ) {
+        if let Ok(mut r) = self.running.lock() {
+            r.push((side, token, s.clone()));
+        }
+    }
+
+    pub fn finished(&self, side: Side) {
+        if let Ok(mut r) = self.running.lock()
+            && let Some(i) = r.iter().rposition(|(s, _, _)| *s == side)
+        {
+            r.remove(i);
+        }
+    }
+
+    /// Set the flag and cancel what runs now.
+    pub async fn fire(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let now: Vec<_> = self
+            .running
+            .lock()
+            .map(|r| r.iter().map(|(_, t, s)| (t.clone(), s.clone())).collect())
+            .unwrap_or_default();
+        for (t, s) in now {
+            let _ = crate::collect::connect::cancel(&t, &s).await;
+        }
+    }
+}
+
 pub struct Ctx<'a> {
     pub journal: &'a mut Journal,
     on_event: &'a mut (dyn FnMut(&Event) + Send),
     abort_after: Option<String>,
     pub steps: Vec<StepTime>,
+    pub interrupt: Interrupt,
+    /// False while the engine restores safety: SIGINT does not stop that.
+    interruptible: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -126,10 +186,28 @@ impl<'a> Ctx<'a> {
             on_event,
             abort_after: None,
             steps: Vec::new(),
+            interrupt: Interrupt::default(),
+            interruptible: true,
         }
     }
 
+    /// The databases are being put back in a safe state: nothing may stop that work, neither
+    /// SIGINT nor a journal that can no longer be written.
+    pub fn restoring_safety(&mut self) {
+        self.interruptible = false;
+        self.journal.set_lenient();
+    }
+
+    /// An error once SIGINT arrived, unless the engine is restoring safety.
+    pub fn check_interrupt(&self, step: &str) -> Result<()> {
+        if self.interruptible && self.interrupt.is_set() {
+            bail!("interrupted (SIGINT) in step {step}");
+        }
+        Ok(())
+    }
+
     pub fn begin(&mut self, step: &str, title: &str, side: Option<Side>) -> Result<Instant> {
+        self.check_interrupt(step)?;
         self.journal.write(Record {
             event: "step_started",
             step: Some(step),
@@ -167,6 +245,10 @@ impl<'a> Ctx<'a> {
         // Test hook: die like `kill -9` right after a step, to prove reruns converge.
         if self.abort_after.as_deref() == Some(step) {
             std::process::abort();
+        }
+        // Test hook: a bug in the engine, to prove the dashboard reports a panicked action.
+        if std::env::var("PGCUTOVER_TEST_PANIC_AFTER").ok().as_deref() == Some(step) {
+            panic!("test hook: panic after step {step}");
         }
         Ok(())
     }
@@ -266,6 +348,20 @@ pub async fn origin_for_start(
     ))
 }
 
+/// The roles pgcutover itself uses on either side: each side's login and the replication user.
+fn tool_roles(settings: &Settings) -> Vec<String> {
+    let mut v = Vec::new();
+    for side in Side::BOTH {
+        let s = settings.side(side);
+        v.push(crate::collect::connect::login_credentials(s).0);
+        if let Some(u) = s.replication_conninfo.as_ref().and_then(|c| c.get("user")) {
+            v.push(u.to_string());
+        }
+    }
+    v.extend(settings.replication_user.clone());
+    v
+}
+
 /// Fresh state, guards and the steps the action would run, without changing anything.
 pub async fn plan(action: Action, settings: &Settings, opts: &Options) -> (State, Plan) {
     let (state, plan, _) = prepare(action, settings, opts).await;
@@ -288,6 +384,7 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
     let guards = guards::evaluate(
         action,
         &GuardInput {
+            tool_roles: &tool_roles(settings),
             names: &settings.names,
             app_roles: &settings.app_roles,
             phase: &state.phase,
@@ -398,15 +495,26 @@ pub async fn run(
             guards: plan.guards,
         });
     }
+    let interrupt = Interrupt::default();
+    let watcher = {
+        let i = interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                i.fire().await;
+            }
+        })
+    };
     let mut ctx = Ctx {
         journal: &mut journal,
         on_event,
         abort_after: std::env::var("PGCUTOVER_TEST_ABORT_AFTER").ok(),
         steps: Vec::new(),
+        interrupt: interrupt.clone(),
+        interruptible: true,
     };
-    let outcome = match action {
+    let result = match action {
         Action::Cutover | Action::Rollback => {
-            switch::run(action, settings, &state, &plan, &mut ctx).await?
+            switch::run(action, settings, &state, &plan, &mut ctx).await
         }
         Action::Rds(a) => {
             let (Some(aws_settings), Some((facts, decision))) = (&settings.aws, &prepared.rds)
@@ -415,22 +523,106 @@ pub async fn run(
             };
             let aws = crate::aws::Aws::shared(aws_settings).await;
             match crate::aws::actions::run(a, aws, settings, facts, decision, &mut ctx).await {
-                Ok(o) => o,
-                Err(e) => Outcome::FailedSafe {
+                Ok(o) => Ok(o),
+                Err(e) => Ok(Outcome::FailedSafe {
                     error: format!("{e:#}"),
                     state: "no database was changed; rerun the action to keep waiting".into(),
-                },
+                }),
             }
         }
-        _ => steps::run(action, settings, &prepared.steps, prepared.origin, &mut ctx).await?,
+        _ => steps::run(action, settings, &prepared.steps, prepared.origin, &mut ctx).await,
     };
-    let summary = serde_json::to_string(&outcome).unwrap_or_default();
-    ctx.journal.write(Record {
+    watcher.abort();
+    // From here on the outcome is reported whatever the journal does.
+    ctx.restoring_safety();
+    if interrupt.is_set() {
+        let _ = ctx.journal.write(Record {
+            event: "interrupted",
+            ok: Some(false),
+            result: Some("SIGINT: the running statements were cancelled on their servers"),
+            ..Default::default()
+        });
+    }
+    let mut outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            // Failed outside the window (whose undo reports for itself): every step before the
+            // window and every short action leaves a state a rerun continues from. Say which.
+            let now = observe(settings).await;
+            Outcome::FailedSafe {
+                error: crate::collect::poller::error_text(&e),
+                state: format!(
+                    "{}; rerun `pgcutover run {}` to continue from here, or see `pgcutover status`",
+                    summary(settings, &now),
+                    action.name()
+                ),
+            }
+        }
+    };
+    let summary_json = serde_json::to_string(&outcome).unwrap_or_default();
+    let _ = ctx.journal.write(Record {
         event: "outcome",
-        result: Some(&summary),
+        result: Some(&summary_json),
         ..Default::default()
-    })?;
+    });
+    if let Some(f) = ctx.journal.failed() {
+        let note = format!(
+            "; THE JOURNAL COULD NOT BE WRITTEN ({f}): it lacks the last statements, and this outcome is their only record"
+        );
+        match &mut outcome {
+            Outcome::FailedSafe { state, .. } | Outcome::FailedAfterSwitch { state, .. } => {
+                state.push_str(&note)
+            }
+            Outcome::Done { summary, .. } | Outcome::NothingToDo { summary } => {
+                summary.push_str(&note)
+            }
+            Outcome::Refused { .. } => {}
+        }
+    }
     Ok(outcome)
+}
+
+/// Each side's state in one line, for an outcome after a failure: who serves, and what of the
+/// replication exists.
+pub fn summary(settings: &Settings, st: &State) -> String {
+    let n = &settings.names;
+    let side = |s: Side| -> String {
+        let Some(l) = st.live(s) else {
+            return format!(
+                "{} could not be read ({})",
+                s.upper(),
+                crate::text::clip(st.error(s).unwrap_or("?"), 200)
+            );
+        };
+        let login = if l.partially_fenced() {
+            "PARTLY fenced (some app roles can log in)"
+        } else if l.writable() {
+            "serving (app roles can log in)"
+        } else {
+            "FENCED (app roles cannot log in)"
+        };
+        let sessions: i64 = l.app_roles.iter().map(|r| r.sessions).sum();
+        let sub = match l.subscription(&n.subscription) {
+            Some(x) if x.enabled => "subscription enabled",
+            Some(_) => "subscription disabled",
+            None => "no subscription",
+        };
+        let slot = if l.slot(&n.slot).is_some() {
+            "slot present"
+        } else {
+            "no slot"
+        };
+        format!(
+            "{} {login}, {sessions} app session(s), {sub}, {slot}",
+            s.upper()
+        )
+    };
+    format!(
+        "now: phase {}; {}; {}",
+        st.phase.phase.label(),
+        side(Side::Blue),
+        side(Side::Green)
+    )
 }
 
 /// How long to wait, polling every `every`, for `f` to say yes.

@@ -39,20 +39,26 @@ pub fn set_login(roles: &[String], login: bool) -> Stmt {
     Stmt::new(s)
 }
 
+/// The sessions of the app roles, matched by role OID: the roles `ALTER ROLE` acted on, not
+/// whatever a name comparison happens to match.
+fn app_sessions(roles: &[String]) -> String {
+    format!(
+        "FROM pg_stat_activity WHERE usesysid IN (SELECT oid FROM pg_roles WHERE rolname = ANY ({})) \
+         AND pid <> pg_backend_pid()",
+        text_array(roles)
+    )
+}
+
 /// Signal every session of the app roles at once (no per-session timeout: DESIGN §3).
 pub fn terminate_sessions(roles: &[String]) -> Stmt {
     Stmt::new(format!(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE usename = ANY ({}) AND pid <> pg_backend_pid()",
-        text_array(roles)
+        "SELECT count(pg_terminate_backend(pid)) {}",
+        app_sessions(roles)
     ))
 }
 
 pub fn count_sessions(roles: &[String]) -> Stmt {
-    Stmt::new(format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE usename = ANY ({}) AND pid <> pg_backend_pid()",
-        text_array(roles)
-    ))
+    Stmt::new(format!("SELECT count(*) {}", app_sessions(roles)))
 }
 
 pub fn count_prepared_xacts() -> Stmt {

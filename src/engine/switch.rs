@@ -191,7 +191,7 @@ pub fn plan(action: Action, settings: &Settings, state: &State, p: &mut Plan) {
                     0
                 )])
                 .shown
-                .replace("ARRAY[0]", "ARRAY[<value from {su}>]"),
+                .replace("ARRAY[0]", &format!("ARRAY[<value from {su}>]")),
                 queries::SEQUENCE_BATCH
             )],
         );
@@ -779,6 +779,8 @@ async fn undo(
 ) -> Result<Outcome> {
     let (su, tu) = (s.side.upper(), t.side.upper());
     let error = crate::collect::poller::error_text(&err);
+    // Nothing below depends on the journal or can be interrupted: the source must serve again.
+    ctx.restoring_safety();
     ctx.note(format!("window failed: {error}; undoing"))?;
     if done.unfence_sent {
         // The LOGIN may have committed even if its answer was lost: look before deciding.

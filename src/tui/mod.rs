@@ -43,12 +43,60 @@ pub fn restore() {
     );
 }
 
+/// A panic on the dashboard's own thread ends it: restore the terminal, then report. A panic
+/// in a task (the engine, a poller) is caught by the runtime and shown as that task's failure;
+/// it must neither restore the terminal under a dashboard that keeps drawing nor print over the
+/// screen, so it goes to the log file only.
 fn install_panic_hook() {
+    let ui_thread = std::thread::current().id();
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        restore();
-        prev(info);
+        if std::thread::current().id() == ui_thread {
+            restore();
+            prev(info);
+        } else {
+            tracing::error!("a task panicked: {info}");
+        }
     }));
+}
+
+/// Run an action on its own task; a panic in it becomes a failed outcome that says what each
+/// side looks like now, instead of a dashboard that shows "running" forever.
+async fn run_guarded(
+    action: crate::domain::guards::Action,
+    settings: Arc<Settings>,
+    eopts: crate::engine::Options,
+    etx: mpsc::UnboundedSender<Msg>,
+) -> Result<crate::engine::Outcome, String> {
+    let (s, ev_tx) = (settings.clone(), etx.clone());
+    let task = tokio::spawn(async move {
+        let mut on_event = move |ev: &crate::engine::Event| {
+            let _ = ev_tx.send(Msg::Engine(ev.clone()));
+        };
+        crate::engine::run(action, &s, &eopts, &mut on_event)
+            .await
+            .map_err(|e| poller::error_text(&e))
+    });
+    match task.await {
+        Ok(r) => r,
+        Err(e) => {
+            let what = if e.is_panic() {
+                let p = e.into_panic();
+                p.downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into())
+            } else {
+                "cancelled".into()
+            };
+            let now = crate::engine::observe(&settings).await;
+            Err(format!(
+                "stopped unexpectedly — {}; ({}); see the journal and `pgcutover status`",
+                crate::engine::summary(&settings, &now),
+                crate::text::clip(&what, 300)
+            ))
+        }
+    }
 }
 
 /// Pollers of both sides and of AWS; respawned when the refresh rate changes.
@@ -286,13 +334,7 @@ pub async fn run(settings: Settings, opts: Options) -> Result<()> {
                         }
                     });
                     engine = Some(tokio::spawn(async move {
-                        let ev_tx = etx.clone();
-                        let mut on_event = move |ev: &crate::engine::Event| {
-                            let _ = ev_tx.send(Msg::Engine(ev.clone()));
-                        };
-                        let out = crate::engine::run(action, &s, &eopts, &mut on_event)
-                            .await
-                            .map_err(|e| poller::error_text(&e));
+                        let out = run_guarded(action, s, eopts, etx.clone()).await;
                         let _ = etx.send(Msg::Finished(action, out));
                     }));
                 }

@@ -189,11 +189,29 @@ impl Theme {
         if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
             return Theme::parse(name, text, no_color);
         }
+        // A theme name is a file name in the themes directory, never a path out of it.
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !plain {
+            return Err(format!(
+                "theme name \"{}\" is not a plain name: use letters, digits, - and _ (up to 64), for NAME.toml in \
+                 the themes directory; built in are {}",
+                crate::text::echo(name),
+                BUILT_IN.map(|(n, _)| n).join(", ")
+            ));
+        }
         let dir =
             crate::config::default_config_path().and_then(|p| p.parent().map(|d| d.join("themes")));
         let path = dir.map(|d| d.join(format!("{name}.toml")));
-        match path.as_ref().map(std::fs::read_to_string) {
+        let read = path
+            .as_ref()
+            .map(|p| crate::files::read_text_capped(p, 64 * 1024, "theme"));
+        match read {
             Some(Ok(text)) => Theme::parse(name, &text, no_color),
+            Some(Err(crate::files::ReadError::Other(e))) => Err(format!("theme {name}: {e}")),
             _ => Err(format!(
                 "no theme {name:?}: built in are {}; or put {name}.toml in {}",
                 BUILT_IN.map(|(n, _)| n).join(", "),
@@ -247,5 +265,12 @@ mod tests {
         assert!(e.contains("unknown role"), "{e}");
         let e = Theme::load("neon", false).unwrap_err();
         assert!(e.contains("built in are dark, light, mono"), "{e}");
+        for evil in ["../../x", "/etc/passwd", "a/b", "..", "", "x\u{1b}[2J"] {
+            let e = Theme::load(evil, false).unwrap_err();
+            assert!(e.contains("not a plain name"), "{evil:?}: {e}");
+            assert!(!e.contains('\u{1b}'), "{e}");
+        }
+        let e = Theme::load(&"x".repeat(1_000_000), false).unwrap_err();
+        assert!(e.len() < 500, "a huge name is clipped");
     }
 }
