@@ -82,10 +82,12 @@ pub fn append_private(path: &Path) -> std::io::Result<File> {
             .mode(0o700)
             .create(dir)?;
     }
+    // O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader forever.
     let f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
     let meta = f.metadata()?;
     if !meta.is_file() {
@@ -141,5 +143,10 @@ mod tests {
         append_private(&old).unwrap();
         assert_eq!(mode(&old), 0o600);
         assert!(append_private(d.path()).is_err());
+        assert!(append_private(Path::new("/dev/null")).is_err(), "a device");
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(append_private(&fifo).is_err(), "a FIFO, at once");
     }
 }

@@ -122,14 +122,11 @@ pub fn target(s: &SideSettings, connect_timeout: Duration) -> Result<Target> {
     if let Some(o) = ci.get("options") {
         cfg.options(o);
     }
-    let timeout = match ci.get("connect_timeout") {
-        Some(t) => Duration::from_secs(t.parse().map_err(|_| {
-            eyre!(
-                "{}: connect_timeout {t:?} is not a number of seconds",
-                s.origin
-            )
-        })?),
-        None => connect_timeout,
+    // libpq's 0 means "wait forever": here every wait has a limit, so 0 means the default.
+    let timeout = match ci.get("connect_timeout").map(|t| t.trim().parse::<u64>()) {
+        Some(Ok(0)) | None => connect_timeout,
+        Some(Ok(n)) => Duration::from_secs(n),
+        Some(Err(_)) => bail!("{}: connect_timeout is not a number of seconds", s.origin),
     };
     cfg.connect_timeout(timeout);
     cfg.keepalives(ci.get("keepalives") != Some("0"));

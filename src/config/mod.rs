@@ -845,6 +845,18 @@ fn check_static(ci: &ConnInfo, origin: &str) -> Result<()> {
             }
         }
     }
+    let count = |k: &str| ci.get(k).map_or(0, |v| v.split(',').count());
+    if let Some(h) = ci.get("host")
+        && h.split(',').any(str::is_empty)
+    {
+        return Err(bad("host", h, "a list of host names without empty entries"));
+    }
+    let (hosts, ports) = (count("host").max(count("hostaddr")), count("port"));
+    if ports > 1 && ports != hosts {
+        return Err(eyre!(
+            "{origin}: {ports} ports for {hosts} hosts: give one port for all hosts, or one per host"
+        ));
+    }
     if let Some(a) = ci.get("hostaddr") {
         for x in a.split(',') {
             if x.parse::<std::net::IpAddr>().is_err() {
@@ -1327,6 +1339,8 @@ dsn = "host=127.0.0.1"
             "host=a hostaddr=not-an-ip",
             "host=a keepalives=2",
             "host=a target_session_attrs=primary-ish",
+            "host=a,b port=1,2,3",
+            "host=a,,b",
             "host=a sslmode=verify-full sslrootcert=/nonexistent/root.crt",
             "host=a sslmode=require sslrootcert=/dev/zero",
             "postgresql://h:99999/db",
