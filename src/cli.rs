@@ -193,6 +193,23 @@ impl ActionArgs {
 const THIRD_PARTY_MAX: tracing_subscriber::filter::LevelFilter =
     tracing_subscriber::filter::LevelFilter::INFO;
 
+/// The log file as text a terminal can show: server messages and names in it are escaped.
+struct SafeLog(std::fs::File);
+
+impl std::io::Write for SafeLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter writes one whole event per call; a split character only loses itself.
+        let text = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(crate::text::terminal_safe(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// The log file: `--log-file` (an error if it cannot be written) or the XDG default (a
 /// warning), created 0600. Never the terminal.
 fn init_logging(explicit: Option<PathBuf>) -> Result<(), String> {
@@ -238,7 +255,7 @@ fn init_logging(explicit: Option<PathBuf>) -> Result<(), String> {
         .with_default(THIRD_PARTY_MAX);
     let layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(std::sync::Mutex::new(SafeLog(file)))
         .with_filter(env.and(cap));
     let _ = tracing_subscriber::registry().with(layer).try_init();
     Ok(())

@@ -356,3 +356,55 @@ async fn filter_log_events_pages_until_no_token_even_through_empty_pages() {
         "PITR: origin = redo LSN"
     );
 }
+
+/// RDS log files are streamed through the parser: a redo line split across two portions is
+/// found, and nothing after the answer is downloaded.
+#[tokio::test]
+async fn rds_log_portions_are_streamed_and_reading_stops_at_the_answer() {
+    use aws_sdk_rds::operation::describe_db_log_files::DescribeDbLogFilesOutput;
+    use aws_sdk_rds::types::DescribeDbLogFilesDetails;
+    let files = mock!(aws_sdk_rds::Client::describe_db_log_files).then_output(|| {
+        DescribeDbLogFilesOutput::builder()
+            .describe_db_log_files(
+                DescribeDbLogFilesDetails::builder()
+                    .log_file_name("error/postgresql.log.1")
+                    .last_written(1)
+                    .size(10)
+                    .build(),
+            )
+            .build()
+    });
+    let portions = mock!(aws_sdk_rds::Client::download_db_log_file_portion)
+        .sequence()
+        .output(|| {
+            DownloadDbLogFilePortionOutput::builder()
+                .log_file_data(
+                    "2024-05-01 10:00:00 UTC::@:[7]:LOG:  redo starts at 0/100\n2024-05-01 10:00:01 UTC::@:[7]:LOG:  redo do",
+                )
+                .marker("1:100")
+                .additional_data_pending(true)
+                .build()
+        })
+        .output(|| {
+            DownloadDbLogFilePortionOutput::builder()
+                .log_file_data("ne at 0/3000148 system usage: x\nmore\n")
+                .marker("1:200")
+                .additional_data_pending(true)
+                .build()
+        })
+        .output(|| {
+            DownloadDbLogFilePortionOutput::builder()
+                .log_file_data("never needed\n")
+                .marker("1:300")
+                .additional_data_pending(false)
+                .build()
+        })
+        .build();
+    let client = rds_client(&[&files, &portions]);
+    let found = crate::aws::redo_source::from_rds_logs(&client, "green", None)
+        .await
+        .unwrap();
+    assert_eq!(found.line.origin_lsn.to_string(), "0/3000149");
+    assert_eq!(found.line.line_no, 2);
+    assert_eq!(portions.num_calls(), 2, "stops at the answer");
+}

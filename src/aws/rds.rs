@@ -216,6 +216,22 @@ pub async fn log_files(rds: &Client, id: &str) -> Result<Vec<LogFile>, String> {
 /// makes one call too many, after the last portion.)
 pub async fn download_log_file(rds: &Client, id: &str, file: &str) -> Result<String, String> {
     let mut text = String::new();
+    download_log_file_with(rds, id, file, |d| {
+        text.push_str(d);
+        false
+    })
+    .await?;
+    Ok(text)
+}
+
+/// The file portion by portion, each handed to `on_portion` as it arrives (memory stays at one
+/// portion); `on_portion` returns true to stop reading. Returns whether it was stopped.
+pub async fn download_log_file_with(
+    rds: &Client,
+    id: &str,
+    file: &str,
+    mut on_portion: impl FnMut(&str) -> bool,
+) -> Result<bool, String> {
     let mut marker = "0".to_string();
     for _ in 0..100_000 {
         let r = rds
@@ -226,17 +242,20 @@ pub async fn download_log_file(rds: &Client, id: &str, file: &str) -> Result<Str
             .send()
             .await
             .map_err(|e| explain(&format!("DownloadDBLogFilePortion {id} {file}"), &e))?;
-        if let Some(d) = r.log_file_data() {
-            text.push_str(d);
+        if let Some(d) = r.log_file_data()
+            && on_portion(d)
+        {
+            return Ok(true);
         }
         let next = r.marker().unwrap_or_default();
         if !r.additional_data_pending().unwrap_or(false) {
-            return Ok(text);
+            return Ok(false);
         }
         if next.is_empty() || next == marker {
             return Err(format!(
-                "DownloadDBLogFilePortion {id} {file}: RDS says more data is pending but gave no new marker ({next:?}); \
-                 try again, or download the file with the console and use [redo] source = \"file\""
+                "DownloadDBLogFilePortion {id} {file}: RDS says more data is pending but gave no new marker ({}); \
+                 try again, or download the file with the console and use [redo] source = \"file\"",
+                crate::text::echo(next)
             ));
         }
         marker = next.to_string();

@@ -151,8 +151,8 @@ async fn filter(
     Ok(out)
 }
 
-/// DescribeDBLogFiles, then each file written since `not_before`, oldest first, downloaded
-/// whole, until the parser finds the restore's redo line.
+/// DescribeDBLogFiles, then each file written since `not_before`, oldest first, streamed portion
+/// by portion through the parser until it finds the restore's redo line.
 pub async fn from_rds_logs(
     rds: &aws_sdk_rds::Client,
     instance: &str,
@@ -164,9 +164,29 @@ pub async fn from_rds_logs(
     let mut finder = redo::Finder::new(not_before);
     let mut read = Vec::new();
     for f in files.iter().filter(|f| f.last_written >= bound) {
-        let body = super::rds::download_log_file(rds, instance, &f.name).await?;
         read.push(f.name.clone());
-        if body.lines().any(|l| finder.push(l)) {
+        // Lines straddle portions: complete lines go to the parser, the rest waits (bounded).
+        let mut carry = String::new();
+        let mut feed = |chunk: &str| -> bool {
+            carry.push_str(chunk);
+            while let Some(i) = carry.find('\n') {
+                let done = finder.push(carry[..i].trim_end_matches('\r'));
+                carry.drain(..=i);
+                if done {
+                    return true;
+                }
+            }
+            if carry.len() > redo::MAX_LINE {
+                let mut cut = redo::MAX_LINE;
+                while !carry.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                carry.truncate(cut);
+            }
+            false
+        };
+        let stopped = super::rds::download_log_file_with(rds, instance, &f.name, &mut feed).await?;
+        if stopped || (!carry.is_empty() && finder.push(&carry)) {
             break;
         }
     }

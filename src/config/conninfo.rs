@@ -26,9 +26,24 @@ pub const KEYWORDS: &[&str] = &[
     "user",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `Debug` redacts the password (a service file may have supplied one).
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ConnInfo {
     pub params: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for ConnInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.params {
+            if k == "password" {
+                m.entry(k, &"********");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        m.finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,6 +367,13 @@ mod tests {
         assert!(e.contains("no `=value`"), "{e}");
         let e = parse("postgresql://h/%zz").unwrap_err().to_string();
         assert!(e.contains("percent"), "{e}");
+    }
+
+    #[test]
+    fn debug_redacts_the_password() {
+        let ci = parse("host=h password=S3cretPw").unwrap();
+        let d = format!("{ci:?} {ci:#?}");
+        assert!(!d.contains("S3cretPw") && d.contains("********"), "{d}");
     }
 
     #[test]

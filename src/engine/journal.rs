@@ -121,7 +121,8 @@ impl Journal {
             action: &self.action,
             rec,
         };
-        let mut line = serde_json::to_string(&line)?;
+        // Inert for a terminal that `cat`s or `tail -f`s the journal, and still the same JSON.
+        let mut line = crate::text::json_safe(&serde_json::to_string(&line)?).into_owned();
         line.push('\n');
         self.file
             .write_all(line.as_bytes())

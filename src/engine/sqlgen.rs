@@ -6,11 +6,18 @@ use crate::domain::lsn::Lsn;
 use crate::domain::observed::QualName;
 use crate::sql::{ident, literal, qualified};
 
-/// A statement and the form of it that may be shown, logged and journaled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A statement and the form of it that may be shown, logged and journaled. `Debug` shows only
+/// the shown form: a `{:?}` anywhere (a log line, a test failure) must not print a password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Stmt {
     pub sql: String,
     pub shown: String,
+}
+
+impl std::fmt::Debug for Stmt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stmt").field("shown", &self.shown).finish()
+    }
 }
 
 impl Stmt {
@@ -118,10 +125,16 @@ pub fn grant_replication(user: &str, rds: bool) -> Stmt {
 }
 
 /// The connection string a server uses to reach the other side: libpq key='value' pairs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Conninfo {
     pub pairs: Vec<(String, String)>,
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Conninfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(true))
+    }
 }
 
 impl Conninfo {
@@ -279,6 +292,24 @@ mod tests {
         );
         let tricky = vec!["o'brien".to_string()];
         assert!(count_sessions(&tricky).sql.contains("ARRAY['o''brien']"));
+    }
+
+    #[test]
+    fn debug_never_prints_a_password() {
+        let c = Conninfo {
+            pairs: vec![("host".into(), "h".into())],
+            password: Some("S3cretPw".into()),
+        };
+        let s = create_subscription("sub", &c, "pub", "slot", false);
+        assert!(s.sql.contains("S3cretPw"));
+        for text in [
+            format!("{c:?}"),
+            format!("{s:?}"),
+            format!("{:#?}", vec![s.clone()]),
+        ] {
+            assert!(!text.contains("S3cretPw"), "{text}");
+            assert!(text.contains("********"), "{text}");
+        }
     }
 
     #[test]
