@@ -30,6 +30,63 @@ const CUTOVER_STEPS: &[&str] = &[
     "start_reverse",
 ];
 
+/// A psql session holding a lock on GREEN that blocks its apply worker, so a drain cannot
+/// finish; dropping the returned stdin (then waiting for the child) releases it.
+fn lock_greens_apply(m: &Mig) -> (std::process::Child, std::process::ChildStdin) {
+    let mut locker = Command::new(Bin::pg15().tool("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            DB,
+            "-p",
+        ])
+        .arg(m.green.port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = locker.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        r#"BEGIN; LOCK TABLE "Ünïcode"."Order Items" IN ACCESS EXCLUSIVE MODE; SELECT 1;"#
+    )
+    .unwrap();
+    wait_for("the lock on GREEN", Duration::from_secs(10), || {
+        (m.green.sql("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation = '\"Ünïcode\".\"Order Items\"'::regclass") == "1").then_some(())
+    });
+    (locker, stdin)
+}
+
+/// `run cutover --json` started in the background, returned once it waits in the drain, with the
+/// journal's length before it started.
+fn cutover_waiting_in_the_drain(m: &Mig) -> (std::process::Child, usize) {
+    let before = std::fs::read_to_string(&m.journal)
+        .unwrap_or_default()
+        .len();
+    let child = pgcutover(m.home.path())
+        .arg("--config")
+        .arg(&m.cfg)
+        .args(["run", "cutover", "--yes", "--json", "--journal"])
+        .arg(&m.journal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the drain to start", Duration::from_secs(30), || {
+        let j = std::fs::read_to_string(&m.journal).unwrap_or_default();
+        j[before..]
+            .contains(r#""event":"step_started","step":"drain""#)
+            .then_some(())
+    });
+    (child, before)
+}
+
 #[test]
 fn killed_after_any_step_a_rerun_converges_without_loss() {
     let m = Mig::replicating(Copy::BaseBackup, "");
@@ -97,52 +154,9 @@ fn target_dies_during_the_drain_and_the_source_serves_again() {
     );
     assert_eq!(r.code, -1, "{}\n{}", r.stdout, r.stderr);
     // Hold a lock on GREEN that blocks its apply worker: the drain cannot finish.
-    let mut locker = Command::new(Bin::pg15().tool("psql"))
-        .args([
-            "-X",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            DB,
-            "-p",
-        ])
-        .arg(m.green.port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = locker.stdin.take().unwrap();
-    writeln!(
-        stdin,
-        r#"BEGIN; LOCK TABLE "Ünïcode"."Order Items" IN ACCESS EXCLUSIVE MODE; SELECT 1;"#
-    )
-    .unwrap();
-    wait_for("the lock on GREEN", Duration::from_secs(10), || {
-        (m.green.sql("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation = '\"Ünïcode\".\"Order Items\"'::regclass") == "1").then_some(())
-    });
+    let (mut locker, stdin) = lock_greens_apply(&m);
 
-    let journal_before = std::fs::read_to_string(&m.journal)
-        .unwrap_or_default()
-        .len();
-    let child = pgcutover(m.home.path())
-        .arg("--config")
-        .arg(&m.cfg)
-        .args(["run", "cutover", "--yes", "--json", "--journal"])
-        .arg(&m.journal)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the drain to start", Duration::from_secs(30), || {
-        let j = std::fs::read_to_string(&m.journal).unwrap_or_default();
-        j[journal_before..]
-            .contains(r#""event":"step_started","step":"drain""#)
-            .then_some(())
-    });
+    let (child, _) = cutover_waiting_in_the_drain(&m);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         m.login(&m.blue),
@@ -378,49 +392,8 @@ fn journal_full_sigint_and_mid_action_failures_leave_a_safe_explained_state() {
         (r.code != 4).then_some(r)
     });
     assert_eq!(r.code, -1, "{}\n{}", r.stdout, r.stderr);
-    let mut locker = Command::new(Bin::pg15().tool("psql"))
-        .args([
-            "-X",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            DB,
-            "-p",
-        ])
-        .arg(m.green.port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = locker.stdin.take().unwrap();
-    writeln!(
-        stdin,
-        r#"BEGIN; LOCK TABLE "Ünïcode"."Order Items" IN ACCESS EXCLUSIVE MODE; SELECT 1;"#
-    )
-    .unwrap();
-    wait_for("the lock on GREEN", Duration::from_secs(10), || {
-        (m.green.sql("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation = '\"Ünïcode\".\"Order Items\"'::regclass") == "1").then_some(())
-    });
-    let before = std::fs::read_to_string(&m.journal).unwrap().len();
-    let child = pgcutover(m.home.path())
-        .arg("--config")
-        .arg(&m.cfg)
-        .args(["run", "cutover", "--yes", "--json", "--journal"])
-        .arg(&m.journal)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the drain to start", Duration::from_secs(30), || {
-        let j = std::fs::read_to_string(&m.journal).unwrap_or_default();
-        j[before..]
-            .contains(r#""event":"step_started","step":"drain""#)
-            .then_some(())
-    });
+    let (mut locker, stdin) = lock_greens_apply(&m);
+    let (child, before) = cutover_waiting_in_the_drain(&m);
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     unsafe {

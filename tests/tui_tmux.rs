@@ -72,6 +72,22 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// Until the program in the pane has exited (tmux then closes the session).
+    fn wait_exit(&self) {
+        wait_for("the dashboard to exit", Duration::from_secs(10), || {
+            let alive = self
+                .cmd()
+                .args(["has-session", "-t", &self.session])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            (!alive).then_some(())
+        });
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self
@@ -155,16 +171,7 @@ fn cutover_and_rollback_from_the_keyboard() {
 
     // q quits (nothing runs now): the process ends and tmux closes the session.
     t.keys(&["q"]);
-    wait_for("the dashboard to exit", Duration::from_secs(10), || {
-        let alive = t
-            .cmd()
-            .args(["has-session", "-t", &t.session])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        (!alive).then_some(())
-    });
+    t.wait_exit();
 
     // A second dashboard, with a bug in the engine (a test hook panics after a step), a FIFO as
     // the redo log, and a canary password in its environment.
@@ -226,16 +233,7 @@ fn cutover_and_rollback_from_the_keyboard() {
     m.assert_serving("blue");
     let t0 = std::time::Instant::now();
     t.keys(&["q"]);
-    wait_for("the dashboard to exit", Duration::from_secs(10), || {
-        let alive = t
-            .cmd()
-            .args(["has-session", "-t", &t.session])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        (!alive).then_some(())
-    });
+    t.wait_exit();
     assert!(
         t0.elapsed() < Duration::from_secs(5),
         "quitting never waits on a poller"
