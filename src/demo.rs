@@ -472,7 +472,7 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
         true,
         settings.poll.interval,
         false,
-        settings.keymap.clone(),
+        crate::app::keys::Keymap::default(),
     );
     let mut readers = [
         crate::collect::snapshot::reader(settings, Side::Blue),

@@ -282,8 +282,9 @@ pub struct Settings {
     pub cutover: CutoverSettings,
     pub poll: PollSettings,
     pub file: Option<PathBuf>,
-    /// The dashboard's keys, defaults with the `[keys]` table applied.
-    pub keymap: crate::app::keys::Keymap,
+    /// The `[keys]` table as written: command name → key names. The dashboard turns it into its
+    /// keymap (and reports a mistake there), so a bad entry never stops `status` or `run`.
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
     /// `[ui] theme`; `--theme` wins.
     pub theme: Option<String>,
 }
@@ -788,26 +789,22 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         );
     }
 
-    let keymap = match &fc.keys {
-        None => crate::app::keys::Keymap::default(),
-        Some(t) => {
-            let t = t
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        match v {
-                            KeysValue::One(s) => vec![s.clone()],
-                            KeysValue::Many(v) => v.clone(),
-                        },
-                    )
-                })
-                .collect();
-            crate::app::keys::Keymap::with_overrides(&t).map_err(|e| eyre!("{label}: {e}"))?
-        }
-    };
+    let keys = fc
+        .keys
+        .iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    KeysValue::One(s) => vec![s.clone()],
+                    KeysValue::Many(v) => v.clone(),
+                },
+            )
+        })
+        .collect();
     Ok(Settings {
-        keymap,
+        keys,
         theme: fc.ui.theme.clone(),
         blue,
         green,
@@ -1327,6 +1324,16 @@ dsn = "host=127.0.0.1"
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_bad_keys_table_does_not_stop_the_other_commands() {
+        let base = "[blue]\ndsn = \"host=a\"\n[green]\ndsn = \"host=b\"\n";
+        let s = load(&format!(
+            "{base}[keys]\nnot_a_command = \"x\"\ncutover = [\"C\", \"F5\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(s.keys["cutover"], vec!["C".to_string(), "F5".to_string()]);
     }
 
     #[test]

@@ -230,6 +230,15 @@ pub struct Options {
 
 /// Run the dashboard until the operator quits.
 pub async fn run(settings: Settings, opts: Options) -> Result<()> {
+    let keymap = crate::app::keys::Keymap::with_overrides(&settings.keys).map_err(|e| {
+        color_eyre::eyre::eyre!(
+            "{}: {e}",
+            settings
+                .file
+                .as_ref()
+                .map_or("the configuration".to_string(), |p| p.display().to_string())
+        )
+    })?;
     let settings = Arc::new(settings);
     let mut st = State::new(
         settings.names.clone(),
@@ -237,7 +246,7 @@ pub async fn run(settings: Settings, opts: Options) -> Result<()> {
         opts.write,
         settings.poll.interval,
         settings.blue.rds_instance.is_some() || settings.green.rds_instance.is_some(),
-        settings.keymap.clone(),
+        keymap,
     );
     install_panic_hook();
     let mut term = enter()?;
