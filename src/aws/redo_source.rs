@@ -165,28 +165,9 @@ pub async fn from_rds_logs(
     let mut read = Vec::new();
     for f in files.iter().filter(|f| f.last_written >= bound) {
         read.push(f.name.clone());
-        // Lines straddle portions: complete lines go to the parser, the rest waits (bounded).
-        let mut carry = String::new();
-        let mut feed = |chunk: &str| -> bool {
-            carry.push_str(chunk);
-            while let Some(i) = carry.find('\n') {
-                let done = finder.push(carry[..i].trim_end_matches('\r'));
-                carry.drain(..=i);
-                if done {
-                    return true;
-                }
-            }
-            if carry.len() > redo::MAX_LINE {
-                let mut cut = redo::MAX_LINE;
-                while !carry.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                carry.truncate(cut);
-            }
-            false
-        };
-        let stopped = super::rds::download_log_file_with(rds, instance, &f.name, &mut feed).await?;
-        if stopped || (!carry.is_empty() && finder.push(&carry)) {
+        let stopped =
+            super::rds::download_log_file_with(rds, instance, &f.name, |d| finder.feed(d)).await?;
+        if stopped || finder.end_of_input() {
             break;
         }
     }

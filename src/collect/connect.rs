@@ -184,13 +184,17 @@ fn find_password(
     if let Some(p) = s.conninfo.get("password") {
         return Some(p.to_string());
     }
-    let file = s
-        .conninfo
-        .get("passfile")
-        .map(PathBuf::from)
-        .or_else(default_passfile)?;
+    let file = passfile(s)?;
     let host = hosts.first().map(String::as_str).unwrap_or("localhost");
     pgpass_lookup(&file, host, port, db, user)
+}
+
+/// The side's password file: `passfile` in its DSN, else libpq's default.
+fn passfile(s: &SideSettings) -> Option<PathBuf> {
+    s.conninfo
+        .get("passfile")
+        .map(PathBuf::from)
+        .or_else(default_passfile)
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -355,15 +359,10 @@ pub async fn connect(s: &SideSettings, timeout: Duration) -> Result<Client> {
         Ok(Err(e)) => {
             let mut text = pg_error_text(&e);
             // libpq ignores a loose password file silently; we say so where it matters.
-            if text.contains("password") {
-                let file = s
-                    .conninfo
-                    .get("passfile")
-                    .map(PathBuf::from)
-                    .or_else(default_passfile);
-                if let Some(p) = file.as_deref().and_then(passfile_problem) {
-                    text.push_str(&format!(" ({p})"));
-                }
+            if text.contains("password")
+                && let Some(p) = passfile(s).as_deref().and_then(passfile_problem)
+            {
+                text.push_str(&format!(" ({p})"));
             }
             Err(eyre!("{side} ({label}): {text}"))
         }

@@ -244,6 +244,8 @@ const LINE_SHOWN: usize = 400;
 /// The redo-line search, fed one line at a time: memory stays bounded whatever the log's size.
 pub struct Finder {
     not_before: Option<OffsetDateTime>,
+    /// The start of a line not yet complete, from `feed` (at most `MAX_LINE` bytes kept).
+    partial: String,
     line_no: usize,
     /// The recovery under way logged `recovery stopping before …`.
     stopped_before: bool,
@@ -254,6 +256,7 @@ impl Finder {
     pub fn new(not_before: Option<OffsetDateTime>) -> Finder {
         Finder {
             not_before,
+            partial: String::new(),
             line_no: 0,
             stopped_before: false,
             done: None,
@@ -323,6 +326,46 @@ impl Finder {
             );
         }
         self.done.is_some()
+    }
+
+    /// Feed a chunk of text that may end mid-line (a download portion); complete lines go to
+    /// `push`, the rest waits for the next chunk. Returns true once the answer is known.
+    pub fn feed(&mut self, chunk: &str) -> bool {
+        let mut rest = chunk;
+        while let Some(i) = rest.find('\n') {
+            let done = if self.partial.is_empty() {
+                self.push(rest[..i].trim_end_matches('\r'))
+            } else {
+                self.keep(&rest[..i]);
+                let line = std::mem::take(&mut self.partial);
+                self.push(line.trim_end_matches('\r'))
+            };
+            if done {
+                return true;
+            }
+            rest = &rest[i + 1..];
+        }
+        self.keep(rest);
+        false
+    }
+
+    /// The end of one input (a file): a line without its newline is still a line.
+    pub fn end_of_input(&mut self) -> bool {
+        if self.partial.is_empty() {
+            return self.done.is_some();
+        }
+        let line = std::mem::take(&mut self.partial);
+        self.push(line.trim_end_matches('\r'))
+    }
+
+    /// Append to the incomplete line, keeping at most `MAX_LINE` bytes of it.
+    fn keep(&mut self, s: &str) {
+        let room = MAX_LINE.saturating_sub(self.partial.len());
+        let mut cut = s.len().min(room);
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.partial.push_str(&s[..cut]);
     }
 
     pub fn finish(self) -> Result<RedoLine, RedoError> {
@@ -766,6 +809,24 @@ mod tests {
                 if let Ok(r) = a {
                     prop_assert!(r.origin_lsn == r.redo_lsn || r.origin_lsn.as_u64() == r.redo_lsn.as_u64() + 1);
                 }
+            }
+
+            #[test]
+            fn fed_in_chunks_same_answer(lines in prop::collection::vec(log_line(), 0..12), cuts in prop::collection::vec(0usize..400, 0..6)) {
+                let log = lines.join("\n");
+                let mut f = Finder::new(None);
+                let mut at = 0;
+                let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(log.len())).collect();
+                points.sort();
+                points.push(log.len());
+                for p in points {
+                    let mut p = p.max(at);
+                    while !log.is_char_boundary(p) { p += 1; }
+                    if f.feed(&log[at..p]) { break; }
+                    at = p;
+                }
+                f.end_of_input();
+                prop_assert_eq!(f.finish(), find(&log, None));
             }
 
             #[test]

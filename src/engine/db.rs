@@ -65,16 +65,13 @@ impl Db {
         if stmt.sql == stmt.shown {
             return self.run_one(ctx, step, stmt).await;
         }
-        let res = match self.run_one(ctx, step, &Stmt::new(SECRET_GUARD)).await {
-            Ok(_) => match self.run_one(ctx, step, stmt).await {
-                Ok(rows) => self
-                    .run_one(ctx, step, &Stmt::new("COMMIT"))
-                    .await
-                    .map(|_| rows),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
+        let res = async {
+            self.run_one(ctx, step, &Stmt::new(SECRET_GUARD)).await?;
+            let rows = self.run_one(ctx, step, stmt).await?;
+            self.run_one(ctx, step, &Stmt::new("COMMIT")).await?;
+            Ok(rows)
+        }
+        .await;
         if res.is_err() {
             // Never leave the engine's connection inside a failed transaction: whatever stopped
             // the statement (an error, SIGINT), the next one on this connection must run.

@@ -173,6 +173,7 @@ pub struct Ctx<'a> {
     pub journal: &'a mut Journal,
     on_event: &'a mut (dyn FnMut(&Event) + Send),
     abort_after: Option<String>,
+    panic_after: Option<String>,
     pub steps: Vec<StepTime>,
     pub interrupt: Interrupt,
     /// False while the engine restores safety: SIGINT does not stop that.
@@ -185,6 +186,7 @@ impl<'a> Ctx<'a> {
             journal,
             on_event,
             abort_after: None,
+            panic_after: None,
             steps: Vec::new(),
             interrupt: Interrupt::default(),
             interruptible: true,
@@ -247,7 +249,7 @@ impl<'a> Ctx<'a> {
             std::process::abort();
         }
         // Test hook: a bug in the engine, to prove the dashboard reports a panicked action.
-        if std::env::var("PGCUTOVER_TEST_PANIC_AFTER").ok().as_deref() == Some(step) {
+        if self.panic_after.as_deref() == Some(step) {
             panic!("test hook: panic after step {step}");
         }
         Ok(())
@@ -504,14 +506,10 @@ pub async fn run(
             }
         })
     };
-    let mut ctx = Ctx {
-        journal: &mut journal,
-        on_event,
-        abort_after: std::env::var("PGCUTOVER_TEST_ABORT_AFTER").ok(),
-        steps: Vec::new(),
-        interrupt: interrupt.clone(),
-        interruptible: true,
-    };
+    let mut ctx = Ctx::new(&mut journal, on_event);
+    ctx.abort_after = std::env::var("PGCUTOVER_TEST_ABORT_AFTER").ok();
+    ctx.panic_after = std::env::var("PGCUTOVER_TEST_PANIC_AFTER").ok();
+    ctx.interrupt = interrupt.clone();
     let result = match action {
         Action::Cutover | Action::Rollback => {
             switch::run(action, settings, &state, &plan, &mut ctx).await
