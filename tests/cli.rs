@@ -101,15 +101,7 @@ fn unreachable_host_is_reported_not_fatal() {
 fn passwords_are_used_but_never_shown() {
     let home = tempfile::tempdir().unwrap();
     let blue = Cluster::new("blue", &Bin::pg15());
-    // password auth for one role, over TCP
-    let hba = blue.data.join("pg_hba.conf");
-    let text = std::fs::read_to_string(&hba).unwrap();
-    std::fs::write(
-        &hba,
-        format!("host all monitor 127.0.0.1/32 scram-sha-256\n{text}"),
-    )
-    .unwrap();
-    blue.sql("SELECT pg_reload_conf()");
+    blue.require_password("monitor");
     blue.sql("CREATE ROLE monitor LOGIN PASSWORD 'S3cr3t:pa''ss'");
     let dsn = format!(
         "host=127.0.0.1 port={} dbname=appdb user=monitor sslmode=disable",

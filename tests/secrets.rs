@@ -15,16 +15,6 @@ use common::*;
 const C_ENV: &str = "CanaryEnv/7?x@y:z'q\"w s";
 const C_REPL: &str = "CanaryRepl/9?x@y:z";
 
-fn hba_scram_for(c: &Cluster, role: &str) {
-    let hba = c.data.join("pg_hba.conf");
-    let text = std::fs::read_to_string(&hba).unwrap();
-    std::fs::write(
-        &hba,
-        format!("host all {role} 127.0.0.1/32 scram-sha-256\n{text}"),
-    )
-    .unwrap();
-}
-
 struct Secrets {
     home: tempfile::TempDir,
     journal: PathBuf,
@@ -83,8 +73,8 @@ fn a_canary_password_never_leaves_the_process() {
     ));
     blue.sql("ALTER SYSTEM SET log_statement = 'all'");
     blue.sql("ALTER SYSTEM SET log_min_error_statement = 'error'");
-    hba_scram_for(&blue, "tool");
-    blue.sql("SELECT pg_reload_conf()");
+    // (its reload also applies the ALTER SYSTEM above)
+    blue.require_password("tool");
     blue.sql("CREATE TABLE secrets_probe (id int PRIMARY KEY)");
 
     let home = tempfile::tempdir().unwrap();

@@ -303,6 +303,18 @@ impl Cluster {
         self.start();
     }
 
+    /// Password (SCRAM) authentication for `role` over TCP; everyone else keeps trust.
+    pub fn require_password(&self, role: &str) {
+        let hba = self.data.join("pg_hba.conf");
+        let text = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(
+            &hba,
+            format!("host all {role} 127.0.0.1/32 scram-sha-256\n{text}"),
+        )
+        .unwrap();
+        self.sql("SELECT pg_reload_conf()");
+    }
+
     pub fn dsn(&self) -> String {
         format!(
             "host=127.0.0.1 port={} dbname={DB} user=postgres sslmode=disable",
