@@ -101,8 +101,8 @@ fn killed_after_any_step_a_rerun_converges_without_loss() {
             } else {
                 "rollback"
             };
-            let r = m.pgc_env(
-                ("PGCUTOVER_TEST_ABORT_AFTER", step),
+            let r = m.pgc_steady(
+                Some(("PGCUTOVER_TEST_ABORT_AFTER", step)),
                 &["run", action, "--yes"],
             );
             if r.code == -1 {
@@ -115,7 +115,7 @@ fn killed_after_any_step_a_rerun_converges_without_loss() {
                     r.stdout, r.stderr
                 );
             }
-            let r = m.pgc(&["run", action, "--yes", "--json"]);
+            let r = m.pgc_steady(None, &["run", action, "--yes", "--json"]);
             assert_eq!(
                 r.code, 0,
                 "rerun of {action} after {step}: {}\n{}",
@@ -369,8 +369,8 @@ fn journal_full_sigint_and_mid_action_failures_leave_a_safe_explained_state() {
 
     // 2. the disk fills up inside the window: the undo still puts BLUE back, and says the
     // journal is incomplete
-    let r = m.pgc_env(
-        ("PGCUTOVER_TEST_JOURNAL_FULL_AT", "sequences"),
+    let r = m.pgc_steady(
+        Some(("PGCUTOVER_TEST_JOURNAL_FULL_AT", "sequences")),
         &["run", "cutover", "--yes", "--json"],
     );
     assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
@@ -384,13 +384,10 @@ fn journal_full_sigint_and_mid_action_failures_leave_a_safe_explained_state() {
     // 3. SIGINT while the window waits for the drain: the wait stops at once, BLUE serves again,
     // the journal says it was interrupted
     // (the forward worker restarted by the undo may take a moment to stream again)
-    let r = wait_for("the guards to pass", Duration::from_secs(30), || {
-        let r = m.pgc_env(
-            ("PGCUTOVER_TEST_ABORT_AFTER", "arm_subscription"),
-            &["run", "cutover", "--yes"],
-        );
-        (r.code != 4).then_some(r)
-    });
+    let r = m.pgc_steady(
+        Some(("PGCUTOVER_TEST_ABORT_AFTER", "arm_subscription")),
+        &["run", "cutover", "--yes"],
+    );
     assert_eq!(r.code, -1, "{}\n{}", r.stdout, r.stderr);
     let (mut locker, stdin) = lock_greens_apply(&m);
     let (child, before) = cutover_waiting_in_the_drain(&m);

@@ -179,6 +179,28 @@ impl Mig {
         run(&mut c)
     }
 
+    /// A run retried while it is refused only transiently (up to a minute): on a loaded machine a
+    /// burst of WAL can hold the slot's lag over the gate for a few samples, and a worker
+    /// restarted by an undo takes a moment to stream again.
+    pub fn pgc_steady(&self, var: Option<(&str, &str)>, args: &[&str]) -> Run {
+        wait_for(
+            "the lag and streaming guards to pass",
+            Duration::from_secs(60),
+            || {
+                let r = match var {
+                    Some(v) => self.pgc_env(v, args),
+                    None => self.pgc(args),
+                };
+                if r.refused_only_transiently() {
+                    std::thread::sleep(Duration::from_millis(500));
+                    None
+                } else {
+                    Some(r)
+                }
+            },
+        )
+    }
+
     pub fn pgc(&self, args: &[&str]) -> Run {
         let mut c = pgcutover(self.home.path());
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -310,7 +332,7 @@ impl Mig {
     /// Run cutover or rollback; returns the window and each step's time (ms).
     pub fn switch_steps(&self, action: &str) -> (f64, Vec<(String, f64)>) {
         let before = self.writer.as_ref().unwrap().count();
-        let r = self.pgc(&["run", action, "--yes", "--json"]);
+        let r = self.pgc_steady(None, &["run", action, "--yes", "--json"]);
         assert_eq!(r.code, 0, "{action}: {}\n{}", r.stdout, r.stderr);
         let v = r.json();
         assert_eq!(v["outcome"], "done", "{v}");

@@ -587,6 +587,31 @@ pub struct Run {
 }
 
 impl Run {
+    /// Refused, and only by guards that pass again by themselves: the lag gate (a burst of WAL)
+    /// and `streaming` (a worker restarting after an undo). A waiting operator would retry; a
+    /// refusal changes nothing on either side.
+    pub fn refused_only_transiently(&self) -> bool {
+        if self.code != 4 {
+            return false;
+        }
+        let failed: Vec<String> = match serde_json::from_str::<serde_json::Value>(&self.stdout) {
+            Ok(v) => v["guards"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|g| g["ok"] == false)
+                .map(|g| g["name"].as_str().unwrap_or("").to_string())
+                .collect(),
+            Err(_) => self
+                .stdout
+                .lines()
+                .filter_map(|l| l.trim_start().strip_prefix("✗ "))
+                .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+                .collect(),
+        };
+        !failed.is_empty() && failed.iter().all(|n| n == "lag" || n == "streaming")
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr: {}", self.stdout, self.stderr))
