@@ -327,10 +327,7 @@ fn dispatch(rt: &tokio::runtime::Runtime, cli: Cli) -> ExitCode {
     let settings = match config::load(&ov) {
         Ok(s) => s,
         Err(e) => {
-            err(&format!(
-                "pgcutover: {}",
-                crate::collect::poller::error_text(&e)
-            ));
+            err(&format!("pgcutover: {}", crate::format::report_chain(&e)));
             return ExitCode::from(2);
         }
     };
@@ -353,10 +350,7 @@ fn dispatch(rt: &tokio::runtime::Runtime, cli: Cli) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 crate::tui::restore();
-                err(&format!(
-                    "pgcutover: {}",
-                    crate::collect::poller::error_text(&e)
-                ));
+                err(&format!("pgcutover: {}", crate::format::report_chain(&e)));
                 ExitCode::from(2)
             }
         };
@@ -364,10 +358,7 @@ fn dispatch(rt: &tokio::runtime::Runtime, cli: Cli) -> ExitCode {
     match rt.block_on(run(command, settings)) {
         Ok(code) => code,
         Err(e) => {
-            err(&format!(
-                "pgcutover: {}",
-                crate::collect::poller::error_text(&e)
-            ));
+            err(&format!("pgcutover: {}", crate::format::report_chain(&e)));
             ExitCode::from(2)
         }
     }

@@ -455,7 +455,7 @@ pub fn main(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             crate::tui::restore();
-            eprintln!("pgcutover demo: {}", crate::collect::poller::error_text(&e));
+            eprintln!("pgcutover demo: {}", crate::format::report_chain(&e));
             ExitCode::from(1)
         }
     }
@@ -576,14 +576,15 @@ async fn feed(
     readers: &mut [crate::collect::postgres::PgReader; 2],
     full: bool,
 ) {
-    use crate::collect::poller::{Sample, SampleData, error_text};
+    use crate::collect::poller::{Sample, SampleData};
+    use crate::format::report_chain;
     for (reader, side) in readers.iter_mut().zip(Side::BOTH) {
         let mut data = vec![SampleData::Live(
             reader
                 .live()
                 .await
                 .map(Box::new)
-                .map_err(|e| error_text(&e)),
+                .map_err(|e| report_chain(&e)),
         )];
         if full {
             data.push(SampleData::Inventory(
@@ -591,14 +592,14 @@ async fn feed(
                     .inventory()
                     .await
                     .map(Box::new)
-                    .map_err(|e| error_text(&e)),
+                    .map_err(|e| report_chain(&e)),
             ));
             data.push(SampleData::Catalog(
                 reader
                     .catalog()
                     .await
                     .map(Box::new)
-                    .map_err(|e| error_text(&e)),
+                    .map_err(|e| report_chain(&e)),
             ));
         }
         for data in data {

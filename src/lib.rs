@@ -1,4 +1,23 @@
 //! pgcutover: watch and drive a PostgreSQL major-version upgrade by logical replication.
+//!
+//! # Module map
+//!
+//! Layers from the bottom up; a module uses only the layers below it (never one above, never one
+//! beside it), which `layers::tests` checks on every test run.
+//!
+//! | layer | modules | holds |
+//! |---|---|---|
+//! | 0 | `text`, `format`, `files`, `sql` | escaping for terminals, time/size/error formatting, capped private files, quoting |
+//! | 1 | `domain` | pure: LSN math, lag, phase, checks, guards, schema diff, sequences, redo parsing, RDS plans |
+//! | 2 | `config` | the TOML file, flags and environment resolved into `Settings` |
+//! | 3 | `aws` | a plain AWS client (RDS, CloudWatch, CloudWatch Logs) |
+//! | 4 | `collect` | reads of both PostgreSQL sides (and their RDS facts) into domain observations |
+//! | 5 | `engine` | guarded, journaled actions: the SQL and the RDS calls that change things |
+//! | 6 | `report`, `app` | the status report; the dashboard's pure state and `update` |
+//! | 7 | `ui` | pure drawing of the dashboard's state |
+//! | 8 | `tui` | the terminal, the event loop, the pollers |
+//! | 9 | `demo` | two local clusters and a writer, shown on the dashboard |
+//! | 10 | `cli` | the commands; `main.rs` only calls `cli::main` |
 
 pub mod app;
 pub mod aws;
@@ -9,8 +28,12 @@ pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod files;
+pub mod format;
 pub mod report;
 pub mod sql;
 pub mod text;
 pub mod tui;
 pub mod ui;
+
+#[cfg(test)]
+mod layers;

@@ -10,7 +10,7 @@ use crossterm::event::KeyEvent;
 
 use crate::aws::redo_source::Found;
 use crate::collect::poller::{Sample, SampleData};
-use crate::domain::checks::{self, Check, CheckInput, SideView};
+use crate::domain::checks::{self, Check, SideView};
 use crate::domain::guards::Action;
 use crate::domain::lag::{LagSample, LagSeries};
 use crate::domain::observed::{Inventory, Live, Side};
@@ -255,14 +255,12 @@ impl State {
     }
 
     fn recompute(&mut self) {
-        self.phase = phase::derive(&self.names, self.blue.live.fresh(), self.green.live.fresh());
-        self.checks = checks::run(&CheckInput {
-            names: &self.names,
-            app_roles: &self.app_roles,
-            phase: &self.phase,
-            blue: self.blue.view(),
-            green: self.green.view(),
-        });
+        (self.phase, self.checks) = checks::assess(
+            &self.names,
+            &self.app_roles,
+            self.blue.view(),
+            self.green.view(),
+        );
     }
 
     fn log(&mut self, kind: JournalKind, text: String, ms: Option<f64>) {

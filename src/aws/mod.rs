@@ -2,7 +2,6 @@
 //! CloudWatch metrics and CloudWatch Logs. Every call has a time limit and the SDK's standard
 //! retry (throttling and 5xx, with backoff); errors become one line that says what to do.
 
-pub mod actions;
 pub mod metrics;
 #[cfg(test)]
 mod mock_tests;
@@ -134,7 +133,7 @@ where
         ),
         SdkError::DispatchFailure(d) => {
             let detail = std::error::Error::source(err)
-                .map(full_chain)
+                .map(crate::format::error_chain)
                 .unwrap_or_else(|| format!("{d:?}"));
             no_credentials(what, &detail).unwrap_or_else(|| {
                 format!(
@@ -143,7 +142,7 @@ where
             })
         }
         other => {
-            let detail = full_chain(other);
+            let detail = crate::format::error_chain(other);
             no_credentials(what, &detail).unwrap_or_else(|| {
                 if detail.contains("region") {
                     format!("{what}: {detail}; set [aws] region or AWS_REGION")
@@ -170,20 +169,6 @@ fn no_credentials(what: &str, detail: &str) -> Option<String> {
 pub fn next_page(sent: &Option<String>, got: Option<&str>) -> Option<String> {
     got.filter(|g| !g.is_empty() && Some(*g) != sent.as_deref())
         .map(str::to_string)
-}
-
-fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        let t = x.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = x.source();
-    }
-    s
 }
 
 /// What to do about the common error codes.

@@ -394,16 +394,6 @@ pub fn pg_error_text(e: &tokio_postgres::Error) -> String {
         }
         s
     } else {
-        let mut s = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(inner) = src {
-            let t = inner.to_string();
-            if !s.contains(&t) {
-                s.push_str(": ");
-                s.push_str(&t);
-            }
-            src = inner.source();
-        }
-        s
+        crate::format::error_chain(e)
     }
 }

@@ -27,14 +27,6 @@ pub struct Sample {
     pub data: SampleData,
 }
 
-/// An error and its causes on one line.
-pub fn error_text(e: &color_eyre::eyre::Report) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
 /// Poll until the receiver is dropped.
 pub fn spawn(mut reader: PgReader, poll: PollSettings, tx: mpsc::Sender<Sample>) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -48,7 +40,7 @@ pub fn spawn(mut reader: PgReader, poll: PollSettings, tx: mpsc::Sender<Sample>)
                 .live()
                 .await
                 .map(Box::new)
-                .map_err(|e| error_text(&e));
+                .map_err(|e| crate::format::report_chain(&e));
             let live_ok = live.is_ok();
             let send = |data| Sample {
                 side,
@@ -65,7 +57,7 @@ pub fn spawn(mut reader: PgReader, poll: PollSettings, tx: mpsc::Sender<Sample>)
                     .inventory()
                     .await
                     .map(Box::new)
-                    .map_err(|e| error_text(&e));
+                    .map_err(|e| crate::format::report_chain(&e));
                 if tx.send(send(SampleData::Inventory(inv))).await.is_err() {
                     return;
                 }
@@ -73,7 +65,7 @@ pub fn spawn(mut reader: PgReader, poll: PollSettings, tx: mpsc::Sender<Sample>)
                     .catalog()
                     .await
                     .map(Box::new)
-                    .map_err(|e| error_text(&e));
+                    .map_err(|e| crate::format::report_chain(&e));
                 if tx.send(send(SampleData::Catalog(cat))).await.is_err() {
                     return;
                 }

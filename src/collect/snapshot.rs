@@ -1,11 +1,12 @@
 //! One full read of both sides at once, for the headless commands.
 
-use crate::collect::poller::error_text;
 use crate::collect::postgres::PgReader;
 use crate::config::Settings;
+use crate::domain::checks::SideView;
 use crate::domain::observed::{Inventory, Live, Side};
 use crate::domain::rds::SideRds;
 use crate::domain::schema::Catalog;
+use crate::format::report_chain;
 
 #[derive(Debug)]
 pub struct SideRead {
@@ -14,6 +15,18 @@ pub struct SideRead {
     pub catalog: Option<Result<Catalog, String>>,
     /// AWS facts, when the side is an RDS instance and AWS was read.
     pub rds: Option<SideRds>,
+}
+
+impl SideRead {
+    /// What the checks look at.
+    pub fn view(&self) -> SideView<'_> {
+        SideView {
+            live: self.live.as_ref().ok(),
+            inventory: self.inventory.as_ref().and_then(|r| r.as_ref().ok()),
+            error: self.live.as_ref().err().map(String::as_str),
+            rds: self.rds.as_ref(),
+        }
+    }
 }
 
 pub fn reader(settings: &Settings, side: Side) -> PgReader {
@@ -27,7 +40,7 @@ pub fn reader(settings: &Settings, side: Side) -> PgReader {
 
 /// Live facts, then (when `full`) inventory and catalogue, over one connection.
 pub async fn read_side(reader: &mut PgReader, full: bool) -> SideRead {
-    let live = reader.live().await.map_err(|e| error_text(&e));
+    let live = reader.live().await.map_err(|e| report_chain(&e));
     if live.is_err() || !full {
         return SideRead {
             live,
@@ -36,8 +49,8 @@ pub async fn read_side(reader: &mut PgReader, full: bool) -> SideRead {
             rds: None,
         };
     }
-    let inventory = Some(reader.inventory().await.map_err(|e| error_text(&e)));
-    let catalog = Some(reader.catalog().await.map_err(|e| error_text(&e)));
+    let inventory = Some(reader.inventory().await.map_err(|e| report_chain(&e)));
+    let catalog = Some(reader.catalog().await.map_err(|e| report_chain(&e)));
     SideRead {
         live,
         inventory,

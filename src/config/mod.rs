@@ -14,6 +14,7 @@ use toml::Spanned;
 use crate::domain;
 use crate::domain::observed::Side;
 use crate::domain::phase::Names;
+use crate::domain::rds_plan::RestoreSettings;
 use conninfo::ConnInfo;
 
 pub const DEFAULT_PUBLICATION: &str = "pgcutover_pub";
@@ -231,16 +232,6 @@ impl RedoSource {
             RedoSource::File => "file",
         }
     }
-}
-
-/// What GREEN's restore copies from BLUE unless set here.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RestoreSettings {
-    pub instance_class: Option<String>,
-    pub multi_az: Option<bool>,
-    pub subnet_group: Option<String>,
-    pub security_groups: Option<Vec<String>>,
-    pub parameter_group: Option<String>,
 }
 
 /// The AWS side: where the APIs are and how the RDS actions behave. Credentials come from the

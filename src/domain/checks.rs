@@ -102,6 +102,25 @@ impl Out {
     }
 }
 
+/// Phase, alarms and pre-flight checks from both sides' observations: what `status`, `check`,
+/// the engine's guards and the dashboard all start from.
+pub fn assess(
+    names: &Names,
+    app_roles: &[String],
+    blue: SideView,
+    green: SideView,
+) -> (PhaseReport, Vec<Check>) {
+    let phase = super::phase::derive(names, blue.live, green.live);
+    let checks = run(&CheckInput {
+        names,
+        app_roles,
+        phase: &phase,
+        blue,
+        green,
+    });
+    (phase, checks)
+}
+
 pub fn run(input: &CheckInput) -> Vec<Check> {
     let mut out = Out(Vec::new());
     for side in Side::BOTH {

@@ -7,7 +7,6 @@ use serde::Serialize;
 use super::guards::{Guard, g};
 use super::observed::Live;
 use super::rds::{Instance, Snapshot};
-use crate::config::RestoreSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +57,16 @@ pub struct RestoreParams {
     pub multi_az: bool,
     pub subnet_group: Option<String>,
     pub security_groups: Vec<String>,
+    pub parameter_group: Option<String>,
+}
+
+/// What GREEN's restore copies from BLUE unless set here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreSettings {
+    pub instance_class: Option<String>,
+    pub multi_az: Option<bool>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Option<Vec<String>>,
     pub parameter_group: Option<String>,
 }
 

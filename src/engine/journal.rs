@@ -92,7 +92,7 @@ impl Journal {
         match res {
             Err(e) if self.lenient => {
                 self.failed
-                    .get_or_insert_with(|| crate::collect::poller::error_text(&e));
+                    .get_or_insert_with(|| crate::format::report_chain(&e));
                 Ok(())
             }
             r => r,
@@ -116,7 +116,7 @@ impl Journal {
             rec: Record<'a>,
         }
         let line = Line {
-            ts: crate::report::now_rfc3339_ms(),
+            ts: crate::format::now_rfc3339_ms(),
             run: &self.run,
             action: &self.action,
             rec,

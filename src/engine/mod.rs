@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod journal;
+mod rds_actions;
 pub mod sqlgen;
 mod steps;
 mod switch;
@@ -292,8 +293,12 @@ impl State {
 
 pub async fn observe(settings: &Settings) -> State {
     let (blue, green) = snapshot::read_both(settings, true).await;
-    let (phase, checks) =
-        crate::report::assess(&settings.names, &settings.app_roles, &blue, &green);
+    let (phase, checks) = crate::domain::checks::assess(
+        &settings.names,
+        &settings.app_roles,
+        blue.view(),
+        green.view(),
+    );
     State {
         blue,
         green,
@@ -420,7 +425,7 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
             return (state, p, prepared);
         };
         let aws = crate::aws::Aws::shared(aws_settings).await;
-        let facts = crate::aws::actions::facts(aws, settings).await;
+        let facts = rds_actions::facts(aws, settings).await;
         let (guards, decision) = crate::domain::rds_plan::evaluate(
             a,
             &facts,
@@ -431,7 +436,7 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
         if let Some(d) = decision
             && !p.refused()
         {
-            let (steps, notes) = crate::aws::actions::plan(a, settings, &facts, &d);
+            let (steps, notes) = rds_actions::plan(a, settings, &facts, &d);
             p.steps = steps;
             p.notes = notes;
             prepared.rds = Some((facts, d));
@@ -520,7 +525,7 @@ pub async fn run(
                 bail!("internal: RDS action planned without RDS facts");
             };
             let aws = crate::aws::Aws::shared(aws_settings).await;
-            match crate::aws::actions::run(a, aws, settings, facts, decision, &mut ctx).await {
+            match rds_actions::run(a, aws, settings, facts, decision, &mut ctx).await {
                 Ok(o) => Ok(o),
                 Err(e) => Ok(Outcome::FailedSafe {
                     error: format!("{e:#}"),
@@ -548,7 +553,7 @@ pub async fn run(
             // window and every short action leaves a state a rerun continues from. Say which.
             let now = observe(settings).await;
             Outcome::FailedSafe {
-                error: crate::collect::poller::error_text(&e),
+                error: crate::format::report_chain(&e),
                 state: format!(
                     "{}; rerun `pgcutover run {}` to continue from here, or see `pgcutover status`",
                     summary(settings, &now),

@@ -234,7 +234,7 @@ pub fn computed(
             });
         }
         Action::Cutover | Action::Rollback | Action::Rds(_) => {
-            unreachable!("switch actions are planned in switch.rs, RDS actions in aws::actions")
+            unreachable!("switch actions are planned in switch.rs, RDS actions in rds_actions.rs")
         }
     }
     (steps, notes)

@@ -306,7 +306,7 @@ pub async fn run(
     if let Err(e) = finish(action, &n, &s, &t, ctx).await {
         let (su, tu) = (src.upper(), tgt.upper());
         return Ok(Outcome::FailedAfterSwitch {
-            error: crate::collect::poller::error_text(&e),
+            error: crate::format::report_chain(&e),
             state: format!(
                 "{tu} serves (app roles LOGIN), {su} is fenced. The reverse path is not finished; \
                  run `pgcutover run {}` again to complete it",
@@ -727,7 +727,7 @@ async fn finish(action: Action, n: &Names<'_>, s: &Db, t: &Db, ctx: &mut Ctx<'_>
             "mark the subscription as a rollback's",
             Some(s.side),
         )?;
-        let text = format!("{ROLLED_BACK_MARK} at {}", crate::report::now_rfc3339());
+        let text = format!("{ROLLED_BACK_MARK} at {}", crate::format::now_rfc3339());
         s.run(
             ctx,
             "mark_rollback",
@@ -778,7 +778,7 @@ async fn undo(
     err: color_eyre::eyre::Report,
 ) -> Result<Outcome> {
     let (su, tu) = (s.side.upper(), t.side.upper());
-    let error = crate::collect::poller::error_text(&err);
+    let error = crate::format::report_chain(&err);
     // Nothing below depends on the journal or can be interrupted: the source must serve again.
     ctx.restoring_safety();
     ctx.note(format!("window failed: {error}; undoing"))?;
@@ -855,7 +855,7 @@ async fn undo(
                     }
                     Err(_) => problems.push(format!(
                         "{su} is still FENCED (could not restore LOGIN: {}); run `pgcutover run unfence {}`",
-                        crate::collect::poller::error_text(&e),
+                        crate::format::report_chain(&e),
                         s.side
                     )),
                 }
@@ -867,7 +867,7 @@ async fn undo(
             Ok(_) => state.push(format!("forward replication {su} → {tu} resumed")),
             Err(e) => problems.push(format!(
                 "the forward subscription on {tu} is disabled ({}); rerunning the action re-enables it, or ALTER SUBSCRIPTION {} ENABLE",
-                crate::collect::poller::error_text(&e),
+                crate::format::report_chain(&e),
                 ident(n.sub)
             )),
         }

@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use crate::aws::redo_source::Found;
 use crate::collect::snapshot::SideRead;
-use crate::domain::checks::{self, Check, CheckInput, SideView};
+use crate::domain::checks::{self, Check};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, Publication, Role, Side, Subscription};
-use crate::domain::phase::{self, Alarm, Direction, Names, Phase, PhaseReport};
+use crate::domain::phase::{Alarm, Direction, Names, Phase};
 use crate::domain::rds::{Event, Instance, Point, Snapshot};
 use crate::domain::schema::{self, SchemaDiff};
 use crate::domain::sequences::{self, SequenceRow};
@@ -189,58 +189,14 @@ fn side_out(r: &SideRead) -> SideOut {
     }
 }
 
-/// Phase, alarms and pre-flight checks from both reads: what `status`, `check` and the engine's
-/// guards all start from.
-pub fn assess(
-    names: &Names,
-    app_roles: &[String],
-    blue: &SideRead,
-    green: &SideRead,
-) -> (PhaseReport, Vec<Check>) {
-    let ph = phase::derive(names, blue.live.as_ref().ok(), green.live.as_ref().ok());
-    let checks = checks::run(&CheckInput {
-        names,
-        app_roles,
-        phase: &ph,
-        blue: view(blue),
-        green: view(green),
-    });
-    (ph, checks)
-}
-
-fn view(r: &SideRead) -> SideView<'_> {
-    SideView {
-        live: r.live.as_ref().ok(),
-        inventory: ok(&r.inventory),
-        error: r.live.as_ref().err().map(String::as_str),
-        rds: r.rds.as_ref(),
-    }
-}
-
 fn ok<T>(o: &Option<Result<T, String>>) -> Option<&T> {
     o.as_ref().and_then(|r| r.as_ref().ok())
-}
-
-/// Now, with milliseconds, for the journal.
-pub fn now_rfc3339_ms() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
-        .unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Assemble the report from what was read on both sides.
 pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideRead) -> Status {
     let (bl, gl) = (blue.live.as_ref().ok(), green.live.as_ref().ok());
-    let (ph, checks) = assess(names, app_roles, blue, green);
+    let (ph, checks) = checks::assess(names, app_roles, blue.view(), green.view());
 
     let per_side = |f: &mut dyn FnMut(Side, &Live)| {
         for (s, l) in [(Side::Blue, bl), (Side::Green, gl)] {
@@ -297,7 +253,7 @@ pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideR
     let sequences = sequences::diff(&seq(blue), &seq(green));
 
     Status {
-        generated_at: now_rfc3339(),
+        generated_at: crate::format::now_rfc3339(),
         phase: ph.phase,
         direction: ph.direction,
         writable: ph.writable,

@@ -5,21 +5,7 @@ use std::fmt::Write;
 use super::Status;
 use crate::domain::checks::Severity;
 use crate::domain::observed::Side;
-
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+use crate::format::bytes;
 
 fn mark(ok: bool, sev: Severity) -> &'static str {
     match (ok, sev) {
@@ -373,16 +359,5 @@ pub fn outcome(out: &crate::engine::Outcome) -> String {
         Outcome::FailedAfterSwitch { error, state } => {
             format!("FAILED after the switch: {error}\nstate: {state}\n")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn byte_units() {
-        assert_eq!(super::bytes(0), "0 B");
-        assert_eq!(super::bytes(1023), "1023 B");
-        assert_eq!(super::bytes(1536), "1.5 kB");
-        assert_eq!(super::bytes(5 * 1024 * 1024 * 1024), "5.0 GB");
     }
 }

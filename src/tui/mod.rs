@@ -75,7 +75,7 @@ async fn run_guarded(
         };
         crate::engine::run(action, &s, &eopts, &mut on_event)
             .await
-            .map_err(|e| poller::error_text(&e))
+            .map_err(|e| crate::format::report_chain(&e))
     });
     match task.await {
         Ok(r) => r,

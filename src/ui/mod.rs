@@ -117,12 +117,8 @@ fn draw_header(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
         Span::styled(names.join("+"), th.ok.add_modifier(Modifier::BOLD))
     };
     let lag = match (st.lag.lag_bytes(), st.lag.lag_time()) {
-        (Some(b), Some(t)) => format!(
-            "{} ({:.1} s)",
-            crate::report::text::bytes(b),
-            t.as_secs_f64()
-        ),
-        (Some(b), None) => crate::report::text::bytes(b),
+        (Some(b), Some(t)) => format!("{} ({:.1} s)", crate::format::bytes(b), t.as_secs_f64()),
+        (Some(b), None) => crate::format::bytes(b),
         _ => "–".into(),
     };
     let badge = match (st.write, area.width < WIDE) {

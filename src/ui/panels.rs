@@ -14,7 +14,7 @@ use crate::app::{Dialog, JournalKind, Panel, State};
 use crate::domain::checks::Severity;
 use crate::domain::observed::Side;
 use crate::domain::polled::Polled;
-use crate::report::text::bytes;
+use crate::format::bytes;
 
 fn age_label<T>(p: &Polled<T>, now: SystemTime, interval: Duration) -> (String, bool) {
     match p.age(now) {

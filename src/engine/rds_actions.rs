@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, bail};
 
-use super::{Aws, explain, rds};
+use super::journal::Record;
+use super::{Ctx, Outcome, PlanStep};
+use crate::aws::{Aws, explain, rds};
 use crate::config::Settings;
 use crate::domain::observed::Side;
 use crate::domain::rds_plan::{Decision, RdsAction, RdsFacts, RestoreParams, restore_params};
-use crate::engine::journal::Record;
-use crate::engine::{Ctx, Outcome, PlanStep};
 
 /// Read what the guards need, concurrently.
 pub async fn facts(aws: &Aws, settings: &Settings) -> RdsFacts {
@@ -346,3 +346,7 @@ pub async fn run(
         steps: ctx.steps.clone(),
     })
 }
+
+#[cfg(test)]
+#[path = "rds_actions_tests.rs"]
+mod tests;

@@ -1,0 +1,101 @@
+//! Formatting any layer may use: the time of day for records, sizes for people, and an error
+//! with its causes on one line. Bottom layer: imports nothing of the crate.
+
+use std::error::Error;
+
+/// Now in RFC 3339 with milliseconds, for the journal (ordering records within a second).
+pub fn now_rfc3339_ms() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(u32::from(now.millisecond()) * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Now in RFC 3339, for marks left on the databases.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A byte count in binary units, one decimal (`1.5 MB`), whole bytes below a kilobyte.
+#[allow(clippy::cast_precision_loss)] // a figure for people: one decimal shown
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// An error and its causes on one line, a cause left out when the text before already says it
+/// (many errors repeat their source in their own message).
+pub fn error_chain(e: &(dyn Error + 'static)) -> String {
+    let mut texts = Vec::new();
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        texts.push(c.to_string());
+        cause = c.source();
+    }
+    join_causes(texts.into_iter())
+}
+
+/// The same for an `eyre` report, whose context layers are not `source()`s of a std error.
+pub fn report_chain(e: &color_eyre::eyre::Report) -> String {
+    join_causes(e.chain().map(ToString::to_string))
+}
+
+fn join_causes(texts: impl Iterator<Item = String>) -> String {
+    let mut s = String::new();
+    for t in texts {
+        if s.is_empty() {
+            s = t;
+        } else if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use color_eyre::eyre::{WrapErr, eyre};
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 kB");
+        assert_eq!(bytes(5 * 1024 * 1024 * 1024), "5.0 GB");
+        assert_eq!(bytes(u64::MAX), "16777216.0 TB");
+    }
+
+    #[test]
+    fn causes_once_each() {
+        let e: color_eyre::eyre::Result<()> = Err(eyre!("connection refused"));
+        let e = e.wrap_err("BLUE: connect").unwrap_err();
+        assert_eq!(report_chain(&e), "BLUE: connect: connection refused");
+        let io = std::io::Error::other("disk full");
+        assert_eq!(error_chain(&io), "disk full");
+    }
+
+    #[test]
+    fn times_parse_back() {
+        let t = now_rfc3339_ms();
+        assert!(
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok(),
+            "{t}"
+        );
+    }
+}
