@@ -4,6 +4,7 @@
 //! Lossless is checked after every switch (every acknowledged row on both sides).
 //!
 //! Run: `cargo bench --bench cutover` (env BENCH_CYCLES, BENCH_TPS).
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 #[path = "../tests/common/mod.rs"]
 mod common;

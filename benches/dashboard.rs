@@ -5,6 +5,7 @@
 //!   ≤ 40 MB), of the demo's dashboard in tmux (`pgcutover demo --tps 0`).
 //!
 //! `cargo bench --bench dashboard` (add `-- --quick` for a 15 s idle window).
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};

@@ -5,6 +5,7 @@
 //!   round trip on loopback and the slow (inventory) query.
 //!
 //! Run: `cargo bench --bench foundation` (env BENCH_TABLES to change the size).
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -101,6 +101,7 @@ pub fn append_private(path: &Path) -> std::io::Result<File> {
 }
 
 #[cfg(test)]
+#[allow(unsafe_code)] // mkfifo, to prove a FIFO is refused
 mod tests {
     use super::*;
 

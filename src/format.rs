@@ -37,6 +37,13 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A byte count CloudWatch reports as a float (negative or NaN as 0, beyond range as the most).
+pub fn bytes_of_metric(v: f64) -> String {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // saturating since 1.45
+    let n = if v.is_nan() { 0 } else { v.max(0.0) as u64 };
+    bytes(n)
+}
+
 /// An error and its causes on one line, a cause left out when the text before already says it
 /// (many errors repeat their source in their own message).
 pub fn error_chain(e: &(dyn Error + 'static)) -> String {

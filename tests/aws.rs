@@ -2,6 +2,7 @@
 //! the redo LSN read from CloudWatch Logs through the real SDK path (GREEN's own server log,
 //! rewritten with the RDS prefix, beside an older attempt's lines and a later restart's), then
 //! `start` from it, lossless; the RDS facts in `status --json`; the snapshot and restore actions.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Pre-flight checks and the schema/sequence diff on real clusters, including names that need
 //! quoting everywhere.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

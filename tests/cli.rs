@@ -1,5 +1,6 @@
 //! The command line with bad input: clear messages, the right exit code, never a panic, never a
 //! password in the output.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

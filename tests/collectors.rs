@@ -1,5 +1,6 @@
 //! The pollers and connections on real servers: one connection per side, errors as data,
 //! reconnection, TLS with and without verification.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

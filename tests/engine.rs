@@ -1,5 +1,6 @@
 //! The engine on real clusters under a concurrent write load: the full flow, lossless after every
 //! cutover and rollback; 15→15 from a base backup and from a crash-consistent copy, 15→18.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

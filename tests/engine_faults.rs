@@ -1,5 +1,6 @@
 //! The engine when things go wrong: killed after every step, the target dying mid-drain, and
 //! every guard refusing. Real clusters, the writer running throughout.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Hostile and careless input against the real binary and real servers: no panic, no hang, no
 //! escape sequence from a database on the terminal, no silent wrong answer, the right exit code.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

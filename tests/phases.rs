@@ -1,4 +1,5 @@
 //! Every phase, produced by SQL on real clusters, is reported by `status --json`: 15→15 and 15→18.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

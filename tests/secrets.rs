@@ -2,6 +2,7 @@
 //! or server log: every command and action runs at the most verbose log level against servers
 //! that log every statement (`log_statement = all`), and a failing `CREATE SUBSCRIPTION` (the
 //! statement the server would log with its error) is among them.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

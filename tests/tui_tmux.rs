@@ -1,6 +1,7 @@
 //! The real binary in a real terminal (tmux): the dashboard with `--write` against a
 //! replicating pair under load. Press C and confirm, check by SQL that GREEN serves and BLUE is
 //! fenced; press R and confirm, check the way back; read the screen at every point.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
 
 mod common;
 

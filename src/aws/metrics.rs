@@ -36,7 +36,7 @@ pub fn queries(instances: &[&str], period: Duration) -> Vec<MetricDataQuery> {
                     .metric_stat(
                         MetricStat::builder()
                             .metric(metric)
-                            .period(period.as_secs().max(60) as i32)
+                            .period(i32::try_from(period.as_secs().max(60)).unwrap_or(i32::MAX))
                             .stat(*stat)
                             .build(),
                     )

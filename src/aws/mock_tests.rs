@@ -154,8 +154,8 @@ async fn metric_data_lands_on_the_right_instance_and_metric() {
     let m = metrics::read(
         &cw,
         &["blue", "green"],
-        std::time::Duration::from_secs(900),
-        std::time::Duration::from_secs(60),
+        std::time::Duration::from_mins(15),
+        std::time::Duration::from_mins(1),
     )
     .await
     .unwrap();

@@ -4,6 +4,7 @@
 
 pub mod metrics;
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values parsed from canned responses
 mod mock_tests;
 pub mod rds;
 pub mod redo_source;
@@ -133,8 +134,7 @@ where
         ),
         SdkError::DispatchFailure(d) => {
             let detail = std::error::Error::source(err)
-                .map(crate::format::error_chain)
-                .unwrap_or_else(|| format!("{d:?}"));
+                .map_or_else(|| format!("{d:?}"), crate::format::error_chain);
             no_credentials(what, &detail).unwrap_or_else(|| {
                 format!(
                     "{what}: cannot reach AWS: {detail}; check the network, [aws] region and endpoint_url"

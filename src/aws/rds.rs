@@ -96,7 +96,7 @@ pub async fn instance(rds: &Client, id: &str) -> Result<Option<Instance>, String
         Ok(out) => Ok(out.db_instances().first().map(instance_from)),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|se| se.is_db_instance_not_found_fault()) =>
+                .is_some_and(aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError::is_db_instance_not_found_fault) =>
         {
             Ok(None)
         }
@@ -115,7 +115,7 @@ pub async fn snapshot(rds: &Client, id: &str) -> Result<Option<Snapshot>, String
         Ok(out) => Ok(out.db_snapshots().first().map(snapshot_from)),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|se| se.is_db_snapshot_not_found_fault()) =>
+                .is_some_and(aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError::is_db_snapshot_not_found_fault) =>
         {
             Ok(None)
         }
@@ -132,7 +132,7 @@ pub async fn events(rds: &Client, id: &str, span: Duration) -> Result<Vec<Event>
             .describe_events()
             .source_type(SourceType::DbInstance)
             .source_identifier(id)
-            .duration((span.as_secs() / 60).max(1) as i32)
+            .duration(i32::try_from((span.as_secs() / 60).max(1)).unwrap_or(i32::MAX))
             .set_marker(marker.clone())
             .send()
             .await

@@ -20,7 +20,7 @@ pub struct Found {
 }
 
 fn ms(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Lines read before a match to see the recovery it ends (`redo starts at`,
@@ -79,17 +79,17 @@ pub async fn from_cloudwatch(
     let cut = context
         .iter()
         .position(|e| e.id == first.id)
-        .map(|p| p + 1)
-        .unwrap_or(context.len());
+        .map_or(context.len(), |p| p + 1);
     context.truncate(cut);
     if !context.iter().any(|e| e.id == first.id) {
         context.push(first.clone());
     }
     let skip = context.len().saturating_sub(CONTEXT_LINES);
-    let text: String = context[skip..]
-        .iter()
-        .map(|e| format!("{}\n", e.message.trim_end_matches('\n')))
-        .collect();
+    let mut text = String::new();
+    for e in &context[skip..] {
+        text.push_str(e.message.trim_end_matches('\n'));
+        text.push('\n');
+    }
     let line =
         redo::find(&text, not_before).map_err(|e| format!("CloudWatch Logs {group}: {e}"))?;
     Ok(Found {
@@ -159,7 +159,7 @@ pub async fn from_rds_logs(
     not_before: Option<OffsetDateTime>,
 ) -> Result<Found, String> {
     let files = super::rds::log_files(rds, instance).await?;
-    let bound = not_before.map(ms).unwrap_or(i64::MIN);
+    let bound = not_before.map_or(i64::MIN, ms);
     // One search across the files, oldest first: a recovery's lines may straddle two files.
     let mut finder = redo::Finder::new(not_before);
     let mut read = Vec::new();

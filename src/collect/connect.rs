@@ -36,11 +36,10 @@ struct Login {
 
 fn login(s: &SideSettings) -> Result<Login> {
     let ci = &s.conninfo;
-    let user = ci.get("user").map(str::to_string).unwrap_or_else(os_user);
+    let user = ci.get("user").map_or_else(os_user, str::to_string);
     let dbname = ci
         .get("dbname")
-        .map(str::to_string)
-        .unwrap_or_else(|| user.clone());
+        .map_or_else(|| user.clone(), str::to_string);
     let hosts: Vec<String> = match ci.get("host") {
         Some(h) => h.split(',').map(str::to_string).collect(),
         None if ci.get("hostaddr").is_some() => Vec::new(),
@@ -83,10 +82,7 @@ pub fn login_credentials(s: &SideSettings) -> (String, Option<String>) {
             (l.user, pw)
         }
         Err(_) => (
-            s.conninfo
-                .get("user")
-                .map(str::to_string)
-                .unwrap_or_else(os_user),
+            s.conninfo.get("user").map_or_else(os_user, str::to_string),
             None,
         ),
     }
@@ -185,7 +181,7 @@ fn find_password(
         return Some(p.to_string());
     }
     let file = passfile(s)?;
-    let host = hosts.first().map(String::as_str).unwrap_or("localhost");
+    let host = hosts.first().map_or("localhost", String::as_str);
     pgpass_lookup(&file, host, port, db, user)
 }
 
@@ -224,7 +220,7 @@ fn rustls_config(s: &SideSettings) -> Result<rustls::ClientConfig> {
     let cfg = match &s.roots {
         Roots::File(path) => {
             let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect())
+                .and_then(std::iter::Iterator::collect)
                 .map_err(|e| {
                     eyre!(
                         "cannot read certificates from sslrootcert {}: {e}",
@@ -312,10 +308,14 @@ pub async fn connect(s: &SideSettings, timeout: Duration) -> Result<Client> {
             .config
             .get_hosts()
             .iter()
-            .find_map(|h| match h {
-                tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
-                #[allow(unreachable_patterns)]
-                _ => None,
+            .find_map(|h| {
+                // (`if let`: the Unix-socket variant exists only on unix targets)
+                #[allow(irrefutable_let_patterns)]
+                if let tokio_postgres::config::Host::Tcp(h) = h {
+                    Some(h.clone())
+                } else {
+                    None
+                }
             })
             .ok_or_else(|| eyre!("{side}: auth = \"iam\" needs a host name (the RDS endpoint)"))?;
         let port = t.config.get_ports().first().copied().unwrap_or(5432);

@@ -35,7 +35,7 @@ pub fn live(version_num: i32, origin_readable: bool) -> String {
         "LEFT JOIN (SELECT NULL::text AS external_id, NULL::pg_lsn AS remote_lsn) o ON false"
     };
     format!(
-        r#"
+        r"
 SELECT json_build_object(
   'server', json_build_object(
     'version', current_setting('server_version'),
@@ -89,14 +89,14 @@ SELECT json_build_object(
           AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')
         THEN pg_has_role(r.oid, 'rds_replication', 'MEMBER') ELSE false END)
     FROM (SELECT 1) AS one LEFT JOIN pg_roles r ON r.rolname = coalesce($2::text, current_user::text))
-)::text"#
+)::text"
     )
 }
 
 /// Catalogue-wide facts for the checks, as one JSON document.
 pub fn inventory() -> String {
     format!(
-        r#"
+        r"
 WITH user_tables AS (
   SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.relreplident
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -122,7 +122,7 @@ SELECT json_build_object(
     FROM user_tables t WHERE t.relkind = 'm'),
   'extensions', (SELECT coalesce(json_agg(json_build_object('name', extname, 'version', extversion)
       ORDER BY extname), '[]') FROM pg_extension)
-)::text"#
+)::text"
     )
 }
 
@@ -131,19 +131,19 @@ SELECT json_build_object(
 /// what `pg_sequences` does. Values are read in batches by [`sequence_values`].
 pub fn sequence_list() -> String {
     format!(
-        r#"
+        r"
 SELECT c.oid::bigint, n.nspname::text, c.relname::text,
        has_sequence_privilege(c.oid, 'SELECT,USAGE')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND {USER_NS}
-ORDER BY n.nspname, c.relname"#
+ORDER BY n.nspname, c.relname"
     )
 }
 
 /// Last values of a batch of sequences; one statement = one transaction, so each batch's locks
 /// are released before the next. Literal oids, so the engine journals the text it runs.
 pub fn sequence_values(oids: &[i64]) -> String {
-    let list: Vec<String> = oids.iter().map(|o| o.to_string()).collect();
+    let list: Vec<String> = oids.iter().map(std::string::ToString::to_string).collect();
     format!(
         "SELECT o, pg_sequence_last_value(o::oid) FROM unnest(ARRAY[{}]::bigint[]) AS o",
         list.join(", ")
@@ -158,7 +158,7 @@ pub const SEQUENCE_BATCH: usize = 500;
 /// pg_constraint from PostgreSQL 18 on) are left out because column rows carry nullability.
 pub fn catalog() -> String {
     format!(
-        r#"
+        r"
 WITH rels AS (
   SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.relispartition
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -202,6 +202,6 @@ FROM rels r JOIN pg_index i ON i.indrelid = r.oid JOIN pg_class ic ON ic.oid = i
 UNION ALL
 SELECT 'constraint', r.nspname, r.relname, con.conname, pg_get_constraintdef(con.oid)
 FROM rels r JOIN pg_constraint con ON con.conrelid = r.oid
-WHERE con.contype <> 'n'"#
+WHERE con.contype <> 'n'"
     )
 }

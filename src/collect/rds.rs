@@ -17,8 +17,8 @@ pub struct RdsRead {
 }
 
 /// How far back metrics and events go.
-pub const METRICS_SPAN: Duration = Duration::from_secs(15 * 60);
-pub const EVENTS_SPAN: Duration = Duration::from_secs(3600);
+pub const METRICS_SPAN: Duration = Duration::from_mins(15);
+pub const EVENTS_SPAN: Duration = Duration::from_hours(1);
 
 /// Read it all, within `budget`; what did not answer in time is reported as such.
 pub async fn read(settings: &Settings, budget: Duration) -> RdsRead {
@@ -29,24 +29,23 @@ pub async fn read(settings: &Settings, budget: Duration) -> RdsRead {
         let aws = Aws::shared(a).await;
         read_with(aws, settings, true).await
     };
-    match tokio::time::timeout(budget, work).await {
-        Ok(r) => r,
-        Err(_) => {
-            let e = format!(
-                "AWS did not answer within {} s; check the network path to AWS and [aws] region/endpoint_url",
-                budget.as_secs()
-            );
-            let side = |id: &Option<String>| {
-                id.as_ref().map(|_| SideRds {
-                    instance: Some(Err(e.clone())),
-                    ..Default::default()
-                })
-            };
-            RdsRead {
-                blue: side(&settings.blue.rds_instance),
-                green: side(&settings.green.rds_instance),
-                snapshot: a.snapshot.as_ref().map(|_| Err(e.clone())),
-            }
+    if let Ok(r) = tokio::time::timeout(budget, work).await {
+        r
+    } else {
+        let e = format!(
+            "AWS did not answer within {} s; check the network path to AWS and [aws] region/endpoint_url",
+            budget.as_secs()
+        );
+        let side = |id: &Option<String>| {
+            id.as_ref().map(|_| SideRds {
+                instance: Some(Err(e.clone())),
+                ..Default::default()
+            })
+        };
+        RdsRead {
+            blue: side(&settings.blue.rds_instance),
+            green: side(&settings.green.rds_instance),
+            snapshot: a.snapshot.as_ref().map(|_| Err(e.clone())),
         }
     }
 }
@@ -92,7 +91,7 @@ pub async fn read_with(aws: &Aws, settings: &Settings, with_metrics: bool) -> Rd
         if !with_metrics || ids.is_empty() {
             return None;
         }
-        Some(metrics::read(&aws.cloudwatch, &ids, METRICS_SPAN, Duration::from_secs(60)).await)
+        Some(metrics::read(&aws.cloudwatch, &ids, METRICS_SPAN, Duration::from_mins(1)).await)
     };
     let (mut blue, mut green, snapshot, mets) = tokio::join!(
         side(blue_id.map(str::to_string), true),

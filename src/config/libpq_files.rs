@@ -18,8 +18,7 @@ pub fn service_files() -> Vec<PathBuf> {
         None => v.extend(home().map(|h| h.join(".pg_service.conf"))),
     }
     let sys = std::env::var_os("PGSYSCONFDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/postgresql-common"));
+        .map_or_else(|| PathBuf::from("/etc/postgresql-common"), PathBuf::from);
     v.push(sys.join("pg_service.conf"));
     v
 }
@@ -122,19 +121,17 @@ pub fn default_passfile() -> Option<PathBuf> {
 
 /// Split a .pgpass line on unescaped `:`, undoing `\:` and `\\`.
 fn pgpass_fields(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
+    let mut fields = Vec::new();
+    let mut field = String::new();
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    fields.last_mut().unwrap().push(n);
-                }
-            }
-            ':' if fields.len() < 5 => fields.push(String::new()),
-            c => fields.last_mut().unwrap().push(c),
+            '\\' => field.extend(chars.next()),
+            ':' if fields.len() < 4 => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
         }
     }
+    fields.push(field);
     fields
 }
 

@@ -341,10 +341,9 @@ pub fn load(ov: &Overrides) -> Result<Settings> {
 }
 
 /// Parse and validate configuration text; `file` only labels messages.
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Settings> {
-    let label = file
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "configuration".into());
+    let label = file.map_or_else(|| "configuration".into(), |p| p.display().to_string());
     let fc: FileConfig = toml::from_str(text).map_err(|e| toml_error(text, &label, &e))?;
     let at = |span: std::ops::Range<usize>| -> String {
         let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
@@ -380,7 +379,7 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
             .replication
             .slot
             .as_ref()
-            .map(|s| s.span())
+            .map(toml::Spanned::span)
             .unwrap_or(0..0);
         bail!(
             "{}: [replication] slot = \"{}\": PostgreSQL slot names may hold only lower-case letters, digits and underscores",
@@ -689,7 +688,9 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         10_000,
         15,
         &at,
-    )? as u32;
+    )?;
+    // within 1..=10 000, so it fits
+    let inventory_every = u32::try_from(inventory_every).unwrap_or(u32::MAX);
 
     let redo_source = match fc
         .redo
@@ -745,7 +746,9 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
             100,
             3,
             &at,
-        )? as usize,
+        )?
+        .try_into()
+        .unwrap_or(usize::MAX),
         sample_interval: Duration::from_millis(within(
             c.sample_interval_ms.as_ref(),
             "[cutover] sample_interval_ms",
@@ -772,8 +775,9 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         )?),
     };
     // The gate's samples are taken by `plan` too, which must answer promptly.
-    let gate = cutover.sample_interval * (cutover.steady_samples as u32 - 1);
-    if gate > Duration::from_secs(60) {
+    let gate =
+        cutover.sample_interval * u32::try_from(cutover.steady_samples - 1).unwrap_or(u32::MAX);
+    if gate > Duration::from_mins(1) {
         bail!(
             "{label}: [cutover] steady_samples × sample_interval_ms spans {} s; keep the lag gate within 60 s",
             gate.as_secs()
@@ -935,23 +939,20 @@ fn redact_quoted(msg: &str) -> String {
         let q = rest.as_bytes()[i] as char;
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        match after.find(q) {
-            Some(j) => {
-                if q == '"' {
-                    out.push_str("\"…\"");
-                } else {
-                    out.push('`');
-                    out.push_str(&crate::text::echo(&after[..j]));
-                    out.push('`');
-                }
-                rest = &after[j + 1..];
+        if let Some(j) = after.find(q) {
+            if q == '"' {
+                out.push_str("\"…\"");
+            } else {
+                out.push('`');
+                out.push_str(&crate::text::echo(&after[..j]));
+                out.push('`');
             }
-            None => {
-                // an unclosed quote: nothing after it is shown
-                out.push(q);
-                out.push('…');
-                rest = "";
-            }
+            rest = &after[j + 1..];
+        } else {
+            // an unclosed quote: nothing after it is shown
+            out.push(q);
+            out.push('…');
+            rest = "";
         }
     }
     out.push_str(rest);
@@ -1127,7 +1128,7 @@ auth = "iam"
         assert!(matches!(s.green.auth, Auth::Iam(_)));
         assert_eq!(
             s.aws.as_ref().unwrap().metrics_interval,
-            Duration::from_secs(60)
+            Duration::from_mins(1)
         );
 
         let e = load(
@@ -1282,7 +1283,11 @@ dsn = "host=127.0.0.1"
         }
         let d = tempfile::tempdir().unwrap();
         let big = d.path().join("big.toml");
-        std::fs::write(&big, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).unwrap();
+        std::fs::write(
+            &big,
+            "#".repeat(usize::try_from(MAX_CONFIG_BYTES).unwrap() + 1),
+        )
+        .unwrap();
         let ov = Overrides {
             config: Some(big),
             ..Default::default()

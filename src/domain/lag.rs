@@ -79,7 +79,9 @@ impl LagSeries {
         if dt <= 0.0 {
             return None;
         }
+        #[allow(clippy::cast_precision_loss)] // rates in bytes/s: 52 bits of mantissa are plenty
         let produced = last.current.diff(first.current) as f64 / dt;
+        #[allow(clippy::cast_precision_loss)]
         let confirmed = last.confirmed.diff(first.confirmed) as f64 / dt;
         Some((produced, confirmed))
     }
@@ -96,7 +98,9 @@ impl LagSeries {
         if gain <= 0.0 {
             return None;
         }
-        Some(Duration::from_secs_f64(lag as f64 / gain))
+        #[allow(clippy::cast_precision_loss)]
+        let lag = lag as f64;
+        Some(Duration::from_secs_f64(lag / gain))
     }
 
     /// How long ago the source was where the consumer has confirmed now: lag in seconds. Taken
@@ -135,7 +139,7 @@ mod tests {
 
     fn series(points: &[(u64, u64, u64)]) -> (LagSeries, Instant) {
         let t0 = Instant::now();
-        let mut s = LagSeries::new(Duration::from_secs(900));
+        let mut s = LagSeries::new(Duration::from_mins(15));
         for &(ms, cur, conf) in points {
             s.push(LagSample {
                 at: t0 + Duration::from_millis(ms),
@@ -151,10 +155,10 @@ mod tests {
         // produce 1000 B/s, confirm 3000 B/s: gaining 2000 B/s on a 4000 B lag
         let (s, _) = series(&[(0, 10_000, 0), (1000, 11_000, 3_000), (2000, 12_000, 8_000)]);
         assert_eq!(s.lag_bytes(), Some(4_000));
-        let (p, c) = s.rates(Duration::from_secs(60)).unwrap();
+        let (p, c) = s.rates(Duration::from_mins(1)).unwrap();
         assert_eq!((p, c), (1000.0, 4000.0));
         assert_eq!(
-            s.eta(Duration::from_secs(60)),
+            s.eta(Duration::from_mins(1)),
             Some(Duration::from_secs_f64(4_000.0 / 3_000.0))
         );
     }
@@ -162,12 +166,12 @@ mod tests {
     #[test]
     fn no_eta_when_falling_behind_and_zero_when_caught_up() {
         let (s, _) = series(&[(0, 1_000, 0), (1000, 3_000, 500)]);
-        assert_eq!(s.eta(Duration::from_secs(60)), None);
+        assert_eq!(s.eta(Duration::from_mins(1)), None);
         let (s, _) = series(&[(0, 1_000, 1_000)]);
-        assert_eq!(s.eta(Duration::from_secs(60)), Some(Duration::ZERO));
+        assert_eq!(s.eta(Duration::from_mins(1)), Some(Duration::ZERO));
         let (s, _) = series(&[(0, 1_000, 500)]);
         assert_eq!(
-            s.eta(Duration::from_secs(60)),
+            s.eta(Duration::from_mins(1)),
             None,
             "one sample has no rate"
         );

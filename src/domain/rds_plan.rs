@@ -91,6 +91,7 @@ pub fn restore_params(conf: &RestoreSettings, blue: &Instance) -> RestoreParams 
 
 /// Guards and decision. `blue_live` is BLUE's PostgreSQL, needed by `snapshot` (the slot must
 /// exist before the snapshot, else the snapshot cannot start replication where it ends).
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn evaluate(
     action: RdsAction,
     facts: &RdsFacts,
@@ -98,19 +99,16 @@ pub fn evaluate(
     slot: &str,
 ) -> (Vec<Guard>, Option<Decision>) {
     let mut out = Vec::new();
-    let snap_id = match &facts.snapshot_id {
-        Some(s) => {
-            out.push(g("snapshot_named", true, format!("snapshot {s}")));
-            s.as_str()
-        }
-        None => {
-            out.push(g(
-                "snapshot_named",
-                false,
-                "no [aws] snapshot = \"name\" in the configuration: name the migration's snapshot",
-            ));
-            return (out, None);
-        }
+    let snap_id = if let Some(s) = &facts.snapshot_id {
+        out.push(g("snapshot_named", true, format!("snapshot {s}")));
+        s.as_str()
+    } else {
+        out.push(g(
+            "snapshot_named",
+            false,
+            "no [aws] snapshot = \"name\" in the configuration: name the migration's snapshot",
+        ));
+        return (out, None);
     };
     let snapshot = match &facts.snapshot {
         Ok(s) => s.as_ref(),

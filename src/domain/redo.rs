@@ -511,8 +511,7 @@ mod tests {
                 let pid = l
                     .split_once('[')
                     .and_then(|(_, r)| r.split_once(']'))
-                    .map(|(p, _)| p)
-                    .unwrap_or("0");
+                    .map_or("0", |(p, _)| p);
                 format!("{ts} UTC:10.0.0.5(5432):rdsadmin@rdsadmin:[{pid}]:{rest}")
             })
             .collect::<Vec<_>>()
@@ -622,7 +621,7 @@ mod tests {
         assert_eq!(t.millisecond(), 250);
         assert!(line_time("LOG: redo done").is_none());
         assert_eq!(
-            line_time("2024-05-01 10:00:00 CEST [1]").map(|t| t.unix_timestamp()),
+            line_time("2024-05-01 10:00:00 CEST [1]").map(time::OffsetDateTime::unix_timestamp),
             Some(1714557600 - 2 * 3600)
         );
         assert_eq!(
@@ -817,7 +816,7 @@ mod tests {
                 let mut f = Finder::new(None);
                 let mut at = 0;
                 let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(log.len())).collect();
-                points.sort();
+                points.sort_unstable();
                 points.push(log.len());
                 for p in points {
                     let mut p = p.max(at);

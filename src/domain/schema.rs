@@ -125,7 +125,7 @@ pub struct Catalog {
 impl Catalog {
     pub fn with_capacity(n: usize) -> Self {
         Catalog {
-            objects: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            objects: FxHashMap::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher),
         }
     }
     pub fn insert(&mut self, key: ObjectKey, definition: String) {
@@ -197,7 +197,7 @@ pub fn diff(blue: &Catalog, green: &Catalog) -> SchemaDiff {
                 .push(entry(key, DiffStatus::OnlyBlue, Some(b), None)),
             Some(g) if g != b => {
                 out.objects
-                    .push(entry(key, DiffStatus::Different, Some(b), Some(g)))
+                    .push(entry(key, DiffStatus::Different, Some(b), Some(g)));
             }
             Some(_) => {}
         }

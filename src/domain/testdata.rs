@@ -1,6 +1,7 @@
 //! Observed states for the pure logic's unit tests.
 
-use super::observed::*;
+use super::lsn::Lsn;
+use super::observed::{Live, Publication, ReplicationRole, Role, Server, Slot, Subscription};
 use super::phase::Names;
 
 pub fn names() -> Names {
@@ -18,7 +19,7 @@ pub fn live(login: bool) -> Live {
             version_num: 150018,
             wal_level: "logical".into(),
             in_recovery: false,
-            current_lsn: Some("0/100".parse().unwrap()),
+            current_lsn: Some(Lsn::from_u64(0x100)),
             max_replication_slots: 10,
             replication_slots_used: 0,
             max_wal_senders: 10,
@@ -64,8 +65,8 @@ pub fn with_pub_slot(mut l: Live) -> Live {
         active: false,
         active_pid: None,
         temporary: false,
-        restart_lsn: Some("0/80".parse().unwrap()),
-        confirmed_flush_lsn: Some("0/90".parse().unwrap()),
+        restart_lsn: Some(Lsn::from_u64(0x80)),
+        confirmed_flush_lsn: Some(Lsn::from_u64(0x90)),
         wal_status: Some("reserved".into()),
         safe_wal_size: None,
     });

@@ -126,7 +126,7 @@ impl Journal {
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
-            .and_then(|_| self.file.flush())
+            .and_then(|()| self.file.flush())
             .wrap_err_with(|| format!("writing the journal {}", self.path.display()))
     }
 }

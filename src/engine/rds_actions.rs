@@ -174,11 +174,11 @@ fn poll_every(settings: &Settings) -> Duration {
     settings
         .aws
         .as_ref()
-        .map(|a| a.poll_interval)
-        .unwrap_or(Duration::from_secs(10))
+        .map_or(Duration::from_secs(10), |a| a.poll_interval)
 }
 
 /// Make the call (unless waiting on an earlier one), then poll until done.
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub async fn run(
     action: RdsAction,
     aws: &Aws,
@@ -271,9 +271,7 @@ pub async fn run(
     let t0 = ctx.begin("wait", "waiting for RDS", Some(side))?;
     let a = settings.aws.as_ref();
     let every = poll_every(settings);
-    let timeout = a
-        .map(|a| a.action_timeout)
-        .unwrap_or(Duration::from_secs(4 * 3600));
+    let timeout = a.map_or(Duration::from_hours(4), |a| a.action_timeout);
     let target = facts.engine_version.clone();
     let green = facts.green_id.clone().unwrap_or_default();
     let deadline = Instant::now() + timeout;

@@ -14,6 +14,8 @@ pub struct Stmt {
     pub shown: String,
 }
 
+// `sql` may carry a password: only what is shown goes into Debug output.
+#[allow(clippy::missing_fields_in_debug)]
 impl std::fmt::Debug for Stmt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stmt").field("shown", &self.shown).finish()

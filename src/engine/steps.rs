@@ -42,8 +42,7 @@ pub fn publisher_conninfo(settings: &Settings, publisher: Side) -> Conninfo {
     let dbname = ci
         .get("dbname")
         .or(s.conninfo.get("dbname"))
-        .map(str::to_string)
-        .unwrap_or_else(|| login_user.clone());
+        .map_or_else(|| login_user.clone(), str::to_string);
     pairs.push(("dbname".into(), dbname.clone()));
     pairs.push(("user".into(), user.clone()));
     // The server's libpq has no root file of ours: verification modes become `require` there.
@@ -81,6 +80,7 @@ pub struct Step {
     stmts: Vec<Stmt>,
 }
 
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn computed(
     action: Action,
     settings: &Settings,
@@ -269,7 +269,7 @@ pub async fn run(
     let mut conns: [Option<Db>; 2] = [None, None];
     let mut summary = Vec::new();
     for step in steps {
-        let idx = if step.side == Side::Blue { 0 } else { 1 };
+        let idx = usize::from(step.side != Side::Blue);
         if conns[idx].is_none() {
             conns[idx] = Some(Db::connect(settings.side(step.side), timeout).await?);
         }

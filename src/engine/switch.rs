@@ -43,6 +43,7 @@ struct Names<'a> {
 }
 
 /// The steps as the plan shows them; `<…>` are values read while running.
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn plan(action: Action, settings: &Settings, state: &State, p: &mut Plan) {
     let (src, tgt) = sides(action);
     let (s, t) = (
@@ -328,6 +329,7 @@ pub async fn run(
 }
 
 /// Before the window: nothing here blocks the application.
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 async fn arm(
     settings: &Settings,
     n: &Names<'_>,
@@ -379,7 +381,7 @@ async fn arm(
         Some(t.side),
     )?;
     let workers = sqlgen::subscription_workers(n.sub);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while first(&t.run(ctx, "forward_streaming", &workers).await?, 0).is_none() {
         if Instant::now() > deadline {
             bail!(
@@ -439,6 +441,7 @@ fn parse_lsn(v: Option<String>, what: &str) -> Result<Lsn> {
 }
 
 /// The window. Returns its length in milliseconds (NOLOGIN sent → LOGIN committed).
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 async fn window(
     settings: &Settings,
     n: &Names<'_>,
@@ -680,6 +683,7 @@ async fn copy_sequences(s: &Db, t: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
 }
 
 /// After the point of no return. Every step checks first, so a rerun finishes what is left.
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 async fn finish(action: Action, n: &Names<'_>, s: &Db, t: &Db, ctx: &mut Ctx<'_>) -> Result<()> {
     let tgt_sub = first(
         &t.run(ctx, "drop_forward", &sqlgen::subscription_origin(n.sub))
@@ -768,6 +772,7 @@ async fn finish(action: Action, n: &Names<'_>, s: &Db, t: &Db, ctx: &mut Ctx<'_>
 
 /// A failure inside the window: put the source back in service and the forward replication as it
 /// was, unless the target may already be serving.
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 async fn undo(
     settings: &Settings,
     n: &Names<'_>,

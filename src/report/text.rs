@@ -16,9 +16,12 @@ fn mark(ok: bool, sev: Severity) -> &'static str {
     }
 }
 
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn status(s: &Status) -> String {
     let mut o = String::new();
-    let dir = s.direction.map(|d| d.label()).unwrap_or("-");
+    let dir = s
+        .direction
+        .map_or("-", super::super::domain::phase::Direction::label);
     let writable: Vec<&str> = s.writable.iter().map(|w| w.upper()).collect();
     let _ = writeln!(
         o,
@@ -94,8 +97,7 @@ pub fn status(s: &Status) -> String {
                 out.version.as_deref().unwrap_or("?"),
                 out.wal_level.as_deref().unwrap_or("?"),
                 out.current_lsn
-                    .map(|l| l.to_string())
-                    .unwrap_or_else(|| "?".into()),
+                    .map_or_else(|| "?".into(), |l| l.to_string()),
                 if out.in_recovery == Some(true) {
                     "  IN RECOVERY"
                 } else {
@@ -122,7 +124,7 @@ pub fn status(s: &Status) -> String {
                         .metrics
                         .as_ref()
                         .and_then(|m| m.latest.get("FreeStorageSpace"))
-                        .map(|f| format!("  free {}", bytes(*f as u64)))
+                        .map(|f| format!("  free {}", crate::format::bytes_of_metric(*f)))
                         .unwrap_or_default();
                     let _ = writeln!(
                         o,
@@ -161,10 +163,8 @@ pub fn status(s: &Status) -> String {
                 crate::sql::ident(&sl.name),
                 if sl.ours { " (ours)" } else { "" },
                 if sl.active { "active" } else { "inactive" },
-                sl.lag_bytes.map(bytes).unwrap_or_else(|| "-".into()),
-                sl.wal_retained_bytes
-                    .map(bytes)
-                    .unwrap_or_else(|| "-".into()),
+                sl.lag_bytes.map_or_else(|| "-".into(), bytes),
+                sl.wal_retained_bytes.map_or_else(|| "-".into(), bytes),
                 sl.wal_status.as_deref().unwrap_or(""),
             );
         }
@@ -184,9 +184,7 @@ pub fn status(s: &Status) -> String {
                 } else {
                     "no worker"
                 },
-                sub.origin_lsn
-                    .map(|l| l.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                sub.origin_lsn.map_or_else(|| "-".into(), |l| l.to_string()),
             );
         }
     }
@@ -231,7 +229,7 @@ pub fn status(s: &Status) -> String {
             differing.len()
         );
         for r in differing.iter().take(20) {
-            let v = |x: Option<i64>| x.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+            let v = |x: Option<i64>| x.map_or_else(|| "-".into(), |v| v.to_string());
             let _ = writeln!(
                 o,
                 "  {:<40} BLUE {:>12}  GREEN {:>12}",

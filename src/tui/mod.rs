@@ -83,7 +83,7 @@ async fn run_guarded(
             let what = if e.is_panic() {
                 let p = e.into_panic();
                 p.downcast_ref::<&str>()
-                    .map(|s| s.to_string())
+                    .map(std::string::ToString::to_string)
                     .or_else(|| p.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic".into())
             } else {
@@ -161,41 +161,38 @@ async fn aws_poller(settings: Arc<Settings>, tx: mpsc::Sender<Msg>) {
         )
         .await;
         let at = SystemTime::now();
-        match read {
-            Ok(mut r) => {
-                if with_metrics {
-                    last_metrics = Some(Instant::now());
-                }
-                for (side, sr) in [(Side::Blue, r.blue.take()), (Side::Green, r.green.take())] {
-                    if let Some(sr) = sr {
-                        let _ = tx
-                            .send(Msg::Rds {
-                                side,
-                                at,
-                                data: Box::new(Ok(sr)),
-                            })
-                            .await;
-                    }
-                }
-                if let Some(s) = r.snapshot {
-                    let _ = tx.send(Msg::Snapshot { at, data: s }).await;
+        if let Ok(mut r) = read {
+            if with_metrics {
+                last_metrics = Some(Instant::now());
+            }
+            for (side, sr) in [(Side::Blue, r.blue.take()), (Side::Green, r.green.take())] {
+                if let Some(sr) = sr {
+                    let _ = tx
+                        .send(Msg::Rds {
+                            side,
+                            at,
+                            data: Box::new(Ok(sr)),
+                        })
+                        .await;
                 }
             }
-            Err(_) => {
-                let e = format!("AWS did not answer within {} s", (a.timeout * 2).as_secs());
-                for (side, id) in [
-                    (Side::Blue, &settings.blue.rds_instance),
-                    (Side::Green, &settings.green.rds_instance),
-                ] {
-                    if id.is_some() {
-                        let _ = tx
-                            .send(Msg::Rds {
-                                side,
-                                at,
-                                data: Box::new(Err(e.clone())),
-                            })
-                            .await;
-                    }
+            if let Some(s) = r.snapshot {
+                let _ = tx.send(Msg::Snapshot { at, data: s }).await;
+            }
+        } else {
+            let e = format!("AWS did not answer within {} s", (a.timeout * 2).as_secs());
+            for (side, id) in [
+                (Side::Blue, &settings.blue.rds_instance),
+                (Side::Green, &settings.green.rds_instance),
+            ] {
+                if id.is_some() {
+                    let _ = tx
+                        .send(Msg::Rds {
+                            side,
+                            at,
+                            data: Box::new(Err(e.clone())),
+                        })
+                        .await;
                 }
             }
         }
@@ -229,6 +226,7 @@ pub struct Options {
 }
 
 /// Run the dashboard until the operator quits.
+#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub async fn run(settings: Settings, opts: Options) -> Result<()> {
     let keymap = crate::app::keys::Keymap::with_overrides(&settings.keys).map_err(|e| {
         color_eyre::eyre::eyre!(
@@ -263,8 +261,7 @@ pub async fn run(settings: Settings, opts: Options) -> Result<()> {
     let mut hup_sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut last_second = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_secs());
     let mut engine: Option<JoinHandle<()>> = None;
 
     let result: Result<()> = loop {
@@ -288,7 +285,7 @@ pub async fn run(settings: Settings, opts: Options) -> Result<()> {
             m = rx.recv() => m,
             _ = tick.tick() => {
                 // Ages tick once a second; the window timer and a running action every 100 ms.
-                let s = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let s = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 if s != last_second || st.running.is_some() {
                     last_second = s;
                     Some(Msg::Tick)
@@ -369,6 +366,7 @@ pub async fn run(settings: Settings, opts: Options) -> Result<()> {
 fn suspend(term: &mut Term) -> Result<()> {
     restore();
     // SAFETY: raising a signal on our own process has no memory-safety preconditions.
+    #[allow(unsafe_code)]
     unsafe {
         libc::raise(libc::SIGTSTP);
     }

@@ -19,7 +19,7 @@ use crate::engine::{Event, Plan, PlanStep};
 
 fn t0() -> SystemTime {
     // 2026-11-21 10:00:00 UTC
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_255_200)
+    SystemTime::UNIX_EPOCH + Duration::from_hours(498682)
 }
 
 struct Fixture {

@@ -43,7 +43,10 @@ fn esc(s: &str) -> String {
 
 pub fn render(buf: &Buffer) -> String {
     let area = buf.area;
-    let (w, h) = (area.width as f64 * CELL_W, area.height as f64 * CELL_H);
+    let (w, h) = (
+        f64::from(area.width) * CELL_W,
+        f64::from(area.height) * CELL_H,
+    );
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -62,8 +65,8 @@ pub fn render(buf: &Buffer) -> String {
                 let _ = writeln!(
                     o,
                     r#"<rect x="{:.1}" y="{:.1}" width="{CELL_W}" height="{CELL_H}" fill="{bg}"/>"#,
-                    x as f64 * CELL_W,
-                    y as f64 * CELL_H
+                    f64::from(x) * CELL_W,
+                    f64::from(y) * CELL_H
                 );
             }
             let sym = c.symbol();
@@ -83,8 +86,8 @@ pub fn render(buf: &Buffer) -> String {
             let _ = writeln!(
                 o,
                 r#"<text x="{:.1}" y="{:.1}" fill="{fg}"{weight}{opacity}>{}</text>"#,
-                x as f64 * CELL_W,
-                y as f64 * CELL_H + CELL_H * 0.78,
+                f64::from(x) * CELL_W,
+                f64::from(y) * CELL_H + CELL_H * 0.78,
                 esc(sym)
             );
         }

@@ -215,10 +215,10 @@ impl Theme {
             _ => Err(format!(
                 "no theme {name:?}: built in are {}; or put {name}.toml in {}",
                 BUILT_IN.map(|(n, _)| n).join(", "),
-                path.as_ref()
-                    .and_then(|p| p.parent())
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_else(|| "~/.config/pgcutover/themes".into())
+                path.as_ref().and_then(|p| p.parent()).map_or_else(
+                    || "~/.config/pgcutover/themes".into(),
+                    |d| d.display().to_string()
+                )
             )),
         }
     }
