@@ -56,9 +56,11 @@ fn full_state() -> State {
         update(
             &mut st,
             Msg::Engine(pgcutover::engine::Event::StepFinished {
-                step: format!("step_{i}"),
+                step: pgcutover::domain::step::StepId::ALL
+                    [i % pgcutover::domain::step::StepId::ALL.len()],
                 ms: 1.5,
                 detail: "a journal line of ordinary length for the panel".into(),
+                window: None,
             }),
             SystemTime::now(),
             base + Duration::from_secs(900),

@@ -4,12 +4,11 @@
 //! action failed and the engine put things back (safe), 6 an action failed after the target
 //! took over (rerun it to finish).
 
-use crate::domain::rds_plan::RdsAction;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{Result, eyre};
 
 use crate::collect::snapshot;
 use crate::config::{self, Overrides, Settings};
@@ -97,24 +96,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ActionName {
-    Prepare,
-    Subscribe,
-    Start,
-    Cutover,
-    Rollback,
-    Finalize,
-    Fence,
-    Unfence,
-    /// RDS: CreateDBSnapshot of BLUE (after prepare)
-    Snapshot,
-    /// RDS: ModifyDBSnapshot to [aws] engine_version
-    UpgradeSnapshot,
-    /// RDS: RestoreDBInstanceFromDBSnapshot as GREEN
-    Restore,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SideArg {
     Blue,
     Green,
@@ -123,8 +104,8 @@ pub enum SideArg {
 #[derive(Debug, clap::Args)]
 pub struct ActionArgs {
     /// The action
-    #[arg(value_enum)]
-    pub action: ActionName,
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(action_words()))]
+    pub action: String,
     /// The side, for fence and unfence
     #[arg(value_enum)]
     pub side: Option<SideArg>,
@@ -134,6 +115,20 @@ pub struct ActionArgs {
     /// start: use --lsn as the origin exactly (a point-in-time restore that logged `recovery stopping before`)
     #[arg(long, requires = "lsn")]
     pub exact: bool,
+}
+
+/// The action words with their one-line help, from the domain's one list of actions.
+fn action_words() -> Vec<clap::builder::PossibleValue> {
+    use crate::domain::observed::Side;
+    Action::WORDS
+        .iter()
+        .filter_map(|w| {
+            let a = Action::from_word(w, None)
+                .or_else(|_| Action::from_word(w, Some(Side::Blue)))
+                .ok()?;
+            Some(clap::builder::PossibleValue::new(*w).help(a.describe()))
+        })
+        .collect()
 }
 
 impl ActionArgs {
@@ -146,29 +141,10 @@ impl ActionArgs {
                 Side::Green
             }
         });
-        let needs_side = matches!(self.action, ActionName::Fence | ActionName::Unfence);
-        if needs_side && side.is_none() {
-            color_eyre::eyre::bail!("`{:?}` needs a side: blue or green", self.action);
-        }
-        if !needs_side && side.is_some() {
-            color_eyre::eyre::bail!("only fence and unfence take a side");
-        }
-        if self.lsn.is_some() && self.action != ActionName::Start {
+        let action = Action::from_word(&self.action, side).map_err(|e| eyre!(e))?;
+        if self.lsn.is_some() && action != Action::Start {
             color_eyre::eyre::bail!("--lsn is for `start` only");
         }
-        let action = match self.action {
-            ActionName::Prepare => Action::Prepare,
-            ActionName::Subscribe => Action::Subscribe,
-            ActionName::Start => Action::Start,
-            ActionName::Cutover => Action::Cutover,
-            ActionName::Rollback => Action::Rollback,
-            ActionName::Finalize => Action::Finalize,
-            ActionName::Fence => Action::Fence(side.expect("checked")),
-            ActionName::Unfence => Action::Unfence(side.expect("checked")),
-            ActionName::Snapshot => Action::Rds(RdsAction::Snapshot),
-            ActionName::UpgradeSnapshot => Action::Rds(RdsAction::UpgradeSnapshot),
-            ActionName::Restore => Action::Rds(RdsAction::Restore),
-        };
         let lsn = match &self.lsn {
             None => None,
             Some(l) => Some(

@@ -14,6 +14,7 @@ use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use crate::config::Settings;
 use crate::domain::guards::Action;
 use crate::domain::observed::Side;
+use crate::domain::step::StepId;
 use crate::engine::{self, Outcome};
 use crate::ui::Theme;
 
@@ -563,7 +564,7 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
     let mut window_shot = false;
     for (at, e) in events.lock().expect("events").drain(..) {
         let is_drain_end =
-            matches!(&e, engine::Event::StepFinished { step, .. } if step == "drain");
+            matches!(&e, engine::Event::StepFinished { step, .. } if *step == StepId::Drain);
         app::update(&mut st, Msg::Engine(e), SystemTime::now(), at);
         if is_drain_end && !window_shot {
             save(&st, "cutover-window-160x48.svg", 160, 48)?;

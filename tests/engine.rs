@@ -16,7 +16,17 @@ fn full_flow(copy: Copy) {
     m.assert_serving("green");
     m.assert_lossless("green", true);
 
-    let w2 = m.switch("rollback");
+    // the plan shown is what runs: the same steps, in the same order
+    let plan = m.pgc_steady(None, &["plan", "rollback", "--json"]).json();
+    let planned: Vec<String> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_string())
+        .collect();
+    let (w2, ran) = m.switch_steps("rollback");
+    let ran: Vec<String> = ran.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(planned, ran, "plan vs run");
     m.wait_phase("rolled_back");
     m.assert_serving("blue");
     m.assert_lossless("blue", true);

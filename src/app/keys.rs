@@ -10,12 +10,8 @@ use crate::domain::guards::Action;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Command {
-    Prepare,
-    Subscribe,
-    Start,
-    Cutover,
-    Rollback,
-    Finalize,
+    /// Open the guarded dialog of one of `Action::ON_DASHBOARD`.
+    Run(Action),
     Help,
     Quit,
     NextPanel,
@@ -33,12 +29,7 @@ impl Command {
     /// The name used in the `[keys]` table.
     pub fn name(self) -> &'static str {
         match self {
-            Command::Prepare => "prepare",
-            Command::Subscribe => "subscribe",
-            Command::Start => "start",
-            Command::Cutover => "cutover",
-            Command::Rollback => "rollback",
-            Command::Finalize => "finalize",
+            Command::Run(a) => a.word(),
             Command::Help => "help",
             Command::Quit => "quit",
             Command::NextPanel => "next_panel",
@@ -55,12 +46,7 @@ impl Command {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Command::Prepare => "prepare BLUE: replication role, publication, slot",
-            Command::Subscribe => "subscribe GREEN: fence it, disabled subscription on the slot",
-            Command::Start => "start: advance the origin to the redo LSN + 1, enable",
-            Command::Cutover => "cut over BLUE → GREEN (guarded, confirmed)",
-            Command::Rollback => "roll back GREEN → BLUE (guarded, confirmed)",
-            Command::Finalize => "finalize: drop the way back once GREEN is trusted",
+            Command::Run(a) => a.describe(),
             Command::Help => "this help",
             Command::Quit => "quit (asks first while an action runs)",
             Command::NextPanel => "next panel (also 1–7 to jump)",
@@ -76,24 +62,19 @@ impl Command {
     }
 
     pub fn action(self) -> Option<Action> {
-        Some(match self {
-            Command::Prepare => Action::Prepare,
-            Command::Subscribe => Action::Subscribe,
-            Command::Start => Action::Start,
-            Command::Cutover => Action::Cutover,
-            Command::Rollback => Action::Rollback,
-            Command::Finalize => Action::Finalize,
-            _ => return None,
-        })
+        match self {
+            Command::Run(a) => Some(a),
+            _ => None,
+        }
     }
 
     const ALL: [Command; 17] = [
-        Command::Prepare,
-        Command::Subscribe,
-        Command::Start,
-        Command::Cutover,
-        Command::Rollback,
-        Command::Finalize,
+        Command::Run(Action::ON_DASHBOARD[0]),
+        Command::Run(Action::ON_DASHBOARD[1]),
+        Command::Run(Action::ON_DASHBOARD[2]),
+        Command::Run(Action::ON_DASHBOARD[3]),
+        Command::Run(Action::ON_DASHBOARD[4]),
+        Command::Run(Action::ON_DASHBOARD[5]),
         Command::Help,
         Command::Quit,
         Command::NextPanel,
@@ -160,12 +141,12 @@ impl Default for Keymap {
     fn default() -> Self {
         let mut b = BTreeMap::new();
         let k = |c: char| Key(KeyCode::Char(c));
-        b.insert(Command::Prepare, vec![k('P')]);
-        b.insert(Command::Subscribe, vec![k('S')]);
-        b.insert(Command::Start, vec![k('E')]);
-        b.insert(Command::Cutover, vec![k('C')]);
-        b.insert(Command::Rollback, vec![k('R')]);
-        b.insert(Command::Finalize, vec![k('F')]);
+        b.insert(Command::Run(Action::Prepare), vec![k('P')]);
+        b.insert(Command::Run(Action::Subscribe), vec![k('S')]);
+        b.insert(Command::Run(Action::Start), vec![k('E')]);
+        b.insert(Command::Run(Action::Cutover), vec![k('C')]);
+        b.insert(Command::Run(Action::Rollback), vec![k('R')]);
+        b.insert(Command::Run(Action::Finalize), vec![k('F')]);
         b.insert(Command::Help, vec![k('?')]);
         b.insert(Command::Quit, vec![k('q')]);
         b.insert(Command::NextPanel, vec![Key(KeyCode::Tab)]);
@@ -253,6 +234,19 @@ impl Keymap {
             .unwrap_or_default()
     }
 
+    /// Every key of a command as hints show them (`Enter/y`).
+    pub fn keys(&self, cmd: Command) -> String {
+        self.bindings
+            .get(&cmd)
+            .map(|ks| ks.iter().map(|k| k.label()).collect::<Vec<_>>().join("/"))
+            .unwrap_or_default()
+    }
+
+    /// The first keys of two commands as one hint (`j/k`, `+/-`).
+    pub fn pair(&self, a: Command, b: Command) -> String {
+        format!("{}/{}", self.first(a), self.first(b))
+    }
+
     /// The help lines: key(s), description.
     pub fn help(&self) -> Vec<(String, &'static str)> {
         Command::ALL
@@ -287,7 +281,7 @@ mod tests {
         let m = Keymap::default();
         assert_eq!(
             m.command(&press(KeyCode::Char('C')), false),
-            Some(Command::Cutover)
+            Some(Command::Run(Action::Cutover))
         );
         assert_eq!(
             m.command(&press(KeyCode::Char('c')), false),
@@ -309,7 +303,7 @@ mod tests {
         let m = Keymap::with_overrides(&t).unwrap();
         assert_eq!(
             m.command(&press(KeyCode::Char('X')), false),
-            Some(Command::Cutover)
+            Some(Command::Run(Action::Cutover))
         );
         assert_eq!(m.command(&press(KeyCode::Char('C')), false), None);
         t.insert("rollback".to_string(), vec!["X".to_string()]);

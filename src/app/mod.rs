@@ -19,6 +19,7 @@ use crate::domain::polled::Polled;
 use crate::domain::rds::{SideRds, Snapshot};
 use crate::domain::schema::{self, Catalog, SchemaDiff};
 use crate::domain::sequences::{self, SequenceRow};
+use crate::domain::step::Edge;
 use crate::engine::{Event, Outcome, Plan};
 use keys::{Command, Keymap};
 
@@ -378,10 +379,14 @@ fn outcome_line(action: Action, o: &Outcome) -> (bool, String) {
 
 fn engine_event(st: &mut State, ev: Event) {
     match ev {
-        Event::StepStarted { step, title, side } => {
-            if step == "fence"
+        Event::StepStarted {
+            step,
+            title,
+            side,
+            window,
+        } => {
+            if window == Some(Edge::Opens)
                 && let Some(r) = &mut st.running
-                && matches!(r.action, Action::Cutover | Action::Rollback)
             {
                 r.fenced_at.get_or_insert(st.now_i);
             }
@@ -394,8 +399,13 @@ fn engine_event(st: &mut State, ev: Event) {
                 None,
             );
         }
-        Event::StepFinished { step, ms, detail } => {
-            if step == "unfence"
+        Event::StepFinished {
+            step,
+            ms,
+            detail,
+            window,
+        } => {
+            if window == Some(Edge::Closes)
                 && let Some(r) = &mut st.running
             {
                 r.fenced_at = None;
@@ -709,6 +719,7 @@ mod tests {
 
     #[test]
     fn window_timer_runs_from_fence_to_unfence() {
+        use crate::domain::step::StepId;
         let mut st = state(true);
         press(&mut st, KeyCode::Char('C'));
         update(
@@ -719,22 +730,24 @@ mod tests {
         );
         press(&mut st, KeyCode::Enter);
         let t0 = Instant::now();
-        let ev = |step: &str, started: bool| {
+        let ev = |step: StepId, started: bool| {
             Msg::Engine(if started {
                 Event::StepStarted {
-                    step: step.into(),
+                    step,
                     title: "t".into(),
                     side: Some(Side::Blue),
+                    window: Some(Edge::Opens),
                 }
             } else {
                 Event::StepFinished {
-                    step: step.into(),
+                    step,
                     ms: 1.0,
                     detail: "d".into(),
+                    window: Some(Edge::Closes),
                 }
             })
         };
-        update(&mut st, ev("fence", true), SystemTime::now(), t0);
+        update(&mut st, ev(StepId::Fence, true), SystemTime::now(), t0);
         update(
             &mut st,
             Msg::Tick,
@@ -744,7 +757,7 @@ mod tests {
         assert_eq!(st.window(), Some(Duration::from_millis(12)));
         update(
             &mut st,
-            ev("unfence", false),
+            ev(StepId::Unfence, false),
             SystemTime::now(),
             t0 + Duration::from_millis(20),
         );

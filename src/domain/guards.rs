@@ -9,7 +9,7 @@ use super::observed::{Live, Side};
 use super::phase::{Alarm, Direction, Names, Phase, PhaseReport, ROLLED_BACK_MARK};
 use crate::sql::ident;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case", tag = "action", content = "side")]
 pub enum Action {
     Prepare,
@@ -25,17 +25,102 @@ pub enum Action {
 }
 
 impl Action {
+    /// The actions the dashboard offers keys for, in the order its help lists them.
+    pub const ON_DASHBOARD: [Action; 6] = [
+        Action::Prepare,
+        Action::Subscribe,
+        Action::Start,
+        Action::Cutover,
+        Action::Rollback,
+        Action::Finalize,
+    ];
+
+    /// Every action's word, as the command line, the journal and `[keys]` write it.
+    pub const WORDS: [&'static str; 11] = [
+        "prepare",
+        "subscribe",
+        "start",
+        "cutover",
+        "rollback",
+        "finalize",
+        "fence",
+        "unfence",
+        "snapshot",
+        "upgrade-snapshot",
+        "restore",
+    ];
+
+    /// The action's word, without the side of fence and unfence.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Prepare => "prepare",
+            Action::Subscribe => "subscribe",
+            Action::Start => "start",
+            Action::Cutover => "cutover",
+            Action::Rollback => "rollback",
+            Action::Finalize => "finalize",
+            Action::Fence(_) => "fence",
+            Action::Unfence(_) => "unfence",
+            Action::Rds(a) => a.name(),
+        }
+    }
+
     pub fn name(self) -> String {
         match self {
-            Action::Prepare => "prepare".into(),
-            Action::Subscribe => "subscribe".into(),
-            Action::Start => "start".into(),
-            Action::Cutover => "cutover".into(),
-            Action::Rollback => "rollback".into(),
-            Action::Finalize => "finalize".into(),
-            Action::Fence(s) => format!("fence {s}"),
-            Action::Unfence(s) => format!("unfence {s}"),
-            Action::Rds(a) => a.name().into(),
+            Action::Fence(s) | Action::Unfence(s) => format!("{} {s}", self.word()),
+            _ => self.word().into(),
+        }
+    }
+
+    /// The action from its word (and the side fence and unfence need).
+    pub fn from_word(word: &str, side: Option<Side>) -> Result<Action, String> {
+        use super::rds_plan::RdsAction;
+        let needs_side = |f: fn(Side) -> Action| {
+            side.map(f)
+                .ok_or_else(|| format!("{word} needs a side: `{word} blue` or `{word} green`"))
+        };
+        let a = match word {
+            "prepare" => Action::Prepare,
+            "subscribe" => Action::Subscribe,
+            "start" => Action::Start,
+            "cutover" => Action::Cutover,
+            "rollback" => Action::Rollback,
+            "finalize" => Action::Finalize,
+            "fence" => return needs_side(Action::Fence),
+            "unfence" => return needs_side(Action::Unfence),
+            "snapshot" => Action::Rds(RdsAction::Snapshot),
+            "upgrade-snapshot" => Action::Rds(RdsAction::UpgradeSnapshot),
+            "restore" => Action::Rds(RdsAction::Restore),
+            other => {
+                return Err(format!(
+                    "no action {other:?}; the actions: {}",
+                    Self::WORDS.join(", ")
+                ));
+            }
+        };
+        if side.is_some() {
+            return Err(format!("{word} takes no side (only fence and unfence do)"));
+        }
+        Ok(a)
+    }
+
+    /// One line on what the action does, for help texts.
+    pub fn describe(self) -> &'static str {
+        use super::rds_plan::RdsAction;
+        match self {
+            Action::Prepare => "prepare BLUE: replication role, publication, slot",
+            Action::Subscribe => "subscribe GREEN: fence it, disabled subscription on the slot",
+            Action::Start => "start: advance the origin to the redo LSN + 1, enable",
+            Action::Cutover => "cut over BLUE → GREEN (guarded, confirmed)",
+            Action::Rollback => "roll back GREEN → BLUE (guarded, confirmed)",
+            Action::Finalize => "finalize: drop the way back once GREEN is trusted",
+            Action::Fence(_) => "fence a side: app roles NOLOGIN, their sessions ended",
+            Action::Unfence(_) => "unfence a side: app roles LOGIN",
+            Action::Rds(RdsAction::Snapshot) => "RDS: CreateDBSnapshot of BLUE (after prepare)",
+            Action::Rds(RdsAction::UpgradeSnapshot) => {
+                "RDS: ModifyDBSnapshot to [aws] engine_version"
+            }
+            Action::Rds(RdsAction::Restore) => "RDS: RestoreDBInstanceFromDBSnapshot as GREEN",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod rds_plan;
 pub mod redo;
 pub mod schema;
 pub mod sequences;
+pub mod step;
 /// Observed states for unit tests, snapshot tests and the dashboard benchmark.
 #[doc(hidden)]
 pub mod testdata;

@@ -8,7 +8,7 @@ use super::guards::{Guard, g};
 use super::observed::Live;
 use super::rds::{Instance, Snapshot};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RdsAction {
     Snapshot,

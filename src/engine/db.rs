@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, bail, eyre};
+use color_eyre::eyre::{Result, eyre};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::Ctx;
@@ -11,7 +11,9 @@ use super::sqlgen::Stmt;
 use crate::collect::connect::{connect, pg_error_text};
 use crate::config::SideSettings;
 use crate::domain::observed::Side;
+use crate::domain::step::StepId;
 use crate::engine::journal::Record;
+use tokio_postgres::error::SqlState;
 
 /// Sent before a statement that carries a password (`CREATE SUBSCRIPTION … password=…`), in
 /// its own round trip so that it is in force when the server receives the next one: the server
@@ -61,7 +63,7 @@ impl Db {
 
     /// Run one statement, journaled; returns its rows as text. A statement that carries a secret
     /// (its executed text differs from the shown one) runs inside `SECRET_GUARD`.
-    pub async fn run(&self, ctx: &mut Ctx<'_>, step: &str, stmt: &Stmt) -> Result<Rows> {
+    pub async fn run(&self, ctx: &mut Ctx<'_>, step: StepId, stmt: &Stmt) -> Result<Rows> {
         if stmt.sql == stmt.shown {
             return self.run_one(ctx, step, stmt).await;
         }
@@ -80,11 +82,11 @@ impl Db {
         res
     }
 
-    async fn run_one(&self, ctx: &mut Ctx<'_>, step: &str, stmt: &Stmt) -> Result<Rows> {
+    async fn run_one(&self, ctx: &mut Ctx<'_>, step: StepId, stmt: &Stmt) -> Result<Rows> {
         // Waiting loops (drain, fence) send statements without new steps: stop them here.
         ctx.check_interrupt(step)?;
         // Only the shown form ever reaches a logger: the executed text may carry a password.
-        tracing::debug!(side = %self.side, step, sql = %stmt.shown, "statement");
+        tracing::debug!(side = %self.side, step = step.as_str(), sql = %stmt.shown, "statement");
         let t = Instant::now();
         ctx.interrupt
             .running(self.side, self.client.cancel_token(), &self.settings);
@@ -106,7 +108,7 @@ impl Db {
                 let first = rows.first().and_then(|r| r.first()).cloned().flatten();
                 ctx.journal.write(Record {
                     event: "statement",
-                    step: Some(step),
+                    step: Some(step.as_str()),
                     side: Some(side),
                     sql: Some(&stmt.shown),
                     ok: Some(true),
@@ -121,7 +123,10 @@ impl Db {
                 step,
                 stmt,
                 ms,
-                format!("{}: {}", side.upper(), pg_error_text(&e)),
+                StatementFailed {
+                    code: e.code().cloned(),
+                    text: format!("{}: {}", side.upper(), pg_error_text(&e)),
+                },
             ),
             Err(_) => {
                 let msg = format!(
@@ -129,7 +134,16 @@ impl Db {
                     side.upper(),
                     self.timeout.as_secs()
                 );
-                self.fail(ctx, step, stmt, ms, msg)
+                self.fail(
+                    ctx,
+                    step,
+                    stmt,
+                    ms,
+                    StatementFailed {
+                        code: None,
+                        text: msg,
+                    },
+                )
             }
         }
     }
@@ -138,29 +152,29 @@ impl Db {
     fn fail(
         &self,
         ctx: &mut Ctx<'_>,
-        step: &str,
+        step: StepId,
         stmt: &Stmt,
         ms: f64,
-        msg: String,
+        failed: StatementFailed,
     ) -> Result<Rows> {
         ctx.journal.write(Record {
             event: "statement",
-            step: Some(step),
+            step: Some(step.as_str()),
             side: Some(self.side),
             sql: Some(&stmt.shown),
             ok: Some(false),
-            error: Some(&msg),
+            error: Some(&failed.text),
             ms: Some(ms),
             ..Default::default()
         })?;
-        bail!(msg)
+        Err(failed.into())
     }
 
     /// First column of the first row, or an error naming the statement.
     pub async fn value(
         &self,
         ctx: &mut Ctx<'_>,
-        step: &str,
+        step: StepId,
         stmt: &Stmt,
     ) -> Result<Option<String>> {
         let rows = self.run(ctx, step, stmt).await?;
@@ -170,4 +184,26 @@ impl Db {
             .and_then(|r| r.into_iter().next())
             .flatten())
     }
+}
+
+/// A statement the server refused (with its SQLSTATE) or did not answer in time.
+#[derive(Debug)]
+pub struct StatementFailed {
+    pub code: Option<SqlState>,
+    pub text: String,
+}
+
+impl std::fmt::Display for StatementFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for StatementFailed {}
+
+/// The SQLSTATE of a failed statement anywhere in the error's chain.
+pub fn sqlstate(e: &color_eyre::eyre::Report) -> Option<&SqlState> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<StatementFailed>())
+        .and_then(|f| f.code.as_ref())
 }

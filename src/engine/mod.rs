@@ -7,6 +7,7 @@ pub mod db;
 pub mod journal;
 mod rds_actions;
 pub mod sqlgen;
+mod step;
 mod steps;
 mod switch;
 
@@ -25,6 +26,7 @@ use crate::domain::guards::{self, Action, Guard, GuardInput, LagGate, SwitchMode
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, Side};
 use crate::domain::phase::PhaseReport;
+use crate::domain::step::{Edge, StepId};
 use journal::{Journal, Record};
 
 /// What the engine reports while it works (the CLI prints these; the dashboard shows them).
@@ -32,14 +34,18 @@ use journal::{Journal, Record};
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     StepStarted {
-        step: String,
+        step: StepId,
         title: String,
         side: Option<Side>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        window: Option<Edge>,
     },
     StepFinished {
-        step: String,
+        step: StepId,
         ms: f64,
         detail: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        window: Option<Edge>,
     },
     Note {
         text: String,
@@ -48,7 +54,7 @@ pub enum Event {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepTime {
-    pub step: String,
+    pub step: StepId,
     pub ms: f64,
 }
 
@@ -56,10 +62,12 @@ pub struct StepTime {
 /// only while running appear as `<…>`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanStep {
-    pub step: &'static str,
+    pub step: StepId,
     pub title: String,
     pub side: Side,
     pub sql: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Edge>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,56 +210,76 @@ impl<'a> Ctx<'a> {
     }
 
     /// An error once SIGINT arrived, unless the engine is restoring safety.
-    pub fn check_interrupt(&self, step: &str) -> Result<()> {
+    pub fn check_interrupt(&self, step: StepId) -> Result<()> {
         if self.interruptible && self.interrupt.is_set() {
             bail!("interrupted (SIGINT) in step {step}");
         }
         Ok(())
     }
 
-    pub fn begin(&mut self, step: &str, title: &str, side: Option<Side>) -> Result<Instant> {
+    pub fn begin(&mut self, step: StepId, title: &str, side: Option<Side>) -> Result<Instant> {
+        self.begin_at_edge(step, title, side, None)
+    }
+
+    /// `begin` for a step that may open or close the switch window.
+    pub fn begin_at_edge(
+        &mut self,
+        step: StepId,
+        title: &str,
+        side: Option<Side>,
+        window: Option<Edge>,
+    ) -> Result<Instant> {
         self.check_interrupt(step)?;
         self.journal.write(Record {
             event: "step_started",
-            step: Some(step),
+            step: Some(step.as_str()),
             side,
             result: Some(title),
             ..Default::default()
         })?;
         (self.on_event)(&Event::StepStarted {
-            step: step.into(),
+            step,
             title: title.into(),
             side,
+            window,
         });
         Ok(Instant::now())
     }
 
-    pub fn end(&mut self, step: &str, t0: Instant, detail: &str) -> Result<()> {
+    pub fn end(&mut self, step: StepId, t0: Instant, detail: &str) -> Result<()> {
+        self.end_at_edge(step, t0, detail, None)
+    }
+
+    pub fn end_at_edge(
+        &mut self,
+        step: StepId,
+        t0: Instant,
+        detail: &str,
+        window: Option<Edge>,
+    ) -> Result<()> {
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         self.journal.write(Record {
             event: "step_finished",
-            step: Some(step),
+            step: Some(step.as_str()),
             ok: Some(true),
             result: Some(detail),
             ms: Some(ms),
             ..Default::default()
         })?;
         (self.on_event)(&Event::StepFinished {
-            step: step.into(),
+            step,
             ms,
             detail: detail.into(),
+            window,
         });
-        self.steps.push(StepTime {
-            step: step.into(),
-            ms,
-        });
+        self.steps.push(StepTime { step, ms });
         // Test hook: die like `kill -9` right after a step, to prove reruns converge.
-        if self.abort_after.as_deref() == Some(step) {
+        if self.abort_after.as_deref() == Some(step.as_str()) {
             std::process::abort();
         }
         // Test hook: a bug in the engine, to prove the dashboard reports a panicked action.
         assert!(
-            self.panic_after.as_deref() != Some(step),
+            self.panic_after.as_deref() != Some(step.as_str()),
             "test hook: panic after step {step}"
         );
         Ok(())
@@ -417,48 +445,78 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
         rds: None,
     };
     if let Action::Rds(a) = action {
-        let Some(aws_settings) = &settings.aws else {
-            p.guards.push(Guard {
-                name: "aws_configured",
-                ok: false,
-                detail: "no AWS settings: set [blue]/[green] rds_instance and [aws] region".into(),
-            });
-            return (state, p, prepared);
-        };
-        let aws = crate::aws::Aws::shared(aws_settings).await;
-        let facts = rds_actions::facts(aws, settings).await;
-        let (guards, decision) = crate::domain::rds_plan::evaluate(
-            a,
-            &facts,
-            state.live(Side::Blue),
-            &settings.names.slot,
-        );
-        p.guards = guards;
-        if let Some(d) = decision
-            && !p.refused()
-        {
-            let (steps, notes) = rds_actions::plan(a, settings, &facts, &d);
-            p.steps = steps;
-            p.notes = notes;
-            prepared.rds = Some((facts, d));
-        }
+        prepare_rds(a, settings, &state, &mut p, &mut prepared).await;
         return (state, p, prepared);
     }
     if !p.refused() {
-        match action {
-            Action::Cutover | Action::Rollback => switch::plan(action, settings, &state, &mut p),
-            _ => {
-                let (steps, notes) = steps::computed(action, settings, &state, prepared.origin);
-                steps::plan(&steps, notes, &mut p);
+        let seen = steps::Seen {
+            blue: state.live(Side::Blue),
+            green: state.live(Side::Green),
+            phase: state.phase.phase,
+        };
+        let planned = match action {
+            Action::Cutover | Action::Rollback => {
+                let (src, tgt) = switch::sides(action);
+                match (seen.blue.zip(seen.green), src) {
+                    (Some((b, g)), Side::Blue) => Ok(switch::plan(action, settings, b, g)),
+                    (Some((b, g)), Side::Green) => Ok(switch::plan(action, settings, g, b)),
+                    (None, _) => Err(Guard {
+                        name: "reachable",
+                        ok: false,
+                        detail: format!("{} and {} must both answer", src.upper(), tgt.upper()),
+                    }),
+                }
+                .map(|(mode, steps, notes)| (Some(mode), steps, notes))
+            }
+            _ => steps::computed(action, settings, &seen, prepared.origin)
+                .map(|(steps, notes)| (None, steps, notes)),
+        };
+        match planned {
+            Ok((mode, steps, notes)) => {
+                p.mode = mode;
+                p.steps = steps.iter().map(step::Step::to_plan).collect();
+                p.notes = notes;
                 prepared.steps = steps;
             }
+            Err(g) => p.guards.push(g),
         }
     }
     (state, p, prepared)
 }
 
+/// The guards and steps of an RDS action, from the AWS APIs' answers.
+async fn prepare_rds(
+    a: crate::domain::rds_plan::RdsAction,
+    settings: &Settings,
+    state: &State,
+    p: &mut Plan,
+    prepared: &mut Prepared,
+) {
+    let Some(aws_settings) = &settings.aws else {
+        p.guards.push(Guard {
+            name: "aws_configured",
+            ok: false,
+            detail: "no AWS settings: set [blue]/[green] rds_instance and [aws] region".into(),
+        });
+        return;
+    };
+    let aws = crate::aws::Aws::shared(aws_settings).await;
+    let facts = rds_actions::facts(aws, settings).await;
+    let (guards, decision) =
+        crate::domain::rds_plan::evaluate(a, &facts, state.live(Side::Blue), &settings.names.slot);
+    p.guards = guards;
+    if let Some(d) = decision
+        && !p.refused()
+    {
+        let (steps, notes) = rds_actions::plan(a, settings, &facts, &d);
+        p.steps = steps;
+        p.notes = notes;
+        prepared.rds = Some((facts, d));
+    }
+}
+
 struct Prepared {
-    steps: Vec<steps::Step>,
+    steps: Vec<step::Step>,
     origin: Option<Lsn>,
     rds: Option<(
         crate::domain::rds_plan::RdsFacts,
@@ -484,7 +542,7 @@ pub async fn run(
         },
     };
     let mut journal = Journal::open(&path, &action.name())?;
-    let (state, plan, prepared) = prepare(action, settings, opts).await;
+    let (_, plan, prepared) = prepare(action, settings, opts).await;
     for g in &plan.guards {
         journal.write(Record {
             event: "guard",
@@ -518,9 +576,23 @@ pub async fn run(
     ctx.panic_after = std::env::var("PGCUTOVER_TEST_PANIC_AFTER").ok();
     ctx.interrupt = interrupt.clone();
     let result = match action {
-        Action::Cutover | Action::Rollback => {
-            switch::run(action, settings, &state, &plan, &mut ctx).await
-        }
+        Action::Cutover | Action::Rollback => match plan.mode {
+            Some(mode) => {
+                switch::run(
+                    action,
+                    settings,
+                    mode,
+                    &prepared.steps,
+                    &plan.notes,
+                    &mut ctx,
+                )
+                .await
+            }
+            None => Err(color_eyre::eyre::eyre!(
+                "internal: {} planned without a mode",
+                action.name()
+            )),
+        },
         Action::Rds(a) => {
             let (Some(aws_settings), Some((facts, decision))) = (&settings.aws, &prepared.rds)
             else {
@@ -630,20 +702,28 @@ pub fn summary(settings: &Settings, st: &State) -> String {
     )
 }
 
-/// How long to wait, polling every `every`, for `f` to say yes.
-pub async fn poll_until<F, Fut>(timeout: Duration, every: Duration, mut f: F) -> Result<bool>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f().await? {
-            return Ok(true);
+/// The one way the engine waits for a server: try, then `again()` pauses before the next try
+/// and says false once the deadline has passed (the caller then says what did not happen).
+/// (A loop around this rather than a helper taking an async closure: the engine's future must
+/// stay `Send` for the dashboard's task, which async closures borrowing the context break.)
+pub struct Wait {
+    deadline: Instant,
+    every: Duration,
+}
+
+impl Wait {
+    pub fn new(timeout: Duration, every: Duration) -> Wait {
+        Wait {
+            deadline: Instant::now() + timeout,
+            every,
         }
-        if Instant::now() >= deadline {
-            return Ok(false);
+    }
+
+    pub async fn again(&self) -> bool {
+        if Instant::now() >= self.deadline {
+            return false;
         }
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(self.every).await;
+        true
     }
 }

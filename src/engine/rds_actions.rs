@@ -12,6 +12,7 @@ use crate::aws::{Aws, explain, rds};
 use crate::config::Settings;
 use crate::domain::observed::Side;
 use crate::domain::rds_plan::{Decision, RdsAction, RdsFacts, RestoreParams, restore_params};
+use crate::domain::step::StepId;
 
 /// Read what the guards need, concurrently.
 pub async fn facts(aws: &Aws, settings: &Settings) -> RdsFacts {
@@ -101,6 +102,15 @@ fn params(settings: &Settings, facts: &RdsFacts) -> Option<RestoreParams> {
     Some(restore_params(&conf, blue))
 }
 
+/// The step that makes the RDS call.
+fn call_step(action: RdsAction) -> StepId {
+    match action {
+        RdsAction::Snapshot => StepId::SnapshotCall,
+        RdsAction::UpgradeSnapshot => StepId::UpgradeSnapshotCall,
+        RdsAction::Restore => StepId::RestoreCall,
+    }
+}
+
 /// The plan's steps and notes for a decision.
 pub fn plan(
     action: RdsAction,
@@ -111,7 +121,7 @@ pub fn plan(
     let mut steps = Vec::new();
     let mut notes = Vec::new();
     let wait = PlanStep {
-        step: "wait",
+        step: StepId::RdsWait,
         title: "poll Describe* until RDS reports it available".into(),
         side: side_of(action),
         sql: vec![match action {
@@ -126,6 +136,7 @@ pub fn plan(
                 poll_every(settings)
             ),
         }],
+        window: None,
     };
     match decision {
         Decision::Done(why) => notes.push(format!("nothing to do: {why}")),
@@ -136,7 +147,7 @@ pub fn plan(
         Decision::Call => {
             let p = params(settings, facts);
             steps.push(PlanStep {
-                step: action.name(),
+                step: call_step(action),
                 title: match action {
                     RdsAction::Snapshot => "snapshot BLUE (after the slot exists)".into(),
                     RdsAction::UpgradeSnapshot => "upgrade the snapshot's engine version".into(),
@@ -144,6 +155,7 @@ pub fn plan(
                 },
                 side: side_of(action),
                 sql: vec![call_text(action, facts, p.as_ref())],
+                window: None,
             });
             steps.push(wait);
             if action == RdsAction::Restore {
@@ -197,7 +209,7 @@ pub async fn run(
     if *decision == Decision::Call {
         let p = params(settings, facts);
         let text = call_text(action, facts, p.as_ref());
-        let t0 = ctx.begin(action.name(), &text, Some(side))?;
+        let t0 = ctx.begin(call_step(action), &text, Some(side))?;
         let result = match action {
             RdsAction::Snapshot => aws
                 .rds
@@ -266,9 +278,9 @@ pub async fn run(
                 state: "RDS refused the call; nothing was changed".into(),
             });
         }
-        ctx.end(action.name(), t0, "accepted by RDS")?;
+        ctx.end(call_step(action), t0, "accepted by RDS")?;
     }
-    let t0 = ctx.begin("wait", "waiting for RDS", Some(side))?;
+    let t0 = ctx.begin(StepId::RdsWait, "waiting for RDS", Some(side))?;
     let a = settings.aws.as_ref();
     let every = poll_every(settings);
     let timeout = a.map_or(Duration::from_hours(4), |a| a.action_timeout);
@@ -337,7 +349,7 @@ pub async fn run(
         }
         tokio::time::sleep(every).await;
     }
-    ctx.end("wait", t0, &last)?;
+    ctx.end(StepId::RdsWait, t0, &last)?;
     Ok(Outcome::Done {
         summary: last,
         window_ms: None,

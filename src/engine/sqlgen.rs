@@ -272,6 +272,19 @@ pub fn setval_batch(values: &[(QualName, i64)]) -> Stmt {
 }
 
 /// The user sequences a role may read, and (per batch of oids) their values.
+/// Every sequence of the database with whether this role may read it.
+pub fn sequence_list() -> Stmt {
+    Stmt::new(crate::collect::queries::sequence_list())
+}
+
+/// Whether any of the roles may log in (the check before undoing an unfence).
+pub fn any_can_login(roles: &[String]) -> Stmt {
+    Stmt::new(format!(
+        "SELECT bool_or(rolcanlogin) FROM pg_roles WHERE rolname = ANY ({})",
+        text_array(roles)
+    ))
+}
+
 pub fn sequence_values(oids: &[i64]) -> Stmt {
     Stmt::new(crate::collect::queries::sequence_values(oids))
 }

@@ -1,19 +1,21 @@
 //! The short actions: prepare, subscribe, start, finalize, fence, unfence. Each is a list of
 //! steps computed from the observed state (a step whose effect is already there is left out),
-//! so rerunning converges and the plan is exactly what runs.
+//! so rerunning converges; the plan shows that list and the run executes it.
 
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, bail};
 
-use super::sqlgen::{self, Conninfo, Stmt};
-use super::{Ctx, Outcome, Plan, PlanStep, State, db::Db};
+use super::sqlgen::{self, Conninfo};
+use super::step::Step;
+use super::{Ctx, Outcome, Wait, db::Db};
 use crate::collect::connect::login_credentials;
 use crate::config::{Settings, SslMode};
-use crate::domain::guards::Action;
+use crate::domain::guards::{Action, Guard};
 use crate::domain::lsn::Lsn;
-use crate::domain::observed::Side;
+use crate::domain::observed::{Live, Side};
 use crate::domain::phase::Phase;
+use crate::domain::step::StepId;
 use crate::sql::ident;
 
 /// How the other server connects to `publisher` for replication.
@@ -73,185 +75,233 @@ pub fn publisher_conninfo(settings: &Settings, publisher: Side) -> Conninfo {
     Conninfo { pairs, password }
 }
 
-pub struct Step {
-    id: &'static str,
-    title: String,
-    side: Side,
-    stmts: Vec<Stmt>,
+/// The sides an action's steps are computed from, as the guards found them readable.
+pub struct Seen<'a> {
+    pub blue: Option<&'a Live>,
+    pub green: Option<&'a Live>,
+    pub phase: Phase,
 }
 
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
+impl<'a> Seen<'a> {
+    /// A side the action needs; the guards refuse before this when it cannot be read, so a
+    /// missing side here is reported as a refusal, never a panic.
+    fn need(&self, side: Side) -> Result<&'a Live, Guard> {
+        match side {
+            Side::Blue => self.blue,
+            Side::Green => self.green,
+        }
+        .ok_or_else(|| Guard {
+            name: "reachable",
+            ok: false,
+            detail: format!("{} cannot be read", side.upper()),
+        })
+    }
+}
+
+/// The steps of a short action and the notes to show with them.
 pub fn computed(
     action: Action,
     settings: &Settings,
-    state: &State,
+    seen: &Seen,
     origin: Option<Lsn>,
-) -> (Vec<Step>, Vec<String>) {
-    let n = &settings.names;
+) -> Result<(Vec<Step>, Vec<String>), Guard> {
     let roles = &settings.app_roles;
-    let mut steps = Vec::new();
     let mut notes = Vec::new();
-    match action {
-        Action::Prepare => {
-            let b = state.live(Side::Blue).expect("guarded");
-            if let Some(u) = &settings.replication_user
-                && !b.replication_role.may_replicate()
-            {
-                steps.push(Step {
-                    id: "grant",
-                    title: format!("let {} replicate", ident(u)),
-                    side: Side::Blue,
-                    stmts: vec![sqlgen::grant_replication(u, b.server.is_rds)],
-                });
-            }
-            if b.publication(&n.publication).is_none() {
-                steps.push(Step {
-                    id: "publication",
-                    title: "publication for all tables".into(),
-                    side: Side::Blue,
-                    stmts: vec![sqlgen::create_publication(&n.publication)],
-                });
-            }
-            if b.slot(&n.slot).is_none() {
-                steps.push(Step {
-                    id: "slot",
-                    title: "logical slot (pgoutput), before the snapshot".into(),
-                    side: Side::Blue,
-                    // Then one flushed transaction that writes WAL: a snapshot taken at once
-                    // would otherwise end at the slot's own record, whose start (the redo LSN)
-                    // lies before the slot's confirmed_flush_lsn, and start would refuse it.
-                    stmts: vec![sqlgen::create_slot(&n.slot), sqlgen::seal_slot()],
-                });
-            }
-        }
-        Action::Subscribe => {
-            let g = state.live(Side::Green).expect("guarded");
-            if g.app_roles.iter().any(|r| r.exists && r.can_login)
-                || g.app_roles.iter().any(|r| r.sessions > 0)
-            {
-                steps.push(Step {
-                    id: "fence_green",
-                    title: "fence GREEN: app roles NOLOGIN, their sessions ended".into(),
-                    side: Side::Green,
-                    stmts: vec![
-                        sqlgen::set_login(roles, false),
-                        sqlgen::terminate_sessions(roles),
-                    ],
-                });
-            }
-            if g.slot(&n.slot).is_some() {
-                notes.push(format!(
-                    "GREEN holds a slot {} copied from BLUE by the snapshot; it is useless there and keeps WAL: it will be dropped",
-                    ident(&n.slot)
-                ));
-                steps.push(Step {
-                    id: "drop_copied_slot",
-                    title: "drop the slot the snapshot copied into GREEN".into(),
-                    side: Side::Green,
-                    stmts: vec![sqlgen::drop_slot(&n.slot)],
-                });
-            }
-            if g.subscription(&n.subscription).is_none() {
-                let conn = publisher_conninfo(settings, Side::Blue);
-                steps.push(Step {
-                    id: "subscription",
-                    title: "subscription on BLUE's slot, disabled".into(),
-                    side: Side::Green,
-                    stmts: vec![sqlgen::create_subscription(
-                        &n.subscription,
-                        &conn,
-                        &n.publication,
-                        &n.slot,
-                        false,
-                    )],
-                });
-            }
-        }
-        Action::Start => {
-            let g = state.live(Side::Green).expect("guarded");
-            if state.phase.phase == Phase::Subscribed
-                && let (Some(sub), Some(lsn)) = (g.subscription(&n.subscription), origin)
-            {
-                let origin_name = format!("pg_{}", sub.oid);
-                steps.push(Step {
-                    id: "advance_origin",
-                    title: format!("start the subscription's origin at {lsn}"),
-                    side: Side::Green,
-                    stmts: vec![
-                        sqlgen::origin_advance(&origin_name, lsn),
-                        sqlgen::origin_progress(&origin_name),
-                    ],
-                });
-                steps.push(Step {
-                    id: "enable",
-                    title: "enable the subscription".into(),
-                    side: Side::Green,
-                    stmts: vec![sqlgen::alter_subscription(&n.subscription, "ENABLE")],
-                });
-            }
-        }
-        Action::Finalize => {
-            let b = state.live(Side::Blue).expect("guarded");
-            let g = state.live(Side::Green).expect("guarded");
-            if let Some(sub) = b.subscription(&n.subscription) {
-                notes.push(format!("the rollback path goes: subscription {} on BLUE and slot {} on GREEN; after this, rolling back means a new migration", ident(&n.subscription), ident(&n.slot)));
-                steps.push(Step {
-                    id: "drop_reverse_subscription",
-                    title: "drop the rollback subscription on BLUE".into(),
-                    side: Side::Blue,
-                    stmts: sqlgen::drop_subscription(&n.subscription, sub.enabled),
-                });
-            }
-            if g.slot(&n.slot).is_some() {
-                steps.push(Step {
-                    id: "drop_reverse_slot",
-                    title: "drop the rollback slot on GREEN".into(),
-                    side: Side::Green,
-                    stmts: vec![sqlgen::drop_slot(&n.slot)],
-                });
-            }
-        }
-        Action::Fence(side) => {
-            steps.push(Step {
-                id: "fence",
-                title: format!(
+    let steps = match action {
+        Action::Prepare => prepare(settings, seen.need(Side::Blue)?),
+        Action::Subscribe => subscribe(settings, seen.need(Side::Green)?, &mut notes),
+        Action::Start => start(settings, seen.need(Side::Green)?, seen.phase, origin),
+        Action::Finalize => finalize(
+            settings,
+            seen.need(Side::Blue)?,
+            seen.need(Side::Green)?,
+            &mut notes,
+        ),
+        Action::Fence(side) => vec![
+            Step::new(
+                StepId::Fence,
+                side,
+                format!(
                     "fence {}: app roles NOLOGIN, their sessions ended",
                     side.upper()
                 ),
+            )
+            .stmt(sqlgen::set_login(roles, false))
+            .stmt(sqlgen::terminate_sessions(roles)),
+        ],
+        Action::Unfence(side) => vec![
+            Step::new(
+                StepId::Unfence,
                 side,
-                stmts: vec![
-                    sqlgen::set_login(roles, false),
-                    sqlgen::terminate_sessions(roles),
-                ],
-            });
-        }
-        Action::Unfence(side) => {
-            steps.push(Step {
-                id: "unfence",
-                title: format!("unfence {}: app roles LOGIN", side.upper()),
-                side,
-                stmts: vec![sqlgen::set_login(roles, true)],
-            });
-        }
+                format!("unfence {}: app roles LOGIN", side.upper()),
+            )
+            .stmt(sqlgen::set_login(roles, true)),
+        ],
         Action::Cutover | Action::Rollback | Action::Rds(_) => {
-            unreachable!("switch actions are planned in switch.rs, RDS actions in rds_actions.rs")
+            return Err(Guard {
+                name: "action",
+                ok: false,
+                detail: format!("internal: {} is planned by its own module", action.name()),
+            });
         }
-    }
-    (steps, notes)
+    };
+    Ok((steps, notes))
 }
 
-pub fn plan(steps: &[Step], notes: Vec<String>, p: &mut Plan) {
-    p.notes = notes;
-    p.steps = steps
-        .iter()
-        .map(|s| PlanStep {
-            step: s.id,
-            title: s.title.clone(),
-            side: s.side,
-            sql: s.stmts.iter().map(|x| x.shown.clone()).collect(),
-        })
-        .collect();
+fn prepare(settings: &Settings, b: &Live) -> Vec<Step> {
+    let n = &settings.names;
+    let mut steps = Vec::new();
+    if let Some(u) = &settings.replication_user
+        && !b.replication_role.may_replicate()
+    {
+        steps.push(
+            Step::new(
+                StepId::Grant,
+                Side::Blue,
+                format!("let {} replicate", ident(u)),
+            )
+            .stmt(sqlgen::grant_replication(u, b.server.is_rds)),
+        );
+    }
+    if b.publication(&n.publication).is_none() {
+        steps.push(
+            Step::new(
+                StepId::Publication,
+                Side::Blue,
+                "publication for all tables",
+            )
+            .stmt(sqlgen::create_publication(&n.publication)),
+        );
+    }
+    if b.slot(&n.slot).is_none() {
+        // Then one flushed transaction that writes WAL: a snapshot taken at once would otherwise
+        // end at the slot's own record, whose start (the redo LSN) lies before the slot's
+        // confirmed_flush_lsn, and start would refuse it.
+        steps.push(
+            Step::new(
+                StepId::Slot,
+                Side::Blue,
+                "logical slot (pgoutput), before the snapshot",
+            )
+            .stmt(sqlgen::create_slot(&n.slot))
+            .stmt(sqlgen::seal_slot()),
+        );
+    }
+    steps
 }
+
+fn subscribe(settings: &Settings, g: &Live, notes: &mut Vec<String>) -> Vec<Step> {
+    let n = &settings.names;
+    let roles = &settings.app_roles;
+    let mut steps = Vec::new();
+    if g.app_roles.iter().any(|r| r.exists && r.can_login)
+        || g.app_roles.iter().any(|r| r.sessions > 0)
+    {
+        steps.push(
+            Step::new(
+                StepId::FenceGreen,
+                Side::Green,
+                "fence GREEN: app roles NOLOGIN, their sessions ended",
+            )
+            .stmt(sqlgen::set_login(roles, false))
+            .stmt(sqlgen::terminate_sessions(roles)),
+        );
+    }
+    if g.slot(&n.slot).is_some() {
+        notes.push(format!(
+            "GREEN holds a slot {} copied from BLUE by the snapshot; it is useless there and keeps WAL: it will be dropped",
+            ident(&n.slot)
+        ));
+        steps.push(
+            Step::new(
+                StepId::DropCopiedSlot,
+                Side::Green,
+                "drop the slot the snapshot copied into GREEN",
+            )
+            .stmt(sqlgen::drop_slot(&n.slot)),
+        );
+    }
+    if g.subscription(&n.subscription).is_none() {
+        let conn = publisher_conninfo(settings, Side::Blue);
+        steps.push(
+            Step::new(
+                StepId::Subscription,
+                Side::Green,
+                "subscription on BLUE's slot, disabled",
+            )
+            .stmt(sqlgen::create_subscription(
+                &n.subscription,
+                &conn,
+                &n.publication,
+                &n.slot,
+                false,
+            )),
+        );
+    }
+    steps
+}
+
+fn start(settings: &Settings, g: &Live, phase: Phase, origin: Option<Lsn>) -> Vec<Step> {
+    let n = &settings.names;
+    let mut steps = Vec::new();
+    if phase == Phase::Subscribed
+        && let (Some(sub), Some(lsn)) = (g.subscription(&n.subscription), origin)
+    {
+        let origin_name = format!("pg_{}", sub.oid);
+        steps.push(
+            Step::new(
+                StepId::AdvanceOrigin,
+                Side::Green,
+                format!("start the subscription's origin at {lsn}"),
+            )
+            .stmt(sqlgen::origin_advance(&origin_name, lsn))
+            .stmt(sqlgen::origin_progress(&origin_name)),
+        );
+        steps.push(
+            Step::new(StepId::Enable, Side::Green, "enable the subscription")
+                .stmt(sqlgen::alter_subscription(&n.subscription, "ENABLE")),
+        );
+        steps.push(
+            Step::new(StepId::Verify, Side::Green, "wait for the apply worker")
+                .stmt(sqlgen::subscription_origin(&n.subscription))
+                .repeat(format!(
+                    "until its worker runs, up to {} s",
+                    WORKER_START.as_secs()
+                )),
+        );
+    }
+    steps
+}
+
+fn finalize(settings: &Settings, b: &Live, g: &Live, notes: &mut Vec<String>) -> Vec<Step> {
+    let n = &settings.names;
+    let mut steps = Vec::new();
+    if let Some(sub) = b.subscription(&n.subscription) {
+        notes.push(format!("the rollback path goes: subscription {} on BLUE and slot {} on GREEN; after this, rolling back means a new migration", ident(&n.subscription), ident(&n.slot)));
+        steps.push(
+            Step::new(
+                StepId::DropReverseSubscription,
+                Side::Blue,
+                "drop the rollback subscription on BLUE",
+            )
+            .stmts(sqlgen::drop_subscription(&n.subscription, sub.enabled)),
+        );
+    }
+    if g.slot(&n.slot).is_some() {
+        steps.push(
+            Step::new(
+                StepId::DropReverseSlot,
+                Side::Green,
+                "drop the rollback slot on GREEN",
+            )
+            .stmt(sqlgen::drop_slot(&n.slot)),
+        );
+    }
+    steps
+}
+
+/// How long `start` waits for the apply worker it enabled.
+const WORKER_START: Duration = Duration::from_secs(30);
 
 pub async fn run(
     action: Action,
@@ -269,59 +319,50 @@ pub async fn run(
     let mut conns: [Option<Db>; 2] = [None, None];
     let mut summary = Vec::new();
     for step in steps {
-        let idx = usize::from(step.side != Side::Blue);
-        if conns[idx].is_none() {
-            conns[idx] = Some(Db::connect(settings.side(step.side), timeout).await?);
-        }
-        let db = conns[idx].as_ref().expect("connected");
-        let t0 = ctx.begin(step.id, &step.title, Some(step.side))?;
-        let mut values = Vec::new();
-        for stmt in &step.stmts {
-            values.push(db.value(ctx, step.id, stmt).await?);
-        }
-        let last = values.last().cloned().flatten();
-        let detail = match (step.id, values.first().cloned().flatten()) {
-            ("slot", Some(lsn)) => format!("slot created at {lsn}"),
-            ("advance_origin", _) => format!("origin at {}", last.clone().unwrap_or_default()),
-            _ => step.title.clone(),
+        let slot = &mut conns[usize::from(step.side == Side::Green)];
+        let db = match slot {
+            Some(db) => db,
+            None => slot.insert(Db::connect(settings.side(step.side), timeout).await?),
         };
-        if step.id == "advance_origin" {
-            let want = origin.map(|l| l.to_string());
-            if last != want {
-                bail!(
-                    "the origin reads {last:?} after advancing it to {want:?}; the subscription was NOT enabled"
-                );
+        let t0 = ctx.begin(step.id, &step.title, Some(step.side))?;
+        let detail = if step.id == StepId::Verify {
+            let q = step.sql(0)?;
+            let wait = Wait::new(WORKER_START, Duration::from_millis(100));
+            loop {
+                let rows = db.run(ctx, step.id, q).await?;
+                let workers = rows.first().and_then(|r| r.get(2)).cloned().flatten();
+                if workers.as_deref() == Some("1") {
+                    break "apply worker streaming".to_string();
+                }
+                if !wait.again().await {
+                    bail!(
+                        "the subscription is enabled but no apply worker runs after {} s: read GREEN's server log",
+                        WORKER_START.as_secs()
+                    );
+                }
             }
-        }
+        } else {
+            let mut values = Vec::new();
+            for stmt in &step.stmts {
+                values.push(db.value(ctx, step.id, stmt).await?);
+            }
+            let last = values.last().cloned().flatten();
+            if step.id == StepId::AdvanceOrigin {
+                let want = origin.map(|l| l.to_string());
+                if last != want {
+                    bail!(
+                        "the origin reads {last:?} after advancing it to {want:?}; the subscription was NOT enabled"
+                    );
+                }
+            }
+            match (step.id, values.first().cloned().flatten()) {
+                (StepId::Slot, Some(lsn)) => format!("slot created at {lsn}"),
+                (StepId::AdvanceOrigin, _) => format!("origin at {}", last.unwrap_or_default()),
+                _ => step.title.clone(),
+            }
+        };
         ctx.end(step.id, t0, &detail)?;
         summary.push(detail);
-    }
-    if action == Action::Start {
-        let g = conns[1].as_ref().expect("start ran on GREEN");
-        let t0 = ctx.begin("verify", "wait for the apply worker", Some(Side::Green))?;
-        let q = sqlgen::subscription_origin(&settings.names.subscription);
-        let mut streaming = false;
-        for _ in 0..300 {
-            let rows = g.run(ctx, "verify", &q).await?;
-            if rows
-                .first()
-                .and_then(|r| r.get(2))
-                .cloned()
-                .flatten()
-                .as_deref()
-                == Some("1")
-            {
-                streaming = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !streaming {
-            bail!(
-                "the subscription is enabled but no apply worker runs after 30 s: read GREEN's server log"
-            );
-        }
-        ctx.end("verify", t0, "apply worker streaming")?;
     }
     Ok(Outcome::Done {
         summary: summary.join("; "),

@@ -313,14 +313,18 @@ pub fn plan(p: &crate::engine::Plan) -> String {
 pub fn event(e: &crate::engine::Event) -> String {
     use crate::engine::Event;
     match e {
-        Event::StepStarted { step, title, side } => {
+        Event::StepStarted {
+            step, title, side, ..
+        } => {
             format!(
                 "→ {step:<20} {}{title}",
                 side.map(|s| format!("[{}] ", s.upper()))
                     .unwrap_or_default()
             )
         }
-        Event::StepFinished { step, ms, detail } => format!("✓ {step:<20} {ms:>8.1} ms  {detail}"),
+        Event::StepFinished {
+            step, ms, detail, ..
+        } => format!("✓ {step:<20} {ms:>8.1} ms  {detail}"),
         Event::Note { text } => format!("! {text}"),
     }
 }

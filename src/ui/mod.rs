@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::app::keys::Command;
 use crate::app::{Overlay, Panel, State};
+use crate::domain::guards::Action;
 use crate::domain::phase::Alarm;
 pub use theme::Theme;
 
@@ -84,20 +85,7 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
     match &st.overlay {
         Some(Overlay::Dialog(d)) => panels::dialog(st, th, f, d, area),
         Some(Overlay::Help) => help(st, th, f, area),
-        Some(Overlay::ConfirmQuit) => notice(
-            th,
-            f,
-            area,
-            "Quit?",
-            &format!(
-                "{} is running; quitting stops watching it (the engine stops with the process: rerun the action to \
-                 finish it). Enter/y quits, Esc/n stays.",
-                st.running
-                    .as_ref()
-                    .map(|r| r.action.name())
-                    .unwrap_or_default()
-            ),
-        ),
+        Some(Overlay::ConfirmQuit) => notice(th, f, area, "Quit?", &confirm_quit_text(st)),
         Some(Overlay::Notice(n)) => notice(th, f, area, "Notice", n),
         None => {}
     }
@@ -211,32 +199,48 @@ fn draw_header(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     f.render_widget(p, area);
 }
 
+fn confirm_quit_text(st: &State) -> String {
+    format!(
+        "{} is running; quitting stops watching it (the engine stops with the process: rerun the action to \
+         finish it). {} quits, {} stays.",
+        st.running
+            .as_ref()
+            .map(|r| r.action.name())
+            .unwrap_or_default(),
+        st.keymap.keys(Command::Confirm),
+        st.keymap.keys(Command::Cancel),
+    )
+}
+
 fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     let k = |c: Command| st.keymap.first(c);
     let hints: Vec<(String, &str)> = match &st.overlay {
         Some(Overlay::Dialog(_) | Overlay::ConfirmQuit) => vec![
-            (format!("{}/y", k(Command::Confirm)), "confirm"),
-            (format!("{}/n", k(Command::Cancel)), "cancel"),
-            ("j/k".into(), "scroll"),
+            (st.keymap.keys(Command::Confirm), "confirm"),
+            (st.keymap.keys(Command::Cancel), "cancel"),
+            (st.keymap.pair(Command::Down, Command::Up), "scroll"),
         ],
         Some(_) => vec![("any key".into(), "close")],
         None => vec![
-            (k(Command::Cutover), "cutover"),
-            (k(Command::Rollback), "rollback"),
+            (k(Command::Run(Action::Cutover)), "cutover"),
+            (k(Command::Run(Action::Rollback)), "rollback"),
             (
                 format!(
                     "{}{}{}{}",
-                    k(Command::Prepare),
-                    k(Command::Subscribe),
-                    k(Command::Start),
-                    k(Command::Finalize)
+                    k(Command::Run(Action::Prepare)),
+                    k(Command::Run(Action::Subscribe)),
+                    k(Command::Run(Action::Start)),
+                    k(Command::Run(Action::Finalize))
                 ),
                 "setup",
             ),
             (k(Command::Help), "help"),
-            ("Tab/1-7".into(), "panel"),
+            (format!("{}/1-7", k(Command::NextPanel)), "panel"),
             (k(Command::Freeze), "freeze"),
-            ("+/-".into(), format_rate(st)),
+            (
+                st.keymap.pair(Command::Faster, Command::Slower),
+                format_rate(st),
+            ),
             (k(Command::Quit), "quit"),
         ],
     };

@@ -10,6 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Gauge, Paragraph, Sparkline, Wrap};
 
 use super::{Theme, centered, mark, side_style};
+use crate::app::keys::Command;
 use crate::app::{Dialog, JournalKind, Panel, State};
 use crate::domain::checks::Severity;
 use crate::domain::observed::Side;
@@ -562,6 +563,35 @@ fn journal(st: &State, th: &Theme) -> Vec<Line<'static>> {
         .collect()
 }
 
+/// The dialog's last line: what the keys do now, from the keymap.
+fn dialog_footer(st: &State, th: &Theme, d: &Dialog, refused: bool, name: &str) -> Line<'static> {
+    let km = &st.keymap;
+    let cancel = km.keys(Command::Cancel);
+    match (&d.plan, refused) {
+        (None, _) => Line::styled(format!("{cancel} cancel"), th.muted),
+        (Some(_), true) => Line::from(vec![
+            Span::styled(" REFUSED ", th.alarm),
+            Span::styled(
+                format!("  the guards marked ✗ must hold first · {cancel} closes"),
+                th.text,
+            ),
+        ]),
+        (Some(_), false) => Line::from(vec![
+            Span::styled(
+                format!(" {}: run {name} ", km.keys(Command::Confirm)),
+                th.badge_write,
+            ),
+            Span::styled(
+                format!(
+                    "   {cancel}: cancel   {}: scroll",
+                    km.pair(Command::Down, Command::Up)
+                ),
+                th.muted,
+            ),
+        ]),
+    }
+}
+
 pub fn dialog(st: &State, th: &Theme, f: &mut Frame, d: &Dialog, area: Rect) {
     let r = centered(area, 90, 85, 58, 14);
     f.render_widget(Clear, r);
@@ -609,20 +639,7 @@ pub fn dialog(st: &State, th: &Theme, f: &mut Frame, d: &Dialog, area: Rect) {
             }
         }
     }
-    let footer = match (&d.plan, refused) {
-        (None, _) => Line::styled("Esc/n cancel", th.muted),
-        (Some(_), true) => Line::from(vec![
-            Span::styled(" REFUSED ", th.alarm),
-            Span::styled(
-                "  the guards marked ✗ must hold first · Esc/n closes",
-                th.text,
-            ),
-        ]),
-        (Some(_), false) => Line::from(vec![
-            Span::styled(format!(" Enter/y: run {name} "), th.badge_write),
-            Span::styled("   Esc/n: cancel   j/k: scroll", th.muted),
-        ]),
-    };
+    let footer = dialog_footer(st, th, d, refused, &name);
     let title = format!(
         " {} — {} ",
         name.to_uppercase(),

@@ -14,6 +14,7 @@ use crate::app::{Msg, Panel, State, update};
 use crate::collect::poller::{Sample, SampleData};
 use crate::domain::guards::{Action, Guard};
 use crate::domain::observed::Side;
+use crate::domain::step::{Edge, StepId};
 use crate::domain::testdata;
 use crate::engine::{Event, Plan, PlanStep};
 
@@ -100,7 +101,8 @@ fn plan_ok() -> Plan {
         mode: None,
         steps: vec![
             PlanStep {
-                step: "fence",
+                step: StepId::Fence,
+                window: Some(Edge::Opens),
                 title: "fence BLUE: app roles NOLOGIN, their sessions ended".into(),
                 side: Side::Blue,
                 sql: vec![
@@ -109,7 +111,8 @@ fn plan_ok() -> Plan {
                 ],
             },
             PlanStep {
-                step: "unfence",
+                step: StepId::Unfence,
+                window: Some(Edge::Closes),
                 title: "unfence GREEN: app roles LOGIN".into(),
                 side: Side::Green,
                 sql: vec!["ALTER ROLE app LOGIN".into()],
@@ -195,25 +198,28 @@ fn cutover_dialog_then_running_with_window_timer() {
     f.send(
         61.1,
         Msg::Engine(Event::StepStarted {
-            step: "fence".into(),
+            step: StepId::Fence,
             title: "fence the source".into(),
             side: Some(Side::Blue),
+            window: Some(Edge::Opens),
         }),
     );
     f.send(
         61.107,
         Msg::Engine(Event::StepFinished {
-            step: "fence".into(),
+            step: StepId::Fence,
             ms: 6.3,
             detail: "BLUE fenced".into(),
+            window: Some(Edge::Opens),
         }),
     );
     f.send(
         61.108,
         Msg::Engine(Event::StepStarted {
-            step: "drain".into(),
+            step: StepId::Drain,
             title: "wait for the target to confirm it".into(),
             side: Some(Side::Blue),
+            window: None,
         }),
     );
     f.send(61.112, Msg::Tick);
@@ -266,4 +272,31 @@ fn every_panel_alone_at_80x24() {
         let out = render(&f.st, &Theme::dark(), 80, 24);
         assert!(out.contains(p.title()), "{}: {out}", p.title());
     }
+}
+
+#[test]
+fn hints_follow_rebound_keys() {
+    let mut f = replicating();
+    let table: std::collections::BTreeMap<String, Vec<String>> = [
+        ("confirm", vec!["x"]),
+        ("cancel", vec!["z", "Esc"]),
+        ("down", vec!["n"]),
+        ("up", vec!["m"]),
+        ("cutover", vec!["U"]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
+    .collect();
+    f.st.keymap = Keymap::with_overrides(&table).unwrap();
+    f.st.write = true;
+    f.send(60.5, Msg::Tick);
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(out.contains(" U ") && out.contains("cutover"), "{out}");
+    key(&mut f, 61.0, KeyCode::Char('U'));
+    f.send(61.1, Msg::Planned(Action::Cutover, Ok(plan_ok())));
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(out.contains("x: run cutover"), "{out}");
+    assert!(out.contains("z/Esc: cancel"), "{out}");
+    assert!(out.contains("n/m: scroll"), "{out}");
+    assert!(!out.contains("Enter/y"), "{out}");
 }

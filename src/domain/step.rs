@@ -1,0 +1,125 @@
+//! The names of the engine's steps: one vocabulary for the plan shown, the code that runs, the
+//! journal's records and the dashboard's log, so none of them can drift from the others.
+
+use serde::Serialize;
+
+macro_rules! step_ids {
+    ($($(#[$doc:meta])* $id:ident = $text:literal,)+) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum StepId {
+            $($(#[$doc])* $id,)+
+        }
+
+        impl StepId {
+            pub const ALL: &[StepId] = &[$(StepId::$id,)+];
+
+            /// The id as the journal and `--json` write it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(StepId::$id => $text,)+
+                }
+            }
+        }
+    };
+}
+
+step_ids! {
+    // prepare
+    Grant = "grant",
+    Publication = "publication",
+    Slot = "slot",
+    // subscribe
+    FenceGreen = "fence_green",
+    DropCopiedSlot = "drop_copied_slot",
+    Subscription = "subscription",
+    // start
+    AdvanceOrigin = "advance_origin",
+    Enable = "enable",
+    Verify = "verify",
+    // finalize
+    DropReverseSubscription = "drop_reverse_subscription",
+    DropReverseSlot = "drop_reverse_slot",
+    // fence and unfence, alone or as the edges of the switch window
+    Fence = "fence",
+    Unfence = "unfence",
+    // cutover and rollback, before the window
+    SyncCommit = "sync_commit",
+    ResumeForward = "resume_forward",
+    ForwardStreaming = "forward_streaming",
+    ArmSlot = "arm_slot",
+    ArmPublication = "arm_publication",
+    ArmSubscription = "arm_subscription",
+    // inside the window
+    PreparedXacts = "prepared_xacts",
+    SourceLsn = "source_lsn",
+    Drain = "drain",
+    StopForward = "stop_forward",
+    TargetLsn = "target_lsn",
+    ArmOrigin = "arm_origin",
+    Sequences = "sequences",
+    // after the window
+    DropForward = "drop_forward",
+    DropSourceSlot = "drop_source_slot",
+    MarkRollback = "mark_rollback",
+    StartReverse = "start_reverse",
+    // a failed window put back
+    Undo = "undo",
+    UndoUnfenceSource = "undo_unfence_source",
+    UndoEnableForward = "undo_enable_forward",
+    UndoDisarm = "undo_disarm",
+    // RDS
+    SnapshotCall = "snapshot",
+    UpgradeSnapshotCall = "upgrade-snapshot",
+    RestoreCall = "restore",
+    RdsWait = "wait",
+}
+
+impl std::fmt::Display for StepId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for StepId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for StepId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A step that opens or closes the write-unavailability window (source fenced → target serving).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Edge {
+    Opens,
+    Closes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_snake_words() {
+        let mut seen = std::collections::HashSet::new();
+        for id in StepId::ALL {
+            let s = id.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(
+                s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-'),
+                "{s}"
+            );
+            assert_eq!(
+                serde_json::to_string(id).unwrap(),
+                format!("\"{s}\""),
+                "JSON writes the id"
+            );
+        }
+    }
+}

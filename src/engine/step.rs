@@ -1,0 +1,83 @@
+//! A step as data: what the plan shows and what the run executes are read from the same value,
+//! so the dialog cannot show one thing while another runs.
+
+use super::PlanStep;
+use super::sqlgen::Stmt;
+use crate::domain::observed::Side;
+use crate::domain::step::{Edge, StepId};
+
+pub struct Step {
+    pub id: StepId,
+    pub title: String,
+    pub side: Side,
+    /// Statements run exactly as they are, in order; the plan shows their `shown` form.
+    pub stmts: Vec<Stmt>,
+    /// Statements built while running from values read then, as the plan shows them (`<…>`).
+    pub later: Vec<String>,
+    /// How the last statement repeats (a wait), as the plan says it.
+    pub repeat: Option<String>,
+    pub window: Option<Edge>,
+}
+
+impl Step {
+    pub fn new(id: StepId, side: Side, title: impl Into<String>) -> Step {
+        Step {
+            id,
+            title: title.into(),
+            side,
+            stmts: Vec::new(),
+            later: Vec::new(),
+            repeat: None,
+            window: None,
+        }
+    }
+
+    pub fn stmt(mut self, s: Stmt) -> Step {
+        self.stmts.push(s);
+        self
+    }
+
+    pub fn stmts(mut self, s: impl IntoIterator<Item = Stmt>) -> Step {
+        self.stmts.extend(s);
+        self
+    }
+
+    pub fn later(mut self, shown: impl Into<String>) -> Step {
+        self.later.push(shown.into());
+        self
+    }
+
+    pub fn repeat(mut self, how: impl Into<String>) -> Step {
+        self.repeat = Some(how.into());
+        self
+    }
+
+    pub fn edge(mut self, e: Edge) -> Step {
+        self.window = Some(e);
+        self
+    }
+
+    /// The i-th statement; a step built without it is a bug in its builder, reported as an
+    /// error (never a panic) before anything of the step ran.
+    pub fn sql(&self, i: usize) -> color_eyre::eyre::Result<&Stmt> {
+        self.stmts.get(i).ok_or_else(|| {
+            color_eyre::eyre::eyre!("internal: step {} has no statement {i}", self.id)
+        })
+    }
+
+    pub fn to_plan(&self) -> PlanStep {
+        let mut sql: Vec<String> = self.stmts.iter().map(|s| s.shown.clone()).collect();
+        sql.extend(self.later.iter().cloned());
+        if let (Some(how), Some(last)) = (&self.repeat, sql.last_mut()) {
+            last.push_str("  -- ");
+            last.push_str(how);
+        }
+        PlanStep {
+            step: self.id,
+            title: self.title.clone(),
+            side: self.side,
+            sql,
+            window: self.window,
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! What each switch step does when it runs: the statements its `Step` carries, and for the
+//! values known only now (LSNs, the origin's name, the sequences) the same builders the plan
+//! shows. Waits go through `poll_until`, each with its deadline.
+
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, bail, eyre};
+use tokio_postgres::error::SqlState;
+
+use super::super::db::{Db, Rows, sqlstate};
+use super::super::sqlgen;
+use super::super::step::Step;
+use super::super::{Ctx, Wait};
+use crate::collect::queries;
+use crate::config::Settings;
+use crate::domain::guards::Action;
+use crate::domain::lsn::Lsn;
+use crate::domain::observed::QualName;
+use crate::domain::phase::ROLLED_BACK_MARK;
+use crate::domain::step::StepId;
+use crate::sql::ident;
+
+/// How long a forward apply worker may take to start (the launcher retries every
+/// `wal_retrieve_retry_interval`, 5 s by default).
+pub const WORKER_START: Duration = Duration::from_mins(1);
+/// A disabled subscription's worker ends at once once terminated; this bounds a stuck one.
+pub const WORKER_STOP: Duration = Duration::from_secs(10);
+/// The reverse worker starts after the forward path is gone.
+pub const WORKER_START_REVERSE: Duration = Duration::from_secs(30);
+/// The walsender that served the forward subscription may take a moment to exit.
+pub const WALSENDER_EXIT: Duration = Duration::from_secs(15);
+
+/// The engine's connections to the source and the target.
+pub struct Sides {
+    pub s: Db,
+    pub t: Db,
+}
+
+impl Sides {
+    fn of(&self, step: &Step) -> &Db {
+        if step.side == self.s.side {
+            &self.s
+        } else {
+            &self.t
+        }
+    }
+}
+
+/// What the window has changed so far, for undo.
+#[derive(Default)]
+pub struct Done {
+    pub fenced: bool,
+    pub forward_disabled: bool,
+    pub unfence_sent: bool,
+}
+
+/// What the steps learn as they run.
+#[derive(Default)]
+pub struct Progress {
+    pub done: Done,
+    source_lsn: Option<Lsn>,
+    target_lsn: Option<Lsn>,
+    opened: Option<Instant>,
+    pub window_ms: Option<f64>,
+}
+
+fn first(rows: &Rows, col: usize) -> Option<String> {
+    rows.first().and_then(|r| r.get(col)).cloned().flatten()
+}
+
+fn parse_lsn(v: Option<String>, what: &str) -> Result<Lsn> {
+    v.ok_or_else(|| eyre!("{what}: no value"))?
+        .parse::<Lsn>()
+        .map_err(|e| eyre!("{what}: {e}"))
+}
+
+/// Run one step; returns the detail the journal and the dashboard show.
+pub async fn step(
+    step: &Step,
+    action: Action,
+    settings: &Settings,
+    dbs: &Sides,
+    p: &mut Progress,
+    ctx: &mut Ctx<'_>,
+) -> Result<String> {
+    let db = dbs.of(step);
+    let (su, tu) = (dbs.s.side.upper(), dbs.t.side.upper());
+    let id = step.id;
+    // the steps whose statements only need to run
+    let plain = match id {
+        StepId::SyncCommit => Some("synchronous_commit = on".to_string()),
+        StepId::ResumeForward => Some("enabled".into()),
+        StepId::ArmPublication => Some("created".into()),
+        StepId::ArmSubscription => Some(format!("on {su}, disabled")),
+        StepId::DropForward => Some("dropped".into()),
+        _ => None,
+    };
+    if let Some(detail) = plain {
+        for s in &step.stmts {
+            db.run(ctx, id, s).await?;
+        }
+        return Ok(detail);
+    }
+    match id {
+        StepId::ForwardStreaming => forward_streaming(step, db, ctx).await,
+        StepId::ArmSlot => {
+            let lsn = db.value(ctx, id, step.sql(0)?).await?;
+            Ok(format!("slot at {}", lsn.unwrap_or_default()))
+        }
+        StepId::Fence => fence(step, settings, db, p, ctx).await,
+        StepId::PreparedXacts => {
+            let prepared = db.value(ctx, id, step.sql(0)?).await?;
+            if prepared.as_deref() != Some("0") {
+                bail!(
+                    "{} prepared transaction(s) on {su}: they would be stranded; COMMIT/ROLLBACK PREPARED them first",
+                    prepared.unwrap_or_default()
+                );
+            }
+            Ok("none".into())
+        }
+        StepId::SourceLsn => {
+            let lsn = parse_lsn(db.value(ctx, id, step.sql(0)?).await?, "source LSN")?;
+            p.source_lsn = Some(lsn);
+            Ok(lsn.to_string())
+        }
+        StepId::Drain => drain(step, settings, dbs, p, ctx).await,
+        StepId::StopForward => stop_forward(step, db, p, ctx).await,
+        StepId::TargetLsn => {
+            let lsn = parse_lsn(db.value(ctx, id, step.sql(0)?).await?, "target LSN")?;
+            p.target_lsn = Some(lsn);
+            Ok(lsn.to_string())
+        }
+        StepId::ArmOrigin => arm_origin(step, settings, db, p, ctx).await,
+        StepId::Sequences => copy_sequences(step, dbs, ctx).await,
+        StepId::Unfence => {
+            p.done.unfence_sent = true;
+            db.run(ctx, id, step.sql(0)?).await?;
+            let ms = p.opened.map_or(0.0, |o| o.elapsed().as_secs_f64() * 1000.0);
+            p.window_ms = Some(ms);
+            Ok(format!("{tu} serves; window {ms:.1} ms"))
+        }
+        StepId::DropSourceSlot => drop_source_slot(step, db, ctx).await,
+        StepId::MarkRollback => {
+            let text = format!("{ROLLED_BACK_MARK} at {}", crate::format::now_rfc3339());
+            let mark = sqlgen::comment_subscription(&settings.names.subscription, &text);
+            db.run(ctx, id, &mark).await?;
+            Ok(text)
+        }
+        StepId::StartReverse => start_reverse(step, db, ctx).await,
+        other => bail!("internal: step {other} is not a step of {}", action.name()),
+    }
+}
+
+/// Wait for the forward apply worker, before anything is fenced.
+async fn forward_streaming(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+    let (id, q, tu) = (step.id, step.sql(0)?, db.side.upper());
+    let wait = Wait::new(WORKER_START, Duration::from_millis(50));
+    while first(&db.run(ctx, id, q).await?, 0).is_none() {
+        if !wait.again().await {
+            bail!(
+                "no forward apply worker on {tu} after {} s; nothing was fenced: read {tu}'s log",
+                WORKER_START.as_secs()
+            );
+        }
+    }
+    Ok("streaming".into())
+}
+
+/// Enable the reverse subscription and wait for its worker.
+async fn start_reverse(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+    let (id, su) = (step.id, db.side.upper());
+    db.run(ctx, id, step.sql(0)?).await?;
+    let q = step.sql(1)?;
+    let wait = Wait::new(WORKER_START_REVERSE, Duration::from_millis(20));
+    while first(&db.run(ctx, id, q).await?, 2).as_deref() != Some("1") {
+        if !wait.again().await {
+            bail!(
+                "the reverse subscription is enabled but its apply worker did not start within {} s: read {su}'s log",
+                WORKER_START_REVERSE.as_secs()
+            );
+        }
+    }
+    Ok("streaming".into())
+}
+
+/// Disable the forward subscription and end its worker.
+async fn stop_forward(step: &Step, db: &Db, p: &mut Progress, ctx: &mut Ctx<'_>) -> Result<String> {
+    let id = step.id;
+    p.done.forward_disabled = true;
+    db.run(ctx, id, step.sql(0)?).await?;
+    // Everything is flushed on the target (drain), so ending the worker loses nothing: a
+    // transaction it may be in rolls back and its origin does not move.
+    db.run(ctx, id, step.sql(1)?).await?;
+    let q = step.sql(2)?;
+    let wait = Wait::new(WORKER_STOP, Duration::from_millis(2));
+    while first(&db.run(ctx, id, q).await?, 0).is_some() {
+        if !wait.again().await {
+            bail!(
+                "the forward apply worker on {} did not stop within {} s",
+                db.side.upper(),
+                WORKER_STOP.as_secs()
+            );
+        }
+    }
+    Ok("disabled, worker gone".into())
+}
+
+async fn fence(
+    step: &Step,
+    settings: &Settings,
+    db: &Db,
+    p: &mut Progress,
+    ctx: &mut Ctx<'_>,
+) -> Result<String> {
+    let id = step.id;
+    let su = db.side.upper();
+    let (nologin, terminate, count) = (step.sql(0)?, step.sql(1)?, step.sql(2)?);
+    p.opened = Some(Instant::now());
+    p.done.fenced = true; // set before sending: if the answer is lost, undo must still unfence
+    db.run(ctx, id, nologin).await?;
+    let wait = Wait::new(settings.cutover.fence_timeout, Duration::from_millis(5));
+    loop {
+        db.run(ctx, id, terminate).await?;
+        let left = db.value(ctx, id, count).await?;
+        if left.as_deref() == Some("0") {
+            return Ok(format!("{su} fenced"));
+        }
+        if !wait.again().await {
+            bail!(
+                "{} app session(s) still on {su} after {} s",
+                left.unwrap_or_default(),
+                settings.cutover.fence_timeout.as_secs()
+            );
+        }
+    }
+}
+
+/// Wait until the target confirmed everything the source wrote before its fence.
+async fn drain(
+    step: &Step,
+    settings: &Settings,
+    dbs: &Sides,
+    p: &Progress,
+    ctx: &mut Ctx<'_>,
+) -> Result<String> {
+    let id = step.id;
+    let tu = dbs.t.side.upper();
+    let q = step.sql(0)?;
+    let source_lsn = p
+        .source_lsn
+        .ok_or_else(|| eyre!("internal: drain before the source LSN was read"))?;
+    let mut inactive_since: Option<Instant> = None;
+    let wait = Wait::new(settings.cutover.drain_timeout, Duration::from_millis(2));
+    loop {
+        let rows = dbs.s.run(ctx, id, q).await?;
+        let confirmed = parse_lsn(first(&rows, 0), "confirmed_flush_lsn")?;
+        if confirmed >= source_lsn {
+            return Ok(format!("{tu} has everything up to {source_lsn}"));
+        }
+        // A target that went away shows as an inactive slot (or a dead connection to it).
+        if first(&rows, 1).as_deref() == Some("f") {
+            let since = *inactive_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_secs(3) || dbs.t.is_closed() {
+                bail!(
+                    "{tu} stopped receiving (slot inactive) at {confirmed}, {} bytes short of {source_lsn}",
+                    source_lsn.bytes_since(confirmed)
+                );
+            }
+        } else {
+            inactive_since = None;
+        }
+        if !wait.again().await {
+            bail!(
+                "{tu} confirmed only {confirmed} of {source_lsn} within {} s ({} bytes behind)",
+                settings.cutover.drain_timeout.as_secs(),
+                source_lsn.bytes_since(confirmed)
+            );
+        }
+    }
+}
+
+/// Start the reverse subscription's origin at the target's LSN, and read it back.
+async fn arm_origin(
+    step: &Step,
+    settings: &Settings,
+    db: &Db,
+    p: &Progress,
+    ctx: &mut Ctx<'_>,
+) -> Result<String> {
+    let id = step.id;
+    let su = db.side.upper();
+    let target_lsn = p
+        .target_lsn
+        .ok_or_else(|| eyre!("internal: origin armed before the target LSN was read"))?;
+    let origin = first(&db.run(ctx, id, step.sql(0)?).await?, 0).ok_or_else(|| {
+        eyre!(
+            "the reverse subscription {} is missing on {su}",
+            ident(&settings.names.subscription)
+        )
+    })?;
+    db.run(ctx, id, &sqlgen::origin_advance(&origin, target_lsn))
+        .await?;
+    let at = parse_lsn(
+        db.value(ctx, id, &sqlgen::origin_progress(&origin)).await?,
+        "origin",
+    )?;
+    if at != target_lsn {
+        bail!("the reverse origin reads {at} after advancing it to {target_lsn}");
+    }
+    Ok(format!("{origin} at {target_lsn}"))
+}
+
+async fn copy_sequences(step: &Step, dbs: &Sides, ctx: &mut Ctx<'_>) -> Result<String> {
+    let (s, t, id) = (&dbs.s, &dbs.t, step.id);
+    let list = s.run(ctx, id, step.sql(0)?).await?;
+    let mut names = std::collections::HashMap::new();
+    let mut oids = Vec::new();
+    let mut unreadable = 0;
+    for r in &list {
+        let (Some(oid), Some(schema), Some(name)) = (
+            r.first().cloned().flatten(),
+            r.get(1).cloned().flatten(),
+            r.get(2).cloned().flatten(),
+        ) else {
+            continue;
+        };
+        let oid: i64 = oid.parse().map_err(|_| eyre!("bad sequence oid {oid}"))?;
+        if r.get(3).cloned().flatten().as_deref() == Some("t") {
+            oids.push(oid);
+            names.insert(oid, QualName { schema, name });
+        } else {
+            unreadable += 1;
+        }
+    }
+    if unreadable > 0 {
+        bail!(
+            "{unreadable} sequence(s) on the source cannot be read by this role: grant SELECT on them or connect as their owner"
+        );
+    }
+    let mut set = 0u64;
+    let mut offered = 0usize;
+    for batch in oids.chunks(queries::SEQUENCE_BATCH) {
+        let rows = s.run(ctx, id, &sqlgen::sequence_values(batch)).await?;
+        let values: Vec<(QualName, i64)> = rows
+            .iter()
+            .filter_map(|r| {
+                let oid: i64 = r.first()?.as_deref()?.parse().ok()?;
+                let v: i64 = r.get(1)?.as_deref()?.parse().ok()?; // never called: nothing to copy
+                Some((names.get(&oid)?.clone(), v))
+            })
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        offered += values.len();
+        let n = t.value(ctx, id, &sqlgen::setval_batch(&values)).await?;
+        set += n.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    let missing = offered as u64 - set.min(offered as u64);
+    if missing > 0 {
+        ctx.note(format!(
+            "{missing} sequence(s) of the source do not exist on the target (see the schema diff)"
+        ))?;
+    }
+    Ok(format!("{set} of {} sequence(s) set", oids.len()))
+}
+
+/// Drop the forward slot, retrying while its walsender is still attached to it.
+async fn drop_source_slot(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+    let (id, drop) = (step.id, step.sql(0)?);
+    let wait = Wait::new(WALSENDER_EXIT, Duration::from_millis(20));
+    loop {
+        match db.run(ctx, id, drop).await {
+            Ok(_) => return Ok("dropped".into()),
+            Err(e) if sqlstate(&e) == Some(&SqlState::OBJECT_IN_USE) => {
+                if !wait.again().await {
+                    return Err(e.wrap_err(format!(
+                        "the forward slot was still in use after {} s",
+                        WALSENDER_EXIT.as_secs()
+                    )));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

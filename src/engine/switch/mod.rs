@@ -1,0 +1,488 @@
+//! Cutover and rollback: one procedure, parameterised by direction.
+//!
+//! Before the window (no downtime): the forward subscription commits synchronously; the reverse
+//! path is armed: a slot on the target and a subscription on the source, created disabled.
+//! The window (source fenced → target unfenced): fence the source, read its LSN, wait until the
+//! target has confirmed it, stop the forward subscription, read the target's LSN, start the
+//! reverse subscription's origin there (so it never re-sends what came from the source), copy
+//! the sequences, unfence the target. After: drop the forward path, enable the reverse one.
+//! (Both must never be enabled together: PostgreSQL 15 has no `origin = none`, rows would loop.)
+//!
+//! `plan` lists the steps as data from the observed state (a step whose effect is already there
+//! is left out); `run` executes that same list, step by step. Any failure inside the window
+//! puts the source back in service (`undo`); after the target is unfenced the engine only
+//! finishes, and a rerun completes what is left.
+
+mod exec;
+mod undo;
+
+use std::time::Duration;
+
+use color_eyre::eyre::Result;
+
+use super::db::Db;
+use super::sqlgen;
+use super::step::Step;
+use super::steps::publisher_conninfo;
+use super::{Ctx, Outcome};
+use crate::collect::queries;
+use crate::config::Settings;
+use crate::domain::guards::{Action, SwitchMode, switch_mode};
+use crate::domain::lsn::Lsn;
+use crate::domain::observed::{Live, QualName, Side};
+use crate::domain::phase::ROLLED_BACK_MARK;
+use crate::domain::step::{Edge, StepId};
+
+/// Source and target of the action.
+pub fn sides(action: Action) -> (Side, Side) {
+    if action == Action::Cutover {
+        (Side::Blue, Side::Green)
+    } else {
+        (Side::Green, Side::Blue)
+    }
+}
+
+/// The steps from the observed state of source `s` and target `t`, and the notes to show.
+pub fn plan(
+    action: Action,
+    settings: &Settings,
+    s: &Live,
+    t: &Live,
+) -> (SwitchMode, Vec<Step>, Vec<String>) {
+    let (src, tgt) = sides(action);
+    let mode = switch_mode(&settings.names, s, t);
+    let mut steps = Vec::new();
+    let mut notes = Vec::new();
+    if matches!(mode, SwitchMode::Full | SwitchMode::ResumeWindow) {
+        steps.extend(arm_steps(settings, src, tgt, s, t));
+        steps.extend(window_steps(settings, src, tgt));
+    }
+    if matches!(
+        mode,
+        SwitchMode::Full | SwitchMode::ResumeWindow | SwitchMode::Finish
+    ) {
+        steps.extend(finish_steps(action, settings, mode, src, tgt, s, t));
+    }
+    if mode == SwitchMode::Done {
+        notes.push(format!(
+            "{} already serves and {} applies from it: nothing to do",
+            tgt.upper(),
+            src.upper()
+        ));
+    }
+    (mode, steps, notes)
+}
+
+/// Before the window: nothing here blocks the application.
+fn arm_steps(settings: &Settings, src: Side, tgt: Side, s: &Live, t: &Live) -> Vec<Step> {
+    let n = &settings.names;
+    let (su, tu) = (src.upper(), tgt.upper());
+    let mut steps = Vec::new();
+    let fwd = t.subscription(&n.subscription);
+    // synchronous_commit is taken up by the running worker at its next transaction (it re-reads
+    // its subscription on change); no restart, so no wait.
+    if fwd.is_some_and(|f| f.synchronous_commit != "on") {
+        steps.push(
+            Step::new(
+                StepId::SyncCommit,
+                tgt,
+                format!("forward subscription commits synchronously ({tu})"),
+            )
+            .stmt(sqlgen::alter_subscription(
+                &n.subscription,
+                "SET (synchronous_commit = on)",
+            )),
+        );
+    }
+    if fwd.is_some_and(|f| !f.enabled) {
+        steps.push(
+            Step::new(
+                StepId::ResumeForward,
+                tgt,
+                format!("re-enable the forward subscription an interrupted run stopped ({tu})"),
+            )
+            .stmt(sqlgen::alter_subscription(&n.subscription, "ENABLE")),
+        );
+    }
+    // The window must not start without a forward worker: the launcher may take up to
+    // wal_retrieve_retry_interval (5 s) to start one, and that wait belongs out here.
+    steps.push(
+        Step::new(
+            StepId::ForwardStreaming,
+            tgt,
+            format!("forward apply worker running on {tu}"),
+        )
+        .stmt(sqlgen::subscription_workers(&n.subscription))
+        .repeat(format!(
+            "until a worker runs, up to {} s",
+            exec::WORKER_START.as_secs()
+        )),
+    );
+    if t.slot(&n.slot).is_none() {
+        steps.push(
+            Step::new(
+                StepId::ArmSlot,
+                tgt,
+                format!("arm the reverse path: slot on {tu}"),
+            )
+            .stmt(sqlgen::create_slot(&n.slot)),
+        );
+    }
+    if t.publication(&n.publication).is_none() {
+        steps.push(
+            Step::new(
+                StepId::ArmPublication,
+                tgt,
+                format!("publication on {tu} for the reverse path"),
+            )
+            .stmt(sqlgen::create_publication(&n.publication)),
+        );
+    }
+    if s.subscription(&n.subscription).is_none() {
+        let conn = publisher_conninfo(settings, tgt);
+        steps.push(
+            Step::new(
+                StepId::ArmSubscription,
+                src,
+                format!("arm the reverse path: subscription on {su}, disabled"),
+            )
+            .stmt(sqlgen::create_subscription(
+                &n.subscription,
+                &conn,
+                &n.publication,
+                &n.slot,
+                false,
+            )),
+        );
+    }
+    steps
+}
+
+/// The window: from the source's fence to the target's unfence.
+#[allow(clippy::too_many_lines)] // the window's nine steps as one table, in the order they run
+fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
+    let n = &settings.names;
+    let roles = &settings.app_roles;
+    let c = &settings.cutover;
+    let (su, tu) = (src.upper(), tgt.upper());
+    vec![
+        Step::new(
+            StepId::Fence,
+            src,
+            format!("WINDOW OPENS — fence {su}: app roles NOLOGIN, sessions ended"),
+        )
+        .edge(Edge::Opens)
+        .stmt(sqlgen::set_login(roles, false))
+        .stmt(sqlgen::terminate_sessions(roles))
+        .stmt(sqlgen::count_sessions(roles))
+        .repeat(format!(
+            "the last two until 0 are left, up to {} s",
+            c.fence_timeout.as_secs()
+        )),
+        Step::new(
+            StepId::PreparedXacts,
+            src,
+            format!("refuse if prepared transactions remain on {su}"),
+        )
+        .stmt(sqlgen::count_prepared_xacts()),
+        Step::new(StepId::SourceLsn, src, format!("{su}'s last LSN")).stmt(sqlgen::current_lsn()),
+        Step::new(
+            StepId::Drain,
+            src,
+            format!("wait until {tu} confirmed everything up to it"),
+        )
+        .stmt(sqlgen::slot_confirmed_flush(&n.slot))
+        .repeat(format!(
+            "until confirmed_flush_lsn ≥ <{su} LSN>, up to {} s",
+            c.drain_timeout.as_secs()
+        )),
+        Step::new(
+            StepId::StopForward,
+            tgt,
+            format!("stop the forward subscription ({tu})"),
+        )
+        .stmt(sqlgen::alter_subscription(&n.subscription, "DISABLE"))
+        .stmt(sqlgen::terminate_subscription_workers(&n.subscription))
+        .stmt(sqlgen::subscription_workers(&n.subscription))
+        .repeat(format!(
+            "until no worker is left, up to {} s",
+            exec::WORKER_STOP.as_secs()
+        )),
+        Step::new(
+            StepId::TargetLsn,
+            tgt,
+            format!("{tu}'s LSN, the reverse path's start"),
+        )
+        .stmt(sqlgen::current_lsn()),
+        Step::new(
+            StepId::ArmOrigin,
+            src,
+            format!("start the reverse subscription's origin at <{tu} LSN> ({su})"),
+        )
+        .stmt(sqlgen::subscription_origin(&n.subscription))
+        .later(placeholder(
+            &sqlgen::origin_advance("pg_0", Lsn::ZERO).shown,
+            &[
+                ("'pg_0'", "'<origin>'"),
+                ("'0/0'", &format!("'<{tu} LSN>'")),
+            ],
+        ))
+        .later(placeholder(
+            &sqlgen::origin_progress("pg_0").shown,
+            &[("'pg_0'", "'<origin>'")],
+        )),
+        Step::new(
+            StepId::Sequences,
+            tgt,
+            format!("copy every sequence {su} → {tu}, never backwards"),
+        )
+        .stmt(sqlgen::sequence_list())
+        .later(format!(
+            "{}  -- on {su}, in batches of {}",
+            placeholder(
+                &sqlgen::sequence_values(&[0]).shown,
+                &[("ARRAY[0]", "ARRAY[<oids>]")]
+            ),
+            queries::SEQUENCE_BATCH
+        ))
+        .later(placeholder(
+            &sqlgen::setval_batch(&[(
+                QualName {
+                    schema: "<schema>".into(),
+                    name: "<sequence>".into(),
+                },
+                0,
+            )])
+            .shown,
+            &[("ARRAY[0]", &format!("ARRAY[<value from {su}>]"))],
+        )),
+        Step::new(
+            StepId::Unfence,
+            tgt,
+            format!("WINDOW CLOSES — unfence {tu}: app roles LOGIN"),
+        )
+        .edge(Edge::Closes)
+        .stmt(sqlgen::set_login(roles, true)),
+    ]
+}
+
+/// After the point of no return: the forward path goes, the reverse path starts.
+fn finish_steps(
+    action: Action,
+    settings: &Settings,
+    mode: SwitchMode,
+    src: Side,
+    tgt: Side,
+    s: &Live,
+    t: &Live,
+) -> Vec<Step> {
+    let n = &settings.names;
+    let (su, tu) = (src.upper(), tgt.upper());
+    let mut steps = Vec::new();
+    if let Some(fwd) = t.subscription(&n.subscription) {
+        // the window disables it; a rerun that only finishes finds it as it is
+        let enabled = mode == SwitchMode::Finish && fwd.enabled;
+        steps.push(
+            Step::new(
+                StepId::DropForward,
+                tgt,
+                format!("drop the forward subscription ({tu})"),
+            )
+            .stmts(sqlgen::drop_subscription(&n.subscription, enabled)),
+        );
+    }
+    if s.slot(&n.slot).is_some() {
+        steps.push(
+            Step::new(
+                StepId::DropSourceSlot,
+                src,
+                format!("drop the forward slot ({su})"),
+            )
+            .stmt(sqlgen::drop_slot(&n.slot))
+            .repeat(format!(
+                "retried while its walsender exits (SQLSTATE 55006), up to {} s",
+                exec::WALSENDER_EXIT.as_secs()
+            )),
+        );
+    }
+    if action == Action::Rollback {
+        steps.push(
+            Step::new(
+                StepId::MarkRollback,
+                src,
+                "mark the subscription as a rollback's",
+            )
+            .later(
+                sqlgen::comment_subscription(
+                    &n.subscription,
+                    &format!("{ROLLED_BACK_MARK} at <time>"),
+                )
+                .shown,
+            ),
+        );
+    }
+    steps.push(
+        Step::new(
+            StepId::StartReverse,
+            src,
+            format!("start replication {tu} → {su}"),
+        )
+        .stmt(sqlgen::alter_subscription(&n.subscription, "ENABLE"))
+        .stmt(sqlgen::subscription_origin(&n.subscription))
+        .repeat(format!(
+            "until its worker runs, up to {} s",
+            exec::WORKER_START_REVERSE.as_secs()
+        )),
+    );
+    steps
+}
+
+/// A statement as the plan shows it, with the values known only while running as `<…>`.
+fn placeholder(shown: &str, swaps: &[(&str, &str)]) -> String {
+    swaps
+        .iter()
+        .fold(shown.to_string(), |s, (from, to)| s.replacen(from, to, 1))
+}
+
+/// Where a step stands: before the window, inside it, or past the point of no return.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    Arm,
+    Window,
+    Finish,
+}
+
+/// A step's stage, from its place between the steps that open and close the window.
+fn stage(steps: &[Step], i: usize) -> Stage {
+    let opens = steps.iter().position(|s| s.window == Some(Edge::Opens));
+    let closes = steps.iter().position(|s| s.window == Some(Edge::Closes));
+    if opens.is_some_and(|o| i < o) {
+        Stage::Arm
+    } else if closes.is_some_and(|c| i <= c) {
+        Stage::Window
+    } else {
+        Stage::Finish
+    }
+}
+
+/// Run the planned steps, in order.
+pub async fn run(
+    action: Action,
+    settings: &Settings,
+    mode: SwitchMode,
+    steps: &[Step],
+    notes: &[String],
+    ctx: &mut Ctx<'_>,
+) -> Result<Outcome> {
+    if mode == SwitchMode::Done {
+        return Ok(Outcome::NothingToDo {
+            summary: notes.join("; "),
+        });
+    }
+    let (src, tgt) = sides(action);
+    let (su, tu) = (src.upper(), tgt.upper());
+    let timeout = settings.poll.timeout.max(Duration::from_secs(10));
+    let (s, t) = tokio::join!(
+        Db::connect(settings.side(src), timeout),
+        Db::connect(settings.side(tgt), timeout)
+    );
+    let dbs = exec::Sides { s: s?, t: t? };
+    let mut progress = exec::Progress::default();
+    for (i, step) in steps.iter().enumerate() {
+        let result = async {
+            let t0 = ctx.begin_at_edge(step.id, &step.title, Some(step.side), step.window)?;
+            let detail = exec::step(step, action, settings, &dbs, &mut progress, ctx).await?;
+            ctx.end_at_edge(step.id, t0, &detail, step.window)
+        }
+        .await;
+        let Err(e) = result else { continue };
+        return match stage(steps, i) {
+            Stage::Arm => Err(e),
+            Stage::Window => undo::undo(settings, &dbs, ctx, &progress.done, e).await,
+            Stage::Finish => Ok(Outcome::FailedAfterSwitch {
+                error: crate::format::report_chain(&e),
+                state: format!(
+                    "{tu} serves (app roles LOGIN), {su} is fenced. The reverse path is not finished; \
+                     run `pgcutover run {}` again to complete it",
+                    action.name()
+                ),
+            }),
+        };
+    }
+    Ok(Outcome::Done {
+        summary: match progress.window_ms {
+            Some(ms) => format!(
+                "{tu} serves; {su} fenced and applying from {tu}; writes were unavailable for {ms:.0} ms"
+            ),
+            None => format!("finished: {tu} serves; {su} applies from {tu}"),
+        },
+        window_ms: progress.window_ms,
+        steps: ctx.steps.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testdata;
+
+    fn settings() -> Settings {
+        crate::config::from_str(
+            "[cutover]\napp_roles = [\"app\"]\n\
+             [blue]\ndsn = \"host=127.0.0.1 port=1 dbname=app user=admin\"\n\
+             [green]\ndsn = \"host=127.0.0.1 port=2 dbname=app user=admin\"\n",
+            None,
+            &Default::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_window_is_bounded_by_its_edges_and_every_step_shows_sql() {
+        let st = settings();
+        let steps = window_steps(&st, Side::Blue, Side::Green);
+        assert_eq!(steps.first().map(|s| s.id), Some(StepId::Fence));
+        assert_eq!(steps.first().and_then(|s| s.window), Some(Edge::Opens));
+        assert_eq!(steps.last().map(|s| s.id), Some(StepId::Unfence));
+        assert_eq!(steps.last().and_then(|s| s.window), Some(Edge::Closes));
+        for s in &steps {
+            assert!(!s.to_plan().sql.is_empty(), "{} shows no SQL", s.id);
+        }
+        let all: Vec<Step> = steps;
+        assert_eq!(stage(&all, 0), Stage::Window);
+        assert_eq!(stage(&all, all.len() - 1), Stage::Window);
+    }
+
+    #[test]
+    fn stages_follow_the_edges() {
+        let st = settings();
+        let mut steps = arm_steps(
+            &st,
+            Side::Blue,
+            Side::Green,
+            &testdata::live(true),
+            &testdata::live(false),
+        );
+        let armed = steps.len();
+        steps.extend(window_steps(&st, Side::Blue, Side::Green));
+        let closes = steps.len() - 1;
+        steps.push(Step::new(StepId::StartReverse, Side::Blue, "x"));
+        assert!((0..armed).all(|i| stage(&steps, i) == Stage::Arm));
+        assert!((armed..=closes).all(|i| stage(&steps, i) == Stage::Window));
+        assert_eq!(stage(&steps, closes + 1), Stage::Finish);
+        // a rerun that only finishes has no edges: all of it is past the point of no return
+        let finish = vec![Step::new(StepId::DropForward, Side::Green, "x")];
+        assert_eq!(stage(&finish, 0), Stage::Finish);
+    }
+
+    #[test]
+    fn placeholders_replace_the_runtime_values() {
+        let st = settings();
+        let steps = window_steps(&st, Side::Blue, Side::Green);
+        let plan: Vec<_> = steps.iter().map(Step::to_plan).collect();
+        let text = serde_json::to_string(&plan).unwrap();
+        assert!(text.contains("'<GREEN LSN>'"), "{text}");
+        assert!(text.contains("ARRAY[<value from BLUE>]"), "{text}");
+        assert!(!text.contains("'0/0'"), "{text}");
+    }
+}
