@@ -374,8 +374,10 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
             }
         }
         Action::Prepare => {
-            if reachable(input, &[Side::Blue], &mut out) {
-                let b = input.blue.expect("reachable");
+            // (`reachable` has pushed a failed guard when the side cannot be read)
+            if reachable(input, &[Side::Blue], &mut out)
+                && let Some(b) = input.blue
+            {
                 if input.green.is_none() {
                     let ok = super::phase::blue_alone_is_before_cutover(names, b);
                     out.push(g(
@@ -414,11 +416,9 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
             }
         }
         Action::Subscribe => {
-            if reachable(input, &Side::BOTH, &mut out) {
-                let (b, gr) = (
-                    input.blue.expect("reachable"),
-                    input.green.expect("reachable"),
-                );
+            if reachable(input, &Side::BOTH, &mut out)
+                && let (Some(b), Some(gr)) = (input.blue, input.green)
+            {
                 phase_in(input, &[Phase::Prepared, Phase::Subscribed], &mut out);
                 out.push(g(
                     "blue_publication",
@@ -451,11 +451,9 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
             }
         }
         Action::Start => {
-            if reachable(input, &Side::BOTH, &mut out) {
-                let (b, gr) = (
-                    input.blue.expect("reachable"),
-                    input.green.expect("reachable"),
-                );
+            if reachable(input, &Side::BOTH, &mut out)
+                && let (Some(b), Some(gr)) = (input.blue, input.green)
+            {
                 no_split_brain(input, &mut out);
                 phase_in(input, &[Phase::Subscribed, Phase::Replicating], &mut out);
                 if let Some(sub) = gr.subscription(&names.subscription) {
@@ -509,9 +507,9 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
                 Side::Green
             };
             let tgt_side = src_side.other();
-            if reachable(input, &Side::BOTH, &mut out) {
-                let src = input.live(src_side).expect("reachable");
-                let tgt = input.live(tgt_side).expect("reachable");
+            if reachable(input, &Side::BOTH, &mut out)
+                && let (Some(src), Some(tgt)) = (input.live(src_side), input.live(tgt_side))
+            {
                 no_split_brain(input, &mut out);
                 let mode = switch_mode(names, src, tgt);
                 let (su, tu) = (src_side.upper(), tgt_side.upper());
@@ -550,8 +548,12 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
                     )),
                     SwitchMode::Full => {
                         out.push(g("state", true, format!("{su} serves, {tu} applies from it")));
-                        let sub = tgt.subscription(&names.subscription).expect("full mode has it");
-                        out.push(g("streaming", sub.is_streaming(), if sub.is_streaming() { format!("apply worker running on {tu}") } else { format!("subscription on {tu} is not streaming (enabled: {})", sub.enabled) }));
+                        let streaming = tgt.subscription(&names.subscription).map(|s| (s.is_streaming(), s.enabled));
+                        out.push(g("streaming", streaming.is_some_and(|(on, _)| on), match streaming {
+                            Some((true, _)) => format!("apply worker running on {tu}"),
+                            Some((false, enabled)) => format!("subscription on {tu} is not streaming (enabled: {enabled})"),
+                            None => format!("no subscription on {tu}"),
+                        }));
                         let prepared = src.server.prepared_xacts;
                         out.push(g("no_prepared_xacts", prepared == 0, format!("{prepared} prepared transaction(s) on {su}")));
                         let missing: Vec<String> = [src, tgt]
@@ -586,6 +588,35 @@ mod tests {
     use super::*;
     use crate::domain::phase::derive;
     use crate::domain::testdata::{live, names, with_pub_slot, with_sub};
+
+    #[test]
+    fn every_action_word_parses_back_to_its_action() {
+        for w in Action::WORDS {
+            let a = Action::from_word(w, None)
+                .or_else(|_| Action::from_word(w, Some(Side::Green)))
+                .unwrap();
+            assert_eq!(a.word(), w);
+            assert!(!a.describe().is_empty());
+        }
+        for a in Action::ON_DASHBOARD {
+            assert_eq!(Action::from_word(a.word(), None), Ok(a));
+        }
+        assert!(
+            Action::from_word("fence", None)
+                .unwrap_err()
+                .contains("needs a side")
+        );
+        assert!(
+            Action::from_word("cutover", Some(Side::Blue))
+                .unwrap_err()
+                .contains("no side")
+        );
+        assert!(
+            Action::from_word("nuke", None)
+                .unwrap_err()
+                .contains("prepare, subscribe")
+        );
+    }
 
     #[test]
     fn action_names() {
