@@ -86,12 +86,6 @@ impl Serialize for StepId {
     }
 }
 
-impl PartialEq<&str> for StepId {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 /// A step that opens or closes the write-unavailability window (source fenced → target serving).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -457,16 +457,10 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
         let planned = match action {
             Action::Cutover | Action::Rollback => {
                 let (src, tgt) = switch::sides(action);
-                match (seen.blue.zip(seen.green), src) {
-                    (Some((b, g)), Side::Blue) => Ok(switch::plan(action, settings, b, g)),
-                    (Some((b, g)), Side::Green) => Ok(switch::plan(action, settings, g, b)),
-                    (None, _) => Err(Guard {
-                        name: "reachable",
-                        ok: false,
-                        detail: format!("{} and {} must both answer", src.upper(), tgt.upper()),
-                    }),
-                }
-                .map(|(mode, steps, notes)| (Some(mode), steps, notes))
+                seen.need(src).and_then(|s| {
+                    let (mode, steps, notes) = switch::plan(action, settings, s, seen.need(tgt)?);
+                    Ok((Some(mode), steps, notes))
+                })
             }
             _ => steps::computed(action, settings, &seen, prepared.origin)
                 .map(|(steps, notes)| (None, steps, notes)),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, bail};
 
-use super::sqlgen::{self, Conninfo};
+use super::sqlgen::{self, Conninfo, Stmt};
 use super::step::Step;
 use super::{Ctx, Outcome, Wait, db::Db};
 use crate::collect::connect::login_credentials;
@@ -76,6 +76,19 @@ pub fn publisher_conninfo(settings: &Settings, publisher: Side) -> Conninfo {
 }
 
 /// The sides an action's steps are computed from, as the guards found them readable.
+/// The migration's subscription to `publisher`, created disabled (it is enabled once its origin
+/// is placed): the forward one by `subscribe`, the reverse one when a switch arms it.
+pub fn disabled_subscription(settings: &Settings, publisher: Side) -> Stmt {
+    let n = &settings.names;
+    sqlgen::create_subscription(
+        &n.subscription,
+        &publisher_conninfo(settings, publisher),
+        &n.publication,
+        &n.slot,
+        false,
+    )
+}
+
 pub struct Seen<'a> {
     pub blue: Option<&'a Live>,
     pub green: Option<&'a Live>,
@@ -85,7 +98,7 @@ pub struct Seen<'a> {
 impl<'a> Seen<'a> {
     /// A side the action needs; the guards refuse before this when it cannot be read, so a
     /// missing side here is reported as a refusal, never a panic.
-    fn need(&self, side: Side) -> Result<&'a Live, Guard> {
+    pub fn need(&self, side: Side) -> Result<&'a Live, Guard> {
         match side {
             Side::Blue => self.blue,
             Side::Green => self.green,
@@ -222,20 +235,13 @@ fn subscribe(settings: &Settings, g: &Live, notes: &mut Vec<String>) -> Vec<Step
         );
     }
     if g.subscription(&n.subscription).is_none() {
-        let conn = publisher_conninfo(settings, Side::Blue);
         steps.push(
             Step::new(
                 StepId::Subscription,
                 Side::Green,
                 "subscription on BLUE's slot, disabled",
             )
-            .stmt(sqlgen::create_subscription(
-                &n.subscription,
-                &conn,
-                &n.publication,
-                &n.slot,
-                false,
-            )),
+            .stmt(disabled_subscription(settings, Side::Blue)),
         );
     }
     steps

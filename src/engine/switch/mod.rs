@@ -23,7 +23,7 @@ use color_eyre::eyre::Result;
 use super::db::Db;
 use super::sqlgen;
 use super::step::Step;
-use super::steps::publisher_conninfo;
+use super::steps::disabled_subscription;
 use super::{Ctx, Outcome};
 use crate::collect::queries;
 use crate::config::Settings;
@@ -139,20 +139,13 @@ fn arm_steps(settings: &Settings, src: Side, tgt: Side, s: &Live, t: &Live) -> V
         );
     }
     if s.subscription(&n.subscription).is_none() {
-        let conn = publisher_conninfo(settings, tgt);
         steps.push(
             Step::new(
                 StepId::ArmSubscription,
                 src,
                 format!("arm the reverse path: subscription on {su}, disabled"),
             )
-            .stmt(sqlgen::create_subscription(
-                &n.subscription,
-                &conn,
-                &n.publication,
-                &n.slot,
-                false,
-            )),
+            .stmt(disabled_subscription(settings, tgt)),
         );
     }
     steps
