@@ -96,6 +96,22 @@ pub fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// Test inputs for text parsers: the parser's own syntax tokens mixed with wide and control
+/// characters. Random bytes seldom put a multi-byte character right against the syntax a parser
+/// slices around (a byte offset off by one inside a character panics); this does on most runs.
+#[cfg(test)]
+pub(crate) fn token_soup(
+    syntax: &[&'static str],
+    max_tokens: usize,
+) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let mut tokens: Vec<&'static str> = syntax.to_vec();
+    tokens.extend([
+        "é", "\u{FFFD}", "日本", "🦀", "\u{0}", "\u{1b}", "\u{85}", " ", "\n", "\r",
+    ]);
+    prop::collection::vec(prop::sample::select(tokens), 0..max_tokens).prop_map(|t| t.concat())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,7 +98,9 @@ impl Key {
     pub fn parse(s: &str) -> Option<Key> {
         let mut chars = s.chars();
         if let (Some(c), None) = (chars.next(), chars.next()) {
-            return Some(Key(KeyCode::Char(c)));
+            // A control character never arrives as a typed character (the terminal sends Esc,
+            // Tab, Enter for them), and would be written raw into the hints.
+            return (!c.is_control()).then_some(Key(KeyCode::Char(c)));
         }
         Some(Key(match s.to_ascii_lowercase().as_str() {
             "tab" => KeyCode::Tab,
@@ -274,6 +276,14 @@ mod tests {
 
     fn press(c: KeyCode) -> KeyEvent {
         KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn a_control_character_is_not_a_key() {
+        assert_eq!(Key::parse("\u{1b}"), None);
+        assert_eq!(Key::parse("\u{7}"), None);
+        assert_eq!(Key::parse("\u{85}"), None);
+        assert_eq!(Key::parse("é"), Some(Key(KeyCode::Char('é'))));
     }
 
     #[test]

@@ -476,6 +476,15 @@ mod tests {
             }
 
             #[test]
+            fn token_soup_no_panic(s in crate::text::token_soup(&[
+                "postgresql://", "postgres://", "host=", "password=", "user=", "=", "'", "\\",
+                "@", ":", "/", "?", "&", "%", "%2", "%C3", "%A9", "%ZZ", "[", "]", "::1", ",", "h",
+                "5432",
+            ], 40)) {
+                let _ = parse(&s);
+            }
+
+            #[test]
             fn any_text_no_panic(s in ".{0,200}") {
                 let _ = parse(&s);
                 let _ = parse(&format!("postgresql://{s}"));

@@ -1307,6 +1307,15 @@ dsn = "host=127.0.0.1"
             }
 
             #[test]
+            fn token_soup_loads_or_errs_without_panic(text in crate::text::token_soup(&[
+                "[blue]", "[green]", "[switch]", "[", "]", "dsn", "host", "=", "\"", "'", "`",
+                "'''", "\"\"\"", "\\", "password=", "postgres://u:p@h/d", "?", "#", ".", ",", "1",
+                "{", "}", "true",
+            ], 60)) {
+                let _ = load(&text);
+            }
+
+            #[test]
             fn any_bytes_as_toml_no_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
                 let _ = load(&String::from_utf8_lossy(&bytes));
             }

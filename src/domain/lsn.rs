@@ -183,6 +183,16 @@ mod tests {
             }
 
             #[test]
+            fn token_soup_parses_or_errs_briefly(s in crate::text::token_soup(
+                &["0", "1", "F", "f", "/", "+", "-", "0x", "FFFFFFFF", "100000000"], 12,
+            )) {
+                match s.parse::<Lsn>() {
+                    Ok(l) => prop_assert_eq!(l.to_string().parse::<Lsn>().unwrap(), l),
+                    Err(e) => prop_assert!(e.to_string().len() < 400),
+                }
+            }
+
+            #[test]
             fn display_round_trips(v in any::<u64>()) {
                 let l = Lsn::from_u64(v);
                 prop_assert_eq!(l.to_string().parse::<Lsn>().unwrap(), l);

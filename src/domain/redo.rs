@@ -226,9 +226,13 @@ fn log_message(line: &str) -> Option<&str> {
     ];
     let mut from = 0;
     while let Some(i) = line[from..].find(":  ").map(|i| i + from) {
+        // The character before the tag may be multi-byte (a log is arbitrary bytes, read lossily):
+        // step past it by its own width, not by one byte.
         let word_start = line[..i]
-            .rfind(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
-            .map_or(0, |j| j + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
+            .map_or(0, |(j, c)| j + c.len_utf8());
         let word = &line[word_start..i];
         if TAGS.contains(&word) {
             return (word == "LOG").then(|| &line[i + 3..]);
@@ -776,6 +780,17 @@ mod tests {
         assert!(e.len() < 1000 && !e.contains('\u{1b}'), "{e}");
     }
 
+    #[test]
+    fn a_wide_character_before_the_tag_is_not_split() {
+        // found by the byte property in CI: the tag search stepped one byte past a 3-byte character
+        assert_eq!(log_message("\u{FFFD}:  ["), None);
+        assert_eq!(
+            log_message("\u{FFFD}LOG:  redo done at 0/1"),
+            Some("redo done at 0/1")
+        );
+        assert_eq!(log_message("日LOG:  x"), Some("x"));
+    }
+
     mod props {
         use super::super::*;
         use proptest::prelude::*;
@@ -826,6 +841,19 @@ mod tests {
                 }
                 f.end_of_input();
                 prop_assert_eq!(f.finish(), find(&log, None));
+            }
+
+            #[test]
+            fn token_soup_no_panic(text in crate::text::token_soup(&[
+                "LOG", "ERROR", "FATAL", ":  ", ":", "[", "]", "(", ")", "@", "/",
+                "redo done at ", "0/1", "FF", "2024-05-01 10:00:00", ".123", " UTC", "+02",
+            ], 40)) {
+                let _ = find(&text, None);
+                let _ = find(&text, Some(OffsetDateTime::UNIX_EPOCH));
+                for line in text.lines() {
+                    let _ = log_message(line);
+                    let _ = line_stamp(line);
+                }
             }
 
             #[test]
