@@ -184,7 +184,11 @@ fn idle(window: Duration) {
     let socket = format!("pgc-bench-idle-{}", std::process::id());
     tmux(&socket)
         .args(["new-session", "-d", "-s", "b", "-x", "160", "-y", "48"])
-        .arg(format!("{} demo --tps 0", bin().display()))
+        // RUST_BACKTRACE set, as on many operators' machines: errors must not pay for backtraces
+        .arg(format!(
+            "env RUST_BACKTRACE=1 {} demo --tps 0",
+            bin().display()
+        ))
         .status()
         .unwrap();
     let t = Instant::now();

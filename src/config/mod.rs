@@ -2,16 +2,16 @@
 //! environment, then flags. Every mistake is an error that names the key and its line.
 
 pub mod conninfo;
+mod file;
 pub mod libpq_files;
+mod sections;
+mod side;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use color_eyre::eyre::{Result, bail, eyre};
-use serde::Deserialize;
-use toml::Spanned;
+use color_eyre::eyre::{Result, bail};
 
-use crate::domain;
 use crate::domain::observed::Side;
 use crate::domain::phase::Names;
 use crate::domain::rds_plan::RestoreSettings;
@@ -20,115 +20,6 @@ use conninfo::ConnInfo;
 pub const DEFAULT_PUBLICATION: &str = "pgcutover_pub";
 pub const DEFAULT_SLOT: &str = "pgcutover_slot";
 pub const DEFAULT_SUBSCRIPTION: &str = "pgcutover_sub";
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    blue: Option<SideFile>,
-    green: Option<SideFile>,
-    #[serde(default)]
-    replication: ReplicationFile,
-    #[serde(default)]
-    cutover: CutoverFile,
-    #[serde(default)]
-    redo: RedoFile,
-    #[serde(default)]
-    poll: PollFile,
-    aws: Option<AwsFile>,
-    restore: Option<RestoreFile>,
-    /// Dashboard key bindings: `cutover = "C"` or `down = ["j", "Down"]`.
-    keys: Option<std::collections::BTreeMap<String, KeysValue>>,
-    #[serde(default)]
-    ui: UiFile,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum KeysValue {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UiFile {
-    theme: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AwsFile {
-    region: Option<String>,
-    profile: Option<String>,
-    endpoint_url: Option<Spanned<String>>,
-    snapshot: Option<Spanned<String>>,
-    engine_version: Option<String>,
-    poll_interval_s: Option<Spanned<f64>>,
-    metrics_interval_s: Option<Spanned<u64>>,
-    timeout_s: Option<Spanned<u64>>,
-    action_timeout_min: Option<Spanned<u64>>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RestoreFile {
-    instance_class: Option<String>,
-    multi_az: Option<bool>,
-    subnet_group: Option<String>,
-    security_groups: Option<Vec<String>>,
-    parameter_group: Option<String>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SideFile {
-    dsn: Option<Spanned<String>>,
-    service: Option<Spanned<String>>,
-    sslmode: Option<Spanned<String>>,
-    sslrootcert: Option<PathBuf>,
-    password_env: Option<String>,
-    replication_dsn: Option<Spanned<String>>,
-    rds_instance: Option<Spanned<String>>,
-    auth: Option<Spanned<String>>,
-    /// Replaces the embedded RDS CA bundle for this side.
-    rds_ca_bundle: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplicationFile {
-    publication: Option<Spanned<String>>,
-    slot: Option<Spanned<String>>,
-    subscription: Option<Spanned<String>>,
-    user: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CutoverFile {
-    app_roles: Option<Spanned<Vec<String>>>,
-    max_lag_bytes: Option<Spanned<u64>>,
-    steady_samples: Option<Spanned<u64>>,
-    sample_interval_ms: Option<Spanned<u64>>,
-    drain_timeout_s: Option<Spanned<u64>>,
-    fence_timeout_s: Option<Spanned<u64>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RedoFile {
-    source: Option<Spanned<String>>,
-    log_file: Option<PathBuf>,
-    not_before: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PollFile {
-    interval_ms: Option<Spanned<u64>>,
-    timeout_ms: Option<Spanned<u64>>,
-    inventory_every: Option<Spanned<u64>>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
@@ -341,633 +232,43 @@ pub fn load(ov: &Overrides) -> Result<Settings> {
 }
 
 /// Parse and validate configuration text; `file` only labels messages.
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Settings> {
-    let label = file.map_or_else(|| "configuration".into(), |p| p.display().to_string());
-    let fc: FileConfig = toml::from_str(text).map_err(|e| toml_error(text, &label, &e))?;
-    let at = |span: std::ops::Range<usize>| -> String {
-        let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-        format!("{label}, line {line}")
+    let place = file::Place {
+        text,
+        label: file.map_or_else(|| "configuration".into(), |p| p.display().to_string()),
     };
-
-    let name = |v: &Option<Spanned<String>>, key: &str, default: &str| -> Result<String> {
-        match v {
-            None => Ok(default.to_string()),
-            Some(s) => {
-                domain::names::identifier(s.get_ref())
-                    .map_err(|e| eyre!("{}: [replication] {key}: {e}", at(s.span())))?;
-                Ok(s.get_ref().clone())
-            }
-        }
-    };
-    let publication = name(
-        &fc.replication.publication,
-        "publication",
-        DEFAULT_PUBLICATION,
+    let fc = file::parse(&place)?;
+    let (names, replication_user) = sections::replication(&fc.replication, &place)?;
+    let app_roles = sections::app_roles(ov, &fc.cutover, &place)?;
+    let aws = sections::aws(
+        fc.aws.as_ref(),
+        fc.restore.as_ref(),
+        [fc.blue.as_ref(), fc.green.as_ref()],
+        &place,
     )?;
-    let subscription = name(
-        &fc.replication.subscription,
-        "subscription",
-        DEFAULT_SUBSCRIPTION,
-    )?;
-    let slot = name(&fc.replication.slot, "slot", DEFAULT_SLOT)?;
-    if !slot
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
-        let span = fc
-            .replication
-            .slot
-            .as_ref()
-            .map(toml::Spanned::span)
-            .unwrap_or(0..0);
-        bail!(
-            "{}: [replication] slot = \"{}\": PostgreSQL slot names may hold only lower-case letters, digits and underscores",
-            at(span),
-            crate::text::echo(&slot)
-        );
-    }
-    let replication_user = match &fc.replication.user {
-        Some(u) => {
-            domain::names::identifier(u.get_ref())
-                .map_err(|e| eyre!("{}: [replication] user: {e}", at(u.span())))?;
-            Some(u.get_ref().clone())
-        }
-        None => None,
-    };
-
-    // One validation for every way the roles arrive: the file, the environment, the flags.
-    let (app_roles, roles_from) = match (&ov.app_roles, &fc.cutover.app_roles) {
-        (Some(r), _) => (r.clone(), "--app-roles".to_string()),
-        (None, Some(r)) => (
-            r.get_ref().clone(),
-            format!("{}: [cutover] app_roles", at(r.span())),
-        ),
-        (None, None) => (Vec::new(), String::new()),
-    };
-    if (ov.app_roles.is_some() || fc.cutover.app_roles.is_some()) && app_roles.is_empty() {
-        bail!(
-            "{roles_from} is empty: list the roles the application logs in as (the cutover fences exactly \
-             these); a fence of no role would report success and stop nothing"
-        );
-    }
-    for r in &app_roles {
-        domain::names::identifier(r).map_err(|e| eyre!("{roles_from}: role {e}"))?;
-    }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = app_roles.iter().find(|r| !seen.insert(r.as_str())) {
-        bail!("{roles_from} names \"{}\" twice", crate::text::echo(dup));
-    }
-
-    let any_rds = [&fc.blue, &fc.green]
-        .iter()
-        .any(|f| f.as_ref().is_some_and(|f| f.rds_instance.is_some()));
-    let aws = if fc.aws.is_some() || any_rds {
-        let a = fc.aws.as_ref();
-        let endpoint_url = match a.and_then(|a| a.endpoint_url.as_ref()) {
-            Some(u) => {
-                if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://")) {
-                    bail!(
-                        "{}: [aws] endpoint_url must start with http:// or https://",
-                        at(u.span())
-                    );
-                }
-                Some(u.get_ref().clone())
-            }
-            None => std::env::var("AWS_ENDPOINT_URL")
-                .ok()
-                .filter(|v| !v.is_empty()),
-        };
-        let metrics_interval = match a.and_then(|a| a.metrics_interval_s.as_ref()) {
-            Some(v) if *v.get_ref() < 60 => bail!(
-                "{}: [aws] metrics_interval_s = {} is below 60: RDS publishes these metrics once a minute and every \
-                 GetMetricData call is billed; use 60 or more",
-                at(v.span()),
-                v.get_ref()
-            ),
-            v => Duration::from_secs(within(v, "[aws] metrics_interval_s", 60, 3600, 60, &at)?),
-        };
-        let snapshot = match a.and_then(|a| a.snapshot.as_ref()) {
-            Some(v) if !valid_rds_id(v.get_ref()) => bail!(
-                "{}: [aws] snapshot = \"{}\": RDS identifiers are 1 to 255 letters, digits and hyphens, starting with a \
-                 letter, with no two hyphens in a row and no hyphen at the end",
-                at(v.span()),
-                crate::text::echo(v.get_ref())
-            ),
-            v => v.map(|v| v.get_ref().clone()),
-        };
-        let r = fc.restore.clone().unwrap_or_default();
-        Some(AwsSettings {
-            region: a.and_then(|a| a.region.clone()),
-            profile: a.and_then(|a| a.profile.clone()),
-            endpoint_url,
-            snapshot,
-            engine_version: a.and_then(|a| a.engine_version.clone()),
-            restore: RestoreSettings {
-                instance_class: r.instance_class,
-                multi_az: r.multi_az,
-                subnet_group: r.subnet_group,
-                security_groups: r.security_groups,
-                parameter_group: r.parameter_group,
-            },
-            poll_interval: Duration::from_secs_f64(within(
-                a.and_then(|a| a.poll_interval_s.as_ref()),
-                "[aws] poll_interval_s",
-                0.05,
-                600.0,
-                10.0,
-                &at,
-            )?),
-            metrics_interval,
-            timeout: Duration::from_secs(within(
-                a.and_then(|a| a.timeout_s.as_ref()),
-                "[aws] timeout_s",
-                1,
-                600,
-                20,
-                &at,
-            )?),
-            action_timeout: Duration::from_secs(
-                60 * within(
-                    a.and_then(|a| a.action_timeout_min.as_ref()),
-                    "[aws] action_timeout_min",
-                    1,
-                    24 * 60,
-                    240,
-                    &at,
-                )?,
-            ),
-        })
-    } else {
-        if fc.restore.is_some() {
-            bail!(
-                "{label}: [restore] is set but no side has rds_instance and there is no [aws] section"
-            );
-        }
-        None
-    };
-
-    let side = |s: Side, f: &Option<SideFile>, flag: &Option<String>| -> Result<SideSettings> {
-        let env_var = format!("PGCUTOVER_{}_DSN", s.upper());
-        let env_dsn = std::env::var(&env_var).ok().filter(|v| !v.is_empty());
-        let f = f.clone().unwrap_or_default();
-        let (dsn, origin) = match (flag, env_dsn, &f.dsn) {
-            (Some(d), _, _) => (Some(d.clone()), format!("--{s}-dsn")),
-            (None, Some(d), _) => (Some(d), format!("${env_var}")),
-            (None, None, Some(d)) => (
-                Some(d.get_ref().clone()),
-                format!("[{s}] dsn in {}", at(d.span())),
-            ),
-            (None, None, None) => (None, format!("[{s}] in {label}")),
-        };
-        let mut ci = match &dsn {
-            Some(d) => conninfo::parse(d).map_err(|e| eyre!("{origin}: {e}"))?,
-            None => ConnInfo::default(),
-        };
-        if ci.get("password").is_some() {
-            bail!(
-                "{origin} contains a password; passwords never go in the configuration or on the command line: \
-                 set ${} or use ~/.pgpass or a service file",
-                format!("PGCUTOVER_{}_PASSWORD", s.upper())
-            );
-        }
-        let service = f
-            .service
-            .as_ref()
-            .map(|v| v.get_ref().clone())
-            .or_else(|| ci.get("service").map(str::to_string));
-        if let Some(svc) = service {
-            let entry = libpq_files::lookup_service(&svc, &libpq_files::service_files())
-                .map_err(|e| eyre!("{origin}: {e}"))?;
-            ci = ci.with_defaults(&entry);
-            ci.params.remove("service");
-        } else if dsn.is_none() {
-            bail!(
-                "{label} has no [{s}] connection: give [{s}] dsn = \"host=… port=… dbname=… user=…\" or service = \"name\", \
-                 or set ${env_var} or --{s}-dsn"
-            );
-        }
-        check_static(&ci, &origin)?;
-        let mode_text = f
-            .sslmode
-            .as_ref()
-            .map(|m| (m.get_ref().clone(), at(m.span())))
-            .or_else(|| ci.get("sslmode").map(|m| (m.to_string(), origin.clone())));
-        let sslmode = match &mode_text {
-            None => SslMode::Prefer,
-            Some((m, where_)) => SslMode::parse(m).ok_or_else(|| {
-                eyre!("{where_}: sslmode \"{}\" is not one of disable, prefer, require, verify-ca, verify-full", crate::text::echo(m))
-            })?,
-        };
-        let sslrootcert = f
-            .sslrootcert
-            .clone()
-            .or_else(|| ci.get("sslrootcert").map(PathBuf::from));
-        let rds_instance = match &f.rds_instance {
-            Some(v) if !valid_rds_id(v.get_ref()) => bail!(
-                "{}: [{s}] rds_instance = \"{}\": RDS identifiers are 1 to 63 letters, digits and hyphens, starting with \
-                 a letter, with no two hyphens in a row and no hyphen at the end",
-                at(v.span()),
-                crate::text::echo(v.get_ref())
-            ),
-            v => v.as_ref().map(|v| v.get_ref().clone()),
-        };
-        let auth = match f.auth.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
-            None | Some(("password", _)) => Auth::Password,
-            Some(("iam", span)) => match &aws {
-                Some(a) => Auth::Iam(Box::new(a.clone())),
-                None => bail!(
-                    "{}: [{s}] auth = \"iam\" needs AWS settings: add [{s}] rds_instance or an [aws] section with region",
-                    at(span)
-                ),
-            },
-            Some((other, span)) => bail!(
-                "{}: [{s}] auth = \"{}\" is not \"password\" or \"iam\"",
-                at(span),
-                crate::text::echo(other)
-            ),
-        };
-        let rds_host = ci
-            .get("host")
-            .is_some_and(|h| h.split(',').any(domain::rds::is_rds_host));
-        // RDS hosts are verified against the RDS CA bundle unless the operator chose otherwise;
-        // IAM tokens are bearer credentials and never travel without TLS.
-        let sslmode = match (mode_text.is_some(), sslmode) {
-            (false, _) if rds_host => SslMode::VerifyFull,
-            (false, _) if matches!(auth, Auth::Iam(_)) => SslMode::Require,
-            (_, m) => m,
-        };
-        if matches!(auth, Auth::Iam(_)) && matches!(sslmode, SslMode::Disable | SslMode::Prefer) {
-            bail!(
-                "{origin}: auth = \"iam\" sends a token that works as a password for 15 minutes; it needs TLS: set \
-                 sslmode = \"require\" or \"verify-full\" (the default for RDS hosts)"
-            );
-        }
-        if let Some(p) = &f.rds_ca_bundle
-            && sslrootcert.is_some()
-        {
-            bail!(
-                "{origin}: both sslrootcert and rds_ca_bundle ({}) are set; keep one",
-                p.display()
-            );
-        }
-        if let Some(p) = sslrootcert.as_ref().or(f.rds_ca_bundle.as_ref()) {
-            // Read now: an unreadable root file is a configuration error, not an unreachable side.
-            let pem = crate::files::read_text_capped(p, 4 * 1024 * 1024, "certificate file")
-                .map_err(|e| eyre!("{origin}: sslrootcert: {e}"))?;
-            if !pem.contains("-----BEGIN CERTIFICATE-----") {
-                bail!(
-                    "{origin}: sslrootcert {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    p.display()
-                );
-            }
-        }
-        let roots = match (sslmode, sslrootcert.or(f.rds_ca_bundle.clone())) {
-            (SslMode::Disable, Some(_)) => {
-                bail!("{origin}: sslrootcert is set but sslmode = disable; remove one of them")
-            }
-            (SslMode::Disable, None) => Roots::None,
-            (_, Some(p)) => Roots::File(p),
-            (SslMode::VerifyFull, None) if rds_host || rds_instance.is_some() => Roots::RdsBundle,
-            (SslMode::VerifyFull, None) => bail!(
-                "{origin}: sslmode verify-ca/verify-full needs sslrootcert = \"/path/to/root.crt\""
-            ),
-            (_, None) => Roots::None,
-        };
-        let replication_conninfo = match &f.replication_dsn {
-            None => None,
-            Some(d) => {
-                let where_ = format!("[{s}] replication_dsn in {}", at(d.span()));
-                let ci = conninfo::parse(d.get_ref()).map_err(|e| eyre!("{where_}: {e}"))?;
-                if ci.get("password").is_some() {
-                    bail!(
-                        "{where_} contains a password; set $PGCUTOVER_{}_REPLICATION_PASSWORD instead",
-                        s.upper()
-                    );
-                }
-                Some(ci)
-            }
-        };
-        Ok(SideSettings {
-            side: s,
-            replication_conninfo,
-            conninfo: ci,
-            sslmode,
-            roots,
-            rds_instance,
-            auth,
-            password_env: f
-                .password_env
-                .unwrap_or_else(|| format!("PGCUTOVER_{}_PASSWORD", s.upper())),
-            origin,
-        })
+    let side = |s: Side, f: &Option<file::SideFile>, flag: &Option<String>| {
+        side::resolve(s, f.as_ref(), flag.as_ref(), aws.as_ref(), &place)
     };
     let blue = side(Side::Blue, &fc.blue, &ov.blue_dsn)?;
     let green = side(Side::Green, &fc.green, &ov.green_dsn)?;
-
-    let interval = Duration::from_millis(within(
-        fc.poll.interval_ms.as_ref(),
-        "[poll] interval_ms",
-        100,
-        60_000,
-        1000,
-        &at,
-    )?);
-    let timeout = Duration::from_millis(within(
-        fc.poll.timeout_ms.as_ref(),
-        "[poll] timeout_ms",
-        100,
-        120_000,
-        5000,
-        &at,
-    )?);
-    let inventory_every = within(
-        fc.poll.inventory_every.as_ref(),
-        "[poll] inventory_every",
-        1,
-        10_000,
-        15,
-        &at,
-    )?;
-    // within 1..=10 000, so it fits
-    let inventory_every = u32::try_from(inventory_every).unwrap_or(u32::MAX);
-
-    let redo_source = match fc
-        .redo
-        .source
-        .as_ref()
-        .map(|v| (v.get_ref().as_str(), v.span()))
-    {
-        None | Some(("auto", _)) => RedoSource::Auto,
-        Some(("cloudwatch", _)) => RedoSource::CloudWatch,
-        Some(("rds-logs", _)) => RedoSource::RdsLogs,
-        Some(("file", _)) => RedoSource::File,
-        Some((other, span)) => bail!(
-            "{}: [redo] source = \"{}\" is not one of auto, cloudwatch, rds-logs, file",
-            at(span),
-            crate::text::echo(other)
-        ),
-    };
-    if matches!(redo_source, RedoSource::CloudWatch | RedoSource::RdsLogs)
-        && green.rds_instance.is_none()
-    {
-        bail!(
-            "{label}: [redo] source = {:?} reads GREEN's RDS logs, but [green] has no rds_instance",
-            redo_source.name()
-        );
-    }
-    if redo_source == RedoSource::File && fc.redo.log_file.is_none() {
-        bail!(
-            "{label}: [redo] source = \"file\" needs log_file = \"/path/to/green/postgresql.log\""
-        );
-    }
-    let redo_not_before = match &fc.redo.not_before {
-        None => None,
-        Some(t) => Some(
-            time::OffsetDateTime::parse(t.get_ref(), &time::format_description::well_known::Rfc3339).map_err(|_| {
-                eyre!("{}: [redo] not_before = \"{}\" is not an RFC 3339 time like 2026-11-21T10:00:00Z", at(t.span()), crate::text::echo(t.get_ref()))
-            })?,
-        ),
-    };
-    let c = &fc.cutover;
-    let cutover = CutoverSettings {
-        max_lag_bytes: within(
-            c.max_lag_bytes.as_ref(),
-            "[cutover] max_lag_bytes",
-            0,
-            1 << 40,
-            100 * 1024,
-            &at,
-        )?,
-        steady_samples: within(
-            c.steady_samples.as_ref(),
-            "[cutover] steady_samples",
-            1,
-            100,
-            3,
-            &at,
-        )?
-        .try_into()
-        .unwrap_or(usize::MAX),
-        sample_interval: Duration::from_millis(within(
-            c.sample_interval_ms.as_ref(),
-            "[cutover] sample_interval_ms",
-            10,
-            10_000,
-            200,
-            &at,
-        )?),
-        drain_timeout: Duration::from_secs(within(
-            c.drain_timeout_s.as_ref(),
-            "[cutover] drain_timeout_s",
-            1,
-            3600,
-            30,
-            &at,
-        )?),
-        fence_timeout: Duration::from_secs(within(
-            c.fence_timeout_s.as_ref(),
-            "[cutover] fence_timeout_s",
-            1,
-            600,
-            10,
-            &at,
-        )?),
-    };
-    // The gate's samples are taken by `plan` too, which must answer promptly.
-    let gate =
-        cutover.sample_interval * u32::try_from(cutover.steady_samples - 1).unwrap_or(u32::MAX);
-    if gate > Duration::from_mins(1) {
-        bail!(
-            "{label}: [cutover] steady_samples × sample_interval_ms spans {} s; keep the lag gate within 60 s",
-            gate.as_secs()
-        );
-    }
-
-    let keys = fc
-        .keys
-        .iter()
-        .flatten()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                match v {
-                    KeysValue::One(s) => vec![s.clone()],
-                    KeysValue::Many(v) => v.clone(),
-                },
-            )
-        })
-        .collect();
+    let (redo_source, redo_log_file, redo_not_before) =
+        sections::redo(&fc.redo, green.rds_instance.is_some(), &place)?;
     Ok(Settings {
-        keys,
+        keys: sections::keys(fc.keys.as_ref()),
         theme: fc.ui.theme.clone(),
         blue,
         green,
-        names: Names {
-            publication,
-            slot,
-            subscription,
-        },
+        names,
         replication_user,
         app_roles,
         redo_source,
-        redo_log_file: fc.redo.log_file,
+        redo_log_file,
         aws,
         redo_not_before,
-        cutover,
-        poll: PollSettings {
-            interval,
-            timeout,
-            inventory_every,
-        },
+        cutover: sections::cutover(&fc.cutover, &place)?,
+        poll: sections::poll(&fc.poll, &place)?,
         file: file.map(Path::to_path_buf),
     })
-}
-
-/// Connection values that can be judged without connecting: a mistake here is a configuration
-/// error (exit 2), not an unreachable side (exit 3).
-fn check_static(ci: &ConnInfo, origin: &str) -> Result<()> {
-    let bad = |key: &str, v: &str, want: &str| {
-        eyre!("{origin}: {key} \"{}\" is not {want}", crate::text::echo(v))
-    };
-    if let Some(p) = ci.get("port") {
-        for x in p.split(',') {
-            if !(x.is_empty() || x.parse::<u16>().is_ok_and(|n| n > 0)) {
-                return Err(bad("port", x, "a port number (1 to 65535)"));
-            }
-        }
-    }
-    let count = |k: &str| ci.get(k).map_or(0, |v| v.split(',').count());
-    if let Some(h) = ci.get("host")
-        && h.split(',').any(str::is_empty)
-    {
-        return Err(bad("host", h, "a list of host names without empty entries"));
-    }
-    let (hosts, ports) = (count("host").max(count("hostaddr")), count("port"));
-    if ports > 1 && ports != hosts {
-        return Err(eyre!(
-            "{origin}: {ports} ports for {hosts} hosts: give one port for all hosts, or one per host"
-        ));
-    }
-    if let Some(a) = ci.get("hostaddr") {
-        for x in a.split(',') {
-            if x.parse::<std::net::IpAddr>().is_err() {
-                return Err(bad("hostaddr", x, "an IP address"));
-            }
-        }
-    }
-    if let Some(t) = ci.get("connect_timeout")
-        && !t.trim().parse::<u64>().is_ok_and(|n| n <= 3600)
-    {
-        return Err(bad("connect_timeout", t, "a number of seconds (0 to 3600)"));
-    }
-    if let Some(k) = ci.get("keepalives")
-        && !matches!(k, "0" | "1")
-    {
-        return Err(bad("keepalives", k, "0 or 1"));
-    }
-    if let Some(k) = ci.get("keepalives_idle")
-        && !k.parse::<u64>().is_ok_and(|n| n <= 86_400)
-    {
-        return Err(bad("keepalives_idle", k, "a number of seconds"));
-    }
-    if let Some(t) = ci.get("target_session_attrs")
-        && !matches!(t, "any" | "read-write")
-    {
-        return Err(bad("target_session_attrs", t, "any or read-write"));
-    }
-    for key in ["host", "user", "dbname", "application_name", "options"] {
-        if let Some(v) = ci.get(key)
-            && v.contains('\0')
-        {
-            return Err(bad(key, v, "free of NUL bytes"));
-        }
-    }
-    Ok(())
-}
-
-/// A number setting within its bounds, or an error naming the key, its line and the range.
-/// `!(lo <= v && v <= hi)` also refuses NaN.
-fn within<T>(
-    v: Option<&Spanned<T>>,
-    key: &str,
-    lo: T,
-    hi: T,
-    default: T,
-    at: &dyn Fn(std::ops::Range<usize>) -> String,
-) -> Result<T>
-where
-    T: Copy + PartialOrd + std::fmt::Display,
-{
-    match v {
-        None => Ok(default),
-        Some(s) => {
-            let x = *s.get_ref();
-            if lo <= x && x <= hi {
-                Ok(x)
-            } else {
-                bail!(
-                    "{}: {key} = {x} is out of range: use {lo} to {hi} (default {default})",
-                    at(s.span())
-                )
-            }
-        }
-    }
-}
-
-/// A TOML error without the line it quotes (the line may hold a password), and without quoted
-/// values in serde's message (`invalid type: string "…"`): the line and column say where.
-fn toml_error(text: &str, label: &str, e: &toml::de::Error) -> color_eyre::eyre::Report {
-    let place = match e.span() {
-        Some(span) => {
-            let start = span.start.min(text.len());
-            let before = text.get(..start).unwrap_or("");
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!(", line {line}, column {col}")
-        }
-        None => String::new(),
-    };
-    eyre!("{label}{place}: {}", redact_quoted(e.message().trim_end()))
-}
-
-/// Replace every `"…"` in a message by `"…"`, and clip `` `…` `` names.
-fn redact_quoted(msg: &str) -> String {
-    let mut out = String::new();
-    let mut rest = msg;
-    while let Some(i) = rest.find(['"', '`']) {
-        let q = rest.as_bytes()[i] as char;
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(j) = after.find(q) {
-            if q == '"' {
-                out.push_str("\"…\"");
-            } else {
-                out.push('`');
-                out.push_str(&crate::text::echo(&after[..j]));
-                out.push('`');
-            }
-            rest = &after[j + 1..];
-        } else {
-            // an unclosed quote: nothing after it is shown
-            out.push(q);
-            out.push('…');
-            rest = "";
-        }
-    }
-    out.push_str(rest);
-    crate::text::one_line(&out).into_owned()
-}
-
-/// RDS instance and snapshot identifiers: a letter first, then letters, digits and single
-/// hyphens, no hyphen last.
-fn valid_rds_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 255
-        && id.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !id.ends_with('-')
-        && !id.contains("--")
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 #[cfg(test)]
@@ -1156,7 +457,15 @@ dsn = "host=127.0.0.1"
         let e = load(&GOOD.replace("[green]", "[green]\nrds_instance = \"bad--name\""))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("RDS identifiers"), "{e}");
+        assert!(e.contains("RDS instance identifiers"), "{e}");
+        let long = format!("a{}", "b".repeat(63));
+        let e = load(&GOOD.replace("[green]", &format!("[green]\nrds_instance = \"{long}\"")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("1 to 63"),
+            "64 characters are too many for an instance: {e}"
+        );
     }
 
     #[test]

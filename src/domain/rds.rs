@@ -13,6 +13,22 @@ pub fn is_rds_host(host: &str) -> bool {
     h.ends_with(".rds.amazonaws.com") || h.ends_with(".rds.amazonaws.com.cn")
 }
 
+/// The longest DB instance identifier RDS accepts.
+pub const MAX_INSTANCE_ID: usize = 63;
+/// The longest DB snapshot identifier RDS accepts.
+pub const MAX_SNAPSHOT_ID: usize = 255;
+
+/// RDS instance and snapshot identifiers: a letter first, then letters, digits and single
+/// hyphens, no hyphen last, at most `max` long.
+pub fn valid_identifier(id: &str, max: usize) -> bool {
+    !id.is_empty()
+        && id.len() <= max
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance {
     pub id: String,
@@ -126,6 +142,22 @@ mod tests {
         assert!(is_rds_host("DB.ABC.cn-north-1.rds.amazonaws.com.cn."));
         assert!(!is_rds_host("rds.amazonaws.com.evil.example"));
         assert!(!is_rds_host("127.0.0.1"));
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(valid_identifier("green-1", MAX_INSTANCE_ID));
+        assert!(!valid_identifier("1green", MAX_INSTANCE_ID));
+        assert!(!valid_identifier("a--b", MAX_INSTANCE_ID));
+        assert!(!valid_identifier("a-", MAX_INSTANCE_ID));
+        assert!(!valid_identifier("a_b", MAX_INSTANCE_ID));
+        assert!(!valid_identifier("", MAX_INSTANCE_ID));
+        let long = format!("a{}", "b".repeat(63));
+        assert!(
+            !valid_identifier(&long, MAX_INSTANCE_ID),
+            "64 is too long for an instance"
+        );
+        assert!(valid_identifier(&long, MAX_SNAPSHOT_ID));
     }
 
     #[test]
