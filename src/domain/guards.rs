@@ -141,11 +141,13 @@ pub struct Guard {
     pub detail: String,
 }
 
-pub(crate) fn g(name: &'static str, ok: bool, detail: impl Into<String>) -> Guard {
-    Guard {
-        name,
-        ok,
-        detail: detail.into(),
+impl Guard {
+    pub(crate) fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Guard {
+        Guard {
+            name,
+            ok,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -230,10 +232,14 @@ fn reachable(input: &GuardInput, sides: &[Side], out: &mut Vec<Guard>) -> bool {
     for &s in sides {
         let idx = usize::from(s != Side::Blue);
         if input.live(s).is_some() {
-            out.push(g("reachable", true, format!("{} answers", s.upper())));
+            out.push(Guard::new(
+                "reachable",
+                true,
+                format!("{} answers", s.upper()),
+            ));
         } else {
             all = false;
-            out.push(g(
+            out.push(Guard::new(
                 "reachable",
                 false,
                 format!(
@@ -249,7 +255,7 @@ fn reachable(input: &GuardInput, sides: &[Side], out: &mut Vec<Guard>) -> bool {
 
 fn no_split_brain(input: &GuardInput, out: &mut Vec<Guard>) {
     let split = input.phase.alarms.contains(&Alarm::SplitBrain);
-    out.push(g(
+    out.push(Guard::new(
         "no_split_brain",
         !split,
         if split {
@@ -267,7 +273,7 @@ fn no_blocking_checks(input: &GuardInput, out: &mut Vec<Guard>) {
         .filter(|c| c.blocks() && c.id != "reachable")
         .map(|c| format!("{}: {}", c.id, c.finding))
         .collect();
-    out.push(g(
+    out.push(Guard::new(
         "preflight",
         failing.is_empty(),
         if failing.is_empty() {
@@ -282,7 +288,7 @@ fn phase_in(input: &GuardInput, allowed: &[Phase], out: &mut Vec<Guard>) {
     let p = input.phase.phase;
     let ok = allowed.contains(&p);
     let names: Vec<&str> = allowed.iter().map(|p| p.label()).collect();
-    out.push(g(
+    out.push(Guard::new(
         "phase",
         ok,
         if ok {
@@ -300,7 +306,7 @@ fn phase_in(input: &GuardInput, allowed: &[Phase], out: &mut Vec<Guard>) {
 /// Guards every action that sets LOGIN/NOLOGIN shares: there are app roles to act on, and none
 /// of them is a role the tool itself needs.
 fn roles_fit_for_fencing(input: &GuardInput, out: &mut Vec<Guard>) {
-    out.push(g(
+    out.push(Guard::new(
         "app_roles_set",
         !input.app_roles.is_empty(),
         if input.app_roles.is_empty() {
@@ -316,7 +322,7 @@ fn roles_fit_for_fencing(input: &GuardInput, out: &mut Vec<Guard>) {
         .iter()
         .filter(|r| input.tool_roles.contains(r))
         .collect();
-    out.push(g(
+    out.push(Guard::new(
         "app_roles_not_ours",
         ours.is_empty(),
         if ours.is_empty() {
@@ -334,10 +340,8 @@ fn roles_fit_for_fencing(input: &GuardInput, out: &mut Vec<Guard>) {
     ));
 }
 
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
     let mut out = Vec::new();
-    let names = input.names;
     if matches!(
         action,
         Action::Fence(_)
@@ -354,225 +358,12 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
         Action::Fence(side) => {
             reachable(input, &[side], &mut out);
         }
-        Action::Unfence(side) => {
-            if reachable(input, &Side::BOTH, &mut out) {
-                let other = side.other();
-                let other_writable = input.live(other).is_some_and(Live::writable);
-                out.push(g(
-                    "other_side_fenced",
-                    !other_writable,
-                    if other_writable {
-                        format!(
-                            "the app can log in on {}: unfencing {} would make both writable",
-                            other.upper(),
-                            side.upper()
-                        )
-                    } else {
-                        format!("{} is fenced", other.upper())
-                    },
-                ));
-            }
-        }
-        Action::Prepare => {
-            // (`reachable` has pushed a failed guard when the side cannot be read)
-            if reachable(input, &[Side::Blue], &mut out)
-                && let Some(b) = input.blue
-            {
-                if input.green.is_none() {
-                    let ok = super::phase::blue_alone_is_before_cutover(names, b);
-                    out.push(g(
-                        "phase",
-                        ok,
-                        if ok {
-                            "GREEN is not reachable (not restored yet?); BLUE alone: serving, never cut over"
-                        } else {
-                            "GREEN is not reachable and BLUE does not look like a side before its cutover \
-                             (fenced, or holding a subscription): the phase is unknown; make GREEN reachable"
-                        },
-                    ));
-                } else {
-                    phase_in(input, &[Phase::Setup, Phase::Prepared], &mut out);
-                }
-                out.push(g(
-                    "wal_level",
-                    b.server.wal_level == "logical",
-                    format!("BLUE wal_level = {}", b.server.wal_level),
-                ));
-                out.push(g(
-                    "not_in_recovery",
-                    !b.server.in_recovery,
-                    "BLUE is a primary",
-                ));
-                let free = b.server.max_replication_slots - b.server.replication_slots_used;
-                let has = b.slot(&names.slot).is_some();
-                out.push(g(
-                    "slot_free",
-                    has || free > 0,
-                    format!("{free} replication slot(s) free on BLUE"),
-                ));
-                if input.green.is_some() {
-                    no_split_brain(input, &mut out);
-                }
-            }
-        }
-        Action::Subscribe => {
-            if reachable(input, &Side::BOTH, &mut out)
-                && let (Some(b), Some(gr)) = (input.blue, input.green)
-            {
-                phase_in(input, &[Phase::Prepared, Phase::Subscribed], &mut out);
-                out.push(g(
-                    "blue_publication",
-                    b.publication(&names.publication).is_some(),
-                    format!("publication {} on BLUE", ident(&names.publication)),
-                ));
-                out.push(g(
-                    "blue_slot",
-                    b.slot(&names.slot).is_some(),
-                    format!("slot {} on BLUE", ident(&names.slot)),
-                ));
-                out.push(g(
-                    "green_primary",
-                    !gr.server.in_recovery,
-                    "GREEN is a primary (restore finished)",
-                ));
-                // A fresh copy of BLUE has the app roles with LOGIN: subscribe fences GREEN first,
-                // so that split brain is the one it is allowed to act on.
-                let blue_writable = b.writable();
-                out.push(g(
-                    "blue_serves",
-                    blue_writable,
-                    if blue_writable {
-                        "BLUE accepts app logins"
-                    } else {
-                        "BLUE is fenced: subscribe expects BLUE to serve"
-                    },
-                ));
-                no_blocking_checks(input, &mut out);
-            }
-        }
-        Action::Start => {
-            if reachable(input, &Side::BOTH, &mut out)
-                && let (Some(b), Some(gr)) = (input.blue, input.green)
-            {
-                no_split_brain(input, &mut out);
-                phase_in(input, &[Phase::Subscribed, Phase::Replicating], &mut out);
-                if let Some(sub) = gr.subscription(&names.subscription) {
-                    let right_slot = sub.slot_name.as_deref() == Some(names.slot.as_str());
-                    out.push(g(
-                        "subscription_slot",
-                        right_slot,
-                        format!(
-                            "subscription {} uses slot {}",
-                            ident(&sub.name),
-                            sub.slot_name.as_deref().unwrap_or("NONE")
-                        ),
-                    ));
-                }
-                if input.phase.phase == Phase::Subscribed {
-                    match input.origin {
-                        None => out.push(g(
-                            "origin_lsn",
-                            false,
-                            "no origin LSN: configure [redo] log_file or pass --lsn X/Y",
-                        )),
-                        Some(Err(e)) => out.push(g("origin_lsn", false, e.clone())),
-                        Some(Ok((lsn, from))) => {
-                            out.push(g("origin_lsn", true, format!("origin {lsn} ({from})")));
-                            let slot = b.slot(&names.slot);
-                            match (
-                                slot.and_then(|s| s.confirmed_flush_lsn),
-                                b.server.current_lsn,
-                            ) {
-                                (Some(conf), Some(cur)) => {
-                                    let r = super::redo::cross_check(*lsn, conf, cur);
-                                    out.push(g("origin_cross_check", r.is_ok(), r.err().unwrap_or_else(|| format!("slot confirmed {conf} ≤ origin {lsn} ≤ BLUE's current {cur}"))));
-                                }
-                                _ => out.push(g(
-                                    "origin_cross_check",
-                                    false,
-                                    "BLUE's slot or current LSN is unknown",
-                                )),
-                            }
-                        }
-                    }
-                }
-                no_blocking_checks(input, &mut out);
-            }
-        }
-        Action::Cutover | Action::Rollback => {
-            // cutover moves the app from BLUE to GREEN; rollback from GREEN back to BLUE
-            let src_side = if action == Action::Cutover {
-                Side::Blue
-            } else {
-                Side::Green
-            };
-            let tgt_side = src_side.other();
-            if reachable(input, &Side::BOTH, &mut out)
-                && let (Some(src), Some(tgt)) = (input.live(src_side), input.live(tgt_side))
-            {
-                no_split_brain(input, &mut out);
-                let mode = switch_mode(names, src, tgt);
-                let (su, tu) = (src_side.upper(), tgt_side.upper());
-                // A pair that never cut over looks like a finished rollback. A real rollback (even
-                // one interrupted) leaves a subscription on BLUE, an armed (disabled) one on GREEN,
-                // or its mark on GREEN's subscription.
-                let never_switched = action == Action::Rollback && {
-                    let on_blue = tgt.subscription(&names.subscription);
-                    let on_green = src.subscription(&names.subscription);
-                    on_blue.is_none()
-                        && on_green.is_some_and(|s| {
-                            s.enabled
-                                && !s
-                                    .comment
-                                    .as_deref()
-                                    .is_some_and(|c| c.starts_with(ROLLED_BACK_MARK))
-                        })
-                };
-                match mode {
-                    SwitchMode::Done | SwitchMode::Finish if never_switched => out.push(g(
-                        "state",
-                        false,
-                        format!("nothing to roll back: {tu} serves and no cutover happened (phase {})", input.phase.phase.label()),
-                    )),
-                    SwitchMode::Done => out.push(g("state", true, format!("already done: {tu} serves, {su} applies from it"))),
-                    SwitchMode::Finish => out.push(g("state", true, format!("{tu} already serves: finishing the switch (reverse path, cleanup)"))),
-                    SwitchMode::ResumeWindow => out.push(g("state", true, "both sides fenced by an interrupted run: resuming the window".to_string())),
-                    SwitchMode::Unclear => out.push(g(
-                        "state",
-                        false,
-                        format!(
-                            "{su} must serve with the subscription {} on {tu} replicating from it (phase is {})",
-                            ident(&names.subscription),
-                            input.phase.phase.label()
-                        ),
-                    )),
-                    SwitchMode::Full => {
-                        out.push(g("state", true, format!("{su} serves, {tu} applies from it")));
-                        let streaming = tgt.subscription(&names.subscription).map(|s| (s.is_streaming(), s.enabled));
-                        out.push(g("streaming", streaming.is_some_and(|(on, _)| on), match streaming {
-                            Some((true, _)) => format!("apply worker running on {tu}"),
-                            Some((false, enabled)) => format!("subscription on {tu} is not streaming (enabled: {enabled})"),
-                            None => format!("no subscription on {tu}"),
-                        }));
-                        let prepared = src.server.prepared_xacts;
-                        out.push(g("no_prepared_xacts", prepared == 0, format!("{prepared} prepared transaction(s) on {su}")));
-                        let missing: Vec<String> = [src, tgt]
-                            .iter()
-                            .flat_map(|l| l.app_roles.iter().filter(|r| !r.exists).map(|r| ident(&r.name)))
-                            .collect();
-                        out.push(g("app_roles", !input.app_roles.is_empty() && missing.is_empty(), if input.app_roles.is_empty() { "no app roles configured".to_string() } else if missing.is_empty() { "app roles exist on both sides".to_string() } else { format!("missing app roles: {}", missing.join(", ")) }));
-                        match input.lag {
-                            None => out.push(g("lag", false, "lag not sampled")),
-                            Some(l) => {
-                                let low = l.samples.len() >= l.needed && l.samples.iter().rev().take(l.needed).all(|b| *b < l.max_bytes);
-                                out.push(g("lag", low, format!("last {} lag samples {:?} bytes, gate < {} for {}", l.samples.len(), l.samples, l.max_bytes, l.needed)));
-                            }
-                        }
-                        no_blocking_checks(input, &mut out);
-                    }
-                }
-            }
-        }
+        Action::Unfence(side) => unfence(side, input, &mut out),
+        Action::Prepare => prepare(input, &mut out),
+        Action::Subscribe => subscribe(input, &mut out),
+        Action::Start => start(input, &mut out),
+        Action::Cutover => switch(Side::Blue, input, &mut out),
+        Action::Rollback => switch(Side::Green, input, &mut out),
         Action::Finalize => {
             if reachable(input, &Side::BOTH, &mut out) {
                 no_split_brain(input, &mut out);
@@ -581,6 +372,303 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
         }
     }
     out
+}
+
+/// Unfencing a side must not make both writable.
+fn unfence(side: Side, input: &GuardInput, out: &mut Vec<Guard>) {
+    if reachable(input, &Side::BOTH, out) {
+        let other = side.other();
+        let other_writable = input.live(other).is_some_and(Live::writable);
+        out.push(Guard::new(
+            "other_side_fenced",
+            !other_writable,
+            if other_writable {
+                format!(
+                    "the app can log in on {}: unfencing {} would make both writable",
+                    other.upper(),
+                    side.upper()
+                )
+            } else {
+                format!("{} is fenced", other.upper())
+            },
+        ));
+    }
+}
+
+/// BLUE can hold a publication and a slot, and the phase is before the subscription.
+fn prepare(input: &GuardInput, out: &mut Vec<Guard>) {
+    let names = input.names;
+    // (`reachable` has pushed a failed guard when the side cannot be read)
+    if reachable(input, &[Side::Blue], out)
+        && let Some(b) = input.blue
+    {
+        if input.green.is_none() {
+            let ok = super::phase::blue_alone_is_before_cutover(names, b);
+            out.push(Guard::new(
+                "phase",
+                ok,
+                if ok {
+                    "GREEN is not reachable (not restored yet?); BLUE alone: serving, never cut over"
+                } else {
+                    "GREEN is not reachable and BLUE does not look like a side before its cutover \
+                     (fenced, or holding a subscription): the phase is unknown; make GREEN reachable"
+                },
+            ));
+        } else {
+            phase_in(input, &[Phase::Setup, Phase::Prepared], out);
+        }
+        out.push(Guard::new(
+            "wal_level",
+            b.server.wal_level == "logical",
+            format!("BLUE wal_level = {}", b.server.wal_level),
+        ));
+        out.push(Guard::new(
+            "not_in_recovery",
+            !b.server.in_recovery,
+            "BLUE is a primary",
+        ));
+        let free = b.server.max_replication_slots - b.server.replication_slots_used;
+        let has = b.slot(&names.slot).is_some();
+        out.push(Guard::new(
+            "slot_free",
+            has || free > 0,
+            format!("{free} replication slot(s) free on BLUE"),
+        ));
+        if input.green.is_some() {
+            no_split_brain(input, out);
+        }
+    }
+}
+
+/// GREEN is a finished restore, BLUE serves with its publication and slot.
+fn subscribe(input: &GuardInput, out: &mut Vec<Guard>) {
+    let names = input.names;
+    if reachable(input, &Side::BOTH, out)
+        && let (Some(b), Some(gr)) = (input.blue, input.green)
+    {
+        phase_in(input, &[Phase::Prepared, Phase::Subscribed], out);
+        out.push(Guard::new(
+            "blue_publication",
+            b.publication(&names.publication).is_some(),
+            format!("publication {} on BLUE", ident(&names.publication)),
+        ));
+        out.push(Guard::new(
+            "blue_slot",
+            b.slot(&names.slot).is_some(),
+            format!("slot {} on BLUE", ident(&names.slot)),
+        ));
+        out.push(Guard::new(
+            "green_primary",
+            !gr.server.in_recovery,
+            "GREEN is a primary (restore finished)",
+        ));
+        // A fresh copy of BLUE has the app roles with LOGIN: subscribe fences GREEN first,
+        // so that split brain is the one it is allowed to act on.
+        let blue_writable = b.writable();
+        out.push(Guard::new(
+            "blue_serves",
+            blue_writable,
+            if blue_writable {
+                "BLUE accepts app logins"
+            } else {
+                "BLUE is fenced: subscribe expects BLUE to serve"
+            },
+        ));
+        no_blocking_checks(input, out);
+    }
+}
+
+/// The subscription uses the migration's slot, and (before the first start) the origin LSN is
+/// known and consistent with BLUE's slot.
+fn start(input: &GuardInput, out: &mut Vec<Guard>) {
+    let names = input.names;
+    if reachable(input, &Side::BOTH, out)
+        && let (Some(b), Some(gr)) = (input.blue, input.green)
+    {
+        no_split_brain(input, out);
+        phase_in(input, &[Phase::Subscribed, Phase::Replicating], out);
+        if let Some(sub) = gr.subscription(&names.subscription) {
+            let right_slot = sub.slot_name.as_deref() == Some(names.slot.as_str());
+            out.push(Guard::new(
+                "subscription_slot",
+                right_slot,
+                format!(
+                    "subscription {} uses slot {}",
+                    ident(&sub.name),
+                    sub.slot_name.as_deref().unwrap_or("NONE")
+                ),
+            ));
+        }
+        if input.phase.phase == Phase::Subscribed {
+            match input.origin {
+                None => out.push(Guard::new(
+                    "origin_lsn",
+                    false,
+                    "no origin LSN: configure [redo] log_file or pass --lsn X/Y",
+                )),
+                Some(Err(e)) => out.push(Guard::new("origin_lsn", false, e.clone())),
+                Some(Ok((lsn, from))) => {
+                    out.push(Guard::new(
+                        "origin_lsn",
+                        true,
+                        format!("origin {lsn} ({from})"),
+                    ));
+                    let slot = b.slot(&names.slot);
+                    match (
+                        slot.and_then(|s| s.confirmed_flush_lsn),
+                        b.server.current_lsn,
+                    ) {
+                        (Some(conf), Some(cur)) => {
+                            let r = super::redo::cross_check(*lsn, conf, cur);
+                            out.push(Guard::new("origin_cross_check", r.is_ok(), r.err().unwrap_or_else(|| format!("slot confirmed {conf} ≤ origin {lsn} ≤ BLUE's current {cur}"))));
+                        }
+                        _ => out.push(Guard::new(
+                            "origin_cross_check",
+                            false,
+                            "BLUE's slot or current LSN is unknown",
+                        )),
+                    }
+                }
+            }
+        }
+        no_blocking_checks(input, out);
+    }
+}
+
+/// Cutover (`src_side` = BLUE) or rollback (`src_side` = GREEN): what state the pair is in,
+/// and for a full switch, whether the target has everything.
+fn switch(src_side: Side, input: &GuardInput, out: &mut Vec<Guard>) {
+    let names = input.names;
+    let tgt_side = src_side.other();
+    if !reachable(input, &Side::BOTH, out) {
+        return;
+    }
+    let (Some(src), Some(tgt)) = (input.live(src_side), input.live(tgt_side)) else {
+        return;
+    };
+    no_split_brain(input, out);
+    let (su, tu) = (src_side.upper(), tgt_side.upper());
+    let phase = input.phase.phase.label();
+    // A pair that never cut over looks like a finished rollback. A real rollback (even one
+    // interrupted) leaves a subscription on BLUE, an armed (disabled) one on GREEN, or its mark
+    // on GREEN's subscription.
+    let never_switched = src_side == Side::Green && {
+        let on_blue = tgt.subscription(&names.subscription);
+        let on_green = src.subscription(&names.subscription);
+        on_blue.is_none()
+            && on_green.is_some_and(|s| {
+                s.enabled
+                    && !s
+                        .comment
+                        .as_deref()
+                        .is_some_and(|c| c.starts_with(ROLLED_BACK_MARK))
+            })
+    };
+    let (ok, detail) = match switch_mode(names, src, tgt) {
+        SwitchMode::Done | SwitchMode::Finish if never_switched => (
+            false,
+            format!("nothing to roll back: {tu} serves and no cutover happened (phase {phase})"),
+        ),
+        SwitchMode::Done => (
+            true,
+            format!("already done: {tu} serves, {su} applies from it"),
+        ),
+        SwitchMode::Finish => (
+            true,
+            format!("{tu} already serves: finishing the switch (reverse path, cleanup)"),
+        ),
+        SwitchMode::ResumeWindow => (
+            true,
+            "both sides fenced by an interrupted run: resuming the window".to_string(),
+        ),
+        SwitchMode::Unclear => (
+            false,
+            format!(
+                "{su} must serve with the subscription {} on {tu} replicating from it (phase is {phase})",
+                ident(&names.subscription),
+            ),
+        ),
+        SwitchMode::Full => {
+            out.push(Guard::new(
+                "state",
+                true,
+                format!("{su} serves, {tu} applies from it"),
+            ));
+            full_switch(input, (src_side, src), (tgt_side, tgt), out);
+            return;
+        }
+    };
+    out.push(Guard::new("state", ok, detail));
+}
+
+/// A full switch's target is streaming, has the app roles, and has caught up.
+fn full_switch(input: &GuardInput, src: (Side, &Live), tgt: (Side, &Live), out: &mut Vec<Guard>) {
+    let (su, tu) = (src.0.upper(), tgt.0.upper());
+    let streaming = tgt
+        .1
+        .subscription(&input.names.subscription)
+        .map(|s| (s.is_streaming(), s.enabled));
+    out.push(Guard::new(
+        "streaming",
+        streaming.is_some_and(|(on, _)| on),
+        match streaming {
+            Some((true, _)) => format!("apply worker running on {tu}"),
+            Some((false, enabled)) => {
+                format!("subscription on {tu} is not streaming (enabled: {enabled})")
+            }
+            None => format!("no subscription on {tu}"),
+        },
+    ));
+    let prepared = src.1.server.prepared_xacts;
+    out.push(Guard::new(
+        "no_prepared_xacts",
+        prepared == 0,
+        format!("{prepared} prepared transaction(s) on {su}"),
+    ));
+    let missing: Vec<String> = [src.1, tgt.1]
+        .iter()
+        .flat_map(|l| {
+            l.app_roles
+                .iter()
+                .filter(|r| !r.exists)
+                .map(|r| ident(&r.name))
+        })
+        .collect();
+    let roles_detail = if input.app_roles.is_empty() {
+        "no app roles configured".to_string()
+    } else if missing.is_empty() {
+        "app roles exist on both sides".to_string()
+    } else {
+        format!("missing app roles: {}", missing.join(", "))
+    };
+    out.push(Guard::new(
+        "app_roles",
+        !input.app_roles.is_empty() && missing.is_empty(),
+        roles_detail,
+    ));
+    match input.lag {
+        None => out.push(Guard::new("lag", false, "lag not sampled")),
+        Some(l) => {
+            let low = l.samples.len() >= l.needed
+                && l.samples
+                    .iter()
+                    .rev()
+                    .take(l.needed)
+                    .all(|b| *b < l.max_bytes);
+            out.push(Guard::new(
+                "lag",
+                low,
+                format!(
+                    "last {} lag samples {:?} bytes, gate < {} for {} ([cutover] max_lag_bytes, steady_samples)",
+                    l.samples.len(),
+                    l.samples,
+                    l.max_bytes,
+                    l.needed
+                ),
+            ));
+        }
+    }
+    no_blocking_checks(input, out);
 }
 
 #[cfg(test)]

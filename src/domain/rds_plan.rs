@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::guards::{Guard, g};
+use super::guards::Guard;
 use super::observed::Live;
 use super::rds::{Instance, Snapshot};
 
@@ -100,10 +100,10 @@ pub fn evaluate(
 ) -> (Vec<Guard>, Option<Decision>) {
     let mut out = Vec::new();
     let snap_id = if let Some(s) = &facts.snapshot_id {
-        out.push(g("snapshot_named", true, format!("snapshot {s}")));
+        out.push(Guard::new("snapshot_named", true, format!("snapshot {s}")));
         s.as_str()
     } else {
-        out.push(g(
+        out.push(Guard::new(
             "snapshot_named",
             false,
             "no [aws] snapshot = \"name\" in the configuration: name the migration's snapshot",
@@ -113,14 +113,14 @@ pub fn evaluate(
     let snapshot = match &facts.snapshot {
         Ok(s) => s.as_ref(),
         Err(e) => {
-            out.push(g("rds_readable", false, e.clone()));
+            out.push(Guard::new("rds_readable", false, e.clone()));
             return (out, None);
         }
     };
     let decision = match action {
         RdsAction::Snapshot => {
             let Some(blue_id) = &facts.blue_id else {
-                out.push(g(
+                out.push(Guard::new(
                     "blue_is_rds",
                     false,
                     "[blue] has no rds_instance: the snapshot is of BLUE's RDS instance",
@@ -129,7 +129,7 @@ pub fn evaluate(
             };
             match snapshot {
                 Some(s) if s.status == "available" => {
-                    out.push(g(
+                    out.push(Guard::new(
                         "snapshot_absent",
                         true,
                         format!("{snap_id} exists and is available"),
@@ -139,7 +139,7 @@ pub fn evaluate(
                     ))
                 }
                 Some(s) if s.status == "creating" => {
-                    out.push(g(
+                    out.push(Guard::new(
                         "snapshot_absent",
                         true,
                         format!(
@@ -150,7 +150,7 @@ pub fn evaluate(
                     Decision::Wait
                 }
                 Some(s) => {
-                    out.push(g(
+                    out.push(Guard::new(
                         "snapshot_absent",
                         false,
                         format!(
@@ -162,20 +162,20 @@ pub fn evaluate(
                 }
                 None => {
                     match &facts.blue {
-                        Ok(Some(b)) => out.push(g(
+                        Ok(Some(b)) => out.push(Guard::new(
                             "blue_available",
                             b.available(),
                             format!("BLUE instance {blue_id} is {}", b.status),
                         )),
-                        Ok(None) => out.push(g(
+                        Ok(None) => out.push(Guard::new(
                             "blue_available",
                             false,
                             format!("BLUE instance {blue_id} does not exist in this region"),
                         )),
-                        Err(e) => out.push(g("blue_available", false, e.clone())),
+                        Err(e) => out.push(Guard::new("blue_available", false, e.clone())),
                     }
                     let slot_ok = blue_live.is_some_and(|l| l.slot(slot).is_some());
-                    out.push(g(
+                    out.push(Guard::new(
                         "slot_exists",
                         slot_ok,
                         match blue_live {
@@ -193,7 +193,7 @@ pub fn evaluate(
         }
         RdsAction::UpgradeSnapshot => {
             let Some(target) = &facts.engine_version else {
-                out.push(g(
+                out.push(Guard::new(
                     "engine_version_named",
                     false,
                     "no [aws] engine_version = \"…\": name the target PostgreSQL version (e.g. \"16.4\")",
@@ -202,7 +202,7 @@ pub fn evaluate(
             };
             match snapshot {
                 None => {
-                    out.push(g(
+                    out.push(Guard::new(
                         "snapshot_exists",
                         false,
                         format!("snapshot {snap_id} does not exist: run the snapshot action first"),
@@ -213,7 +213,7 @@ pub fn evaluate(
                     if s.engine_version.as_deref() == Some(target.as_str())
                         && s.status == "available" =>
                 {
-                    out.push(g(
+                    out.push(Guard::new(
                         "snapshot_exists",
                         true,
                         format!("{snap_id} is at {target}"),
@@ -221,7 +221,7 @@ pub fn evaluate(
                     Decision::Done(format!("snapshot {snap_id} is already at {target}"))
                 }
                 Some(s) if s.status == "upgrading" => {
-                    out.push(g(
+                    out.push(Guard::new(
                         "snapshot_exists",
                         true,
                         format!("{snap_id} is being upgraded: waiting for it"),
@@ -229,7 +229,7 @@ pub fn evaluate(
                     Decision::Wait
                 }
                 Some(s) => {
-                    out.push(g(
+                    out.push(Guard::new(
                         "snapshot_available",
                         s.status == "available",
                         format!(
@@ -244,7 +244,7 @@ pub fn evaluate(
         }
         RdsAction::Restore => {
             let Some(green_id) = &facts.green_id else {
-                out.push(g(
+                out.push(Guard::new(
                     "green_is_rds",
                     false,
                     "[green] has no rds_instance: name the instance to restore as GREEN",
@@ -254,13 +254,13 @@ pub fn evaluate(
             let green = match &facts.green {
                 Ok(gr) => gr.as_ref(),
                 Err(e) => {
-                    out.push(g("rds_readable", false, e.clone()));
+                    out.push(Guard::new("rds_readable", false, e.clone()));
                     return (out, None);
                 }
             };
             match green {
                 Some(gr) if gr.available() => {
-                    out.push(g(
+                    out.push(Guard::new(
                         "green_absent",
                         true,
                         format!("{green_id} exists and is available"),
@@ -281,7 +281,7 @@ pub fn evaluate(
                             | "configuring-enhanced-monitoring"
                     ) =>
                 {
-                    out.push(g(
+                    out.push(Guard::new(
                         "green_absent",
                         true,
                         format!("{green_id} is being made ({}): waiting for it", gr.status),
@@ -289,7 +289,7 @@ pub fn evaluate(
                     Decision::Wait
                 }
                 Some(gr) => {
-                    out.push(g(
+                    out.push(Guard::new(
                         "green_absent",
                         false,
                         format!("{green_id} exists with status {}: fix or delete it, or name another [green] rds_instance", gr.status),
@@ -298,20 +298,20 @@ pub fn evaluate(
                 }
                 None => {
                     match snapshot {
-                        None => out.push(g(
+                        None => out.push(Guard::new(
                             "snapshot_available",
                             false,
                             format!("snapshot {snap_id} does not exist: run snapshot and upgrade-snapshot first"),
                         )),
                         Some(s) => {
-                            out.push(g(
+                            out.push(Guard::new(
                                 "snapshot_available",
                                 s.status == "available",
                                 format!("{snap_id} is {}", s.status),
                             ));
                             if let Some(target) = &facts.engine_version {
                                 let at = s.engine_version.as_deref() == Some(target.as_str());
-                                out.push(g(
+                                out.push(Guard::new(
                                     "snapshot_upgraded",
                                     at,
                                     if at {
@@ -327,17 +327,17 @@ pub fn evaluate(
                         }
                     }
                     match &facts.blue {
-                        Ok(Some(_)) => out.push(g(
+                        Ok(Some(_)) => out.push(Guard::new(
                             "blue_readable",
                             true,
                             "BLUE's settings are copied unless [restore] sets them",
                         )),
-                        Ok(None) => out.push(g(
+                        Ok(None) => out.push(Guard::new(
                             "blue_readable",
                             false,
                             "BLUE's instance does not exist: its settings cannot be copied",
                         )),
-                        Err(e) => out.push(g("blue_readable", false, e.clone())),
+                        Err(e) => out.push(Guard::new("blue_readable", false, e.clone())),
                     }
                     Decision::Call
                 }
