@@ -91,7 +91,6 @@ pub fn restore_params(conf: &RestoreSettings, blue: &Instance) -> RestoreParams 
 
 /// Guards and decision. `blue_live` is BLUE's PostgreSQL, needed by `snapshot` (the slot must
 /// exist before the snapshot, else the snapshot cannot start replication where it ends).
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn evaluate(
     action: RdsAction,
     facts: &RdsFacts,
@@ -117,234 +116,266 @@ pub fn evaluate(
             return (out, None);
         }
     };
+    let on = Snap {
+        id: snap_id,
+        found: snapshot,
+    };
     let decision = match action {
-        RdsAction::Snapshot => {
-            let Some(blue_id) = &facts.blue_id else {
-                out.push(Guard::new(
-                    "blue_is_rds",
-                    false,
-                    "[blue] has no rds_instance: the snapshot is of BLUE's RDS instance",
-                ));
-                return (out, None);
-            };
-            match snapshot {
-                Some(s) if s.status == "available" => {
-                    out.push(Guard::new(
-                        "snapshot_absent",
-                        true,
-                        format!("{snap_id} exists and is available"),
-                    ));
-                    Decision::Done(format!(
-                        "snapshot {snap_id} already exists and is available"
-                    ))
-                }
-                Some(s) if s.status == "creating" => {
-                    out.push(Guard::new(
-                        "snapshot_absent",
-                        true,
-                        format!(
-                            "{snap_id} is being created ({}%): waiting for it, not making another",
-                            s.percent_progress.unwrap_or(0)
-                        ),
-                    ));
-                    Decision::Wait
-                }
-                Some(s) => {
-                    out.push(Guard::new(
-                        "snapshot_absent",
-                        false,
-                        format!(
-                            "{snap_id} exists with status {}: delete it or name another [aws] snapshot",
-                            s.status
-                        ),
-                    ));
-                    return (out, None);
-                }
-                None => {
-                    match &facts.blue {
-                        Ok(Some(b)) => out.push(Guard::new(
-                            "blue_available",
-                            b.available(),
-                            format!("BLUE instance {blue_id} is {}", b.status),
-                        )),
-                        Ok(None) => out.push(Guard::new(
-                            "blue_available",
-                            false,
-                            format!("BLUE instance {blue_id} does not exist in this region"),
-                        )),
-                        Err(e) => out.push(Guard::new("blue_available", false, e.clone())),
-                    }
-                    let slot_ok = blue_live.is_some_and(|l| l.slot(slot).is_some());
-                    out.push(Guard::new(
-                        "slot_exists",
-                        slot_ok,
-                        match blue_live {
-                            None => "BLUE's PostgreSQL cannot be read, so the slot cannot be checked".to_string(),
-                            Some(_) if slot_ok => format!("slot {slot} exists on BLUE"),
-                            Some(_) => format!(
-                                "slot {slot} does not exist on BLUE: run prepare first; a snapshot taken before \
-                                 the slot cannot start replication where it ends"
-                            ),
-                        },
-                    ));
-                    Decision::Call
-                }
-            }
+        RdsAction::Snapshot => take_snapshot(facts, on, blue_live, slot, &mut out),
+        RdsAction::UpgradeSnapshot => upgrade_snapshot(facts, on, &mut out),
+        RdsAction::Restore => restore(facts, on, &mut out),
+    };
+    (out, decision)
+}
+
+/// The migration's snapshot: its name and what RDS says of it.
+#[derive(Clone, Copy)]
+struct Snap<'a> {
+    id: &'a str,
+    found: Option<&'a Snapshot>,
+}
+
+/// `None`: refused (the reason is in `out`).
+fn take_snapshot(
+    facts: &RdsFacts,
+    snap: Snap<'_>,
+    blue_live: Option<&Live>,
+    slot: &str,
+    out: &mut Vec<Guard>,
+) -> Option<Decision> {
+    let (snap_id, snapshot) = (snap.id, snap.found);
+    let Some(blue_id) = &facts.blue_id else {
+        out.push(Guard::new(
+            "blue_is_rds",
+            false,
+            "[blue] has no rds_instance: the snapshot is of BLUE's RDS instance",
+        ));
+        return None;
+    };
+    Some(match snapshot {
+        Some(s) if s.status == "available" => {
+            out.push(Guard::new(
+                "snapshot_absent",
+                true,
+                format!("{snap_id} exists and is available"),
+            ));
+            Decision::Done(format!(
+                "snapshot {snap_id} already exists and is available"
+            ))
         }
-        RdsAction::UpgradeSnapshot => {
-            let Some(target) = &facts.engine_version else {
-                out.push(Guard::new(
-                    "engine_version_named",
-                    false,
-                    "no [aws] engine_version = \"…\": name the target PostgreSQL version (e.g. \"16.4\")",
-                ));
-                return (out, None);
-            };
-            match snapshot {
-                None => {
-                    out.push(Guard::new(
-                        "snapshot_exists",
-                        false,
-                        format!("snapshot {snap_id} does not exist: run the snapshot action first"),
-                    ));
-                    return (out, None);
-                }
-                Some(s)
-                    if s.engine_version.as_deref() == Some(target.as_str())
-                        && s.status == "available" =>
-                {
-                    out.push(Guard::new(
-                        "snapshot_exists",
-                        true,
-                        format!("{snap_id} is at {target}"),
-                    ));
-                    Decision::Done(format!("snapshot {snap_id} is already at {target}"))
-                }
-                Some(s) if s.status == "upgrading" => {
-                    out.push(Guard::new(
-                        "snapshot_exists",
-                        true,
-                        format!("{snap_id} is being upgraded: waiting for it"),
-                    ));
-                    Decision::Wait
-                }
-                Some(s) => {
-                    out.push(Guard::new(
-                        "snapshot_available",
-                        s.status == "available",
-                        format!(
-                            "{snap_id} is {} at {}",
-                            s.status,
-                            s.engine_version.as_deref().unwrap_or("?")
-                        ),
-                    ));
-                    Decision::Call
-                }
-            }
+        Some(s) if s.status == "creating" => {
+            out.push(Guard::new(
+                "snapshot_absent",
+                true,
+                format!(
+                    "{snap_id} is being created ({}%): waiting for it, not making another",
+                    s.percent_progress.unwrap_or(0)
+                ),
+            ));
+            Decision::Wait
         }
-        RdsAction::Restore => {
-            let Some(green_id) = &facts.green_id else {
-                out.push(Guard::new(
-                    "green_is_rds",
+        Some(s) => {
+            out.push(Guard::new(
+                "snapshot_absent",
+                false,
+                format!(
+                    "{snap_id} exists with status {}: delete it or name another [aws] snapshot",
+                    s.status
+                ),
+            ));
+            return None;
+        }
+        None => {
+            match &facts.blue {
+                Ok(Some(b)) => out.push(Guard::new(
+                    "blue_available",
+                    b.available(),
+                    format!("BLUE instance {blue_id} is {}", b.status),
+                )),
+                Ok(None) => out.push(Guard::new(
+                    "blue_available",
                     false,
-                    "[green] has no rds_instance: name the instance to restore as GREEN",
-                ));
-                return (out, None);
-            };
-            let green = match &facts.green {
-                Ok(gr) => gr.as_ref(),
-                Err(e) => {
-                    out.push(Guard::new("rds_readable", false, e.clone()));
-                    return (out, None);
-                }
-            };
-            match green {
-                Some(gr) if gr.available() => {
-                    out.push(Guard::new(
-                        "green_absent",
-                        true,
-                        format!("{green_id} exists and is available"),
-                    ));
-                    Decision::Done(format!(
-                        "GREEN instance {green_id} already exists and is available"
-                    ))
-                }
-                Some(gr)
-                    if matches!(
-                        gr.status.as_str(),
-                        "creating"
-                            | "backing-up"
-                            | "modifying"
-                            | "configuring-log-exports"
-                            | "upgrading"
-                            | "rebooting"
-                            | "configuring-enhanced-monitoring"
-                    ) =>
-                {
-                    out.push(Guard::new(
-                        "green_absent",
-                        true,
-                        format!("{green_id} is being made ({}): waiting for it", gr.status),
-                    ));
-                    Decision::Wait
-                }
-                Some(gr) => {
-                    out.push(Guard::new(
-                        "green_absent",
-                        false,
-                        format!("{green_id} exists with status {}: fix or delete it, or name another [green] rds_instance", gr.status),
-                    ));
-                    return (out, None);
-                }
-                None => {
-                    match snapshot {
-                        None => out.push(Guard::new(
-                            "snapshot_available",
-                            false,
-                            format!("snapshot {snap_id} does not exist: run snapshot and upgrade-snapshot first"),
-                        )),
-                        Some(s) => {
-                            out.push(Guard::new(
-                                "snapshot_available",
-                                s.status == "available",
-                                format!("{snap_id} is {}", s.status),
-                            ));
-                            if let Some(target) = &facts.engine_version {
-                                let at = s.engine_version.as_deref() == Some(target.as_str());
-                                out.push(Guard::new(
-                                    "snapshot_upgraded",
-                                    at,
-                                    if at {
-                                        format!("{snap_id} is at {target}")
-                                    } else {
-                                        format!(
-                                            "{snap_id} is at {}, not {target}: run upgrade-snapshot first",
-                                            s.engine_version.as_deref().unwrap_or("?")
-                                        )
-                                    },
-                                ));
-                            }
-                        }
-                    }
-                    match &facts.blue {
-                        Ok(Some(_)) => out.push(Guard::new(
-                            "blue_readable",
-                            true,
-                            "BLUE's settings are copied unless [restore] sets them",
-                        )),
-                        Ok(None) => out.push(Guard::new(
-                            "blue_readable",
-                            false,
-                            "BLUE's instance does not exist: its settings cannot be copied",
-                        )),
-                        Err(e) => out.push(Guard::new("blue_readable", false, e.clone())),
-                    }
-                    Decision::Call
-                }
+                    format!("BLUE instance {blue_id} does not exist in this region"),
+                )),
+                Err(e) => out.push(Guard::new("blue_available", false, e.clone())),
             }
+            let slot_ok = blue_live.is_some_and(|l| l.slot(slot).is_some());
+            out.push(Guard::new(
+                "slot_exists",
+                slot_ok,
+                match blue_live {
+                    None => "BLUE's PostgreSQL cannot be read, so the slot cannot be checked".to_string(),
+                    Some(_) if slot_ok => format!("slot {slot} exists on BLUE"),
+                    Some(_) => format!(
+                        "slot {slot} does not exist on BLUE: run prepare first; a snapshot taken before \
+                         the slot cannot start replication where it ends"
+                    ),
+                },
+            ));
+            Decision::Call
+        }
+    })
+}
+
+fn upgrade_snapshot(facts: &RdsFacts, snap: Snap<'_>, out: &mut Vec<Guard>) -> Option<Decision> {
+    let (snap_id, snapshot) = (snap.id, snap.found);
+    let Some(target) = &facts.engine_version else {
+        out.push(Guard::new(
+            "engine_version_named",
+            false,
+            "no [aws] engine_version = \"…\": name the target PostgreSQL version (e.g. \"16.4\")",
+        ));
+        return None;
+    };
+    Some(match snapshot {
+        None => {
+            out.push(Guard::new(
+                "snapshot_exists",
+                false,
+                format!("snapshot {snap_id} does not exist: run the snapshot action first"),
+            ));
+            return None;
+        }
+        Some(s)
+            if s.engine_version.as_deref() == Some(target.as_str()) && s.status == "available" =>
+        {
+            out.push(Guard::new(
+                "snapshot_exists",
+                true,
+                format!("{snap_id} is at {target}"),
+            ));
+            Decision::Done(format!("snapshot {snap_id} is already at {target}"))
+        }
+        Some(s) if s.status == "upgrading" => {
+            out.push(Guard::new(
+                "snapshot_exists",
+                true,
+                format!("{snap_id} is being upgraded: waiting for it"),
+            ));
+            Decision::Wait
+        }
+        Some(s) => {
+            out.push(Guard::new(
+                "snapshot_available",
+                s.status == "available",
+                format!(
+                    "{snap_id} is {} at {}",
+                    s.status,
+                    s.engine_version.as_deref().unwrap_or("?")
+                ),
+            ));
+            Decision::Call
+        }
+    })
+}
+
+fn restore(facts: &RdsFacts, snap: Snap<'_>, out: &mut Vec<Guard>) -> Option<Decision> {
+    let Some(green_id) = &facts.green_id else {
+        out.push(Guard::new(
+            "green_is_rds",
+            false,
+            "[green] has no rds_instance: name the instance to restore as GREEN",
+        ));
+        return None;
+    };
+    let green = match &facts.green {
+        Ok(gr) => gr.as_ref(),
+        Err(e) => {
+            out.push(Guard::new("rds_readable", false, e.clone()));
+            return None;
         }
     };
-    (out, Some(decision))
+    Some(match green {
+        Some(gr) if gr.available() => {
+            out.push(Guard::new(
+                "green_absent",
+                true,
+                format!("{green_id} exists and is available"),
+            ));
+            Decision::Done(format!(
+                "GREEN instance {green_id} already exists and is available"
+            ))
+        }
+        Some(gr)
+            if matches!(
+                gr.status.as_str(),
+                "creating"
+                    | "backing-up"
+                    | "modifying"
+                    | "configuring-log-exports"
+                    | "upgrading"
+                    | "rebooting"
+                    | "configuring-enhanced-monitoring"
+            ) =>
+        {
+            out.push(Guard::new(
+                "green_absent",
+                true,
+                format!("{green_id} is being made ({}): waiting for it", gr.status),
+            ));
+            Decision::Wait
+        }
+        Some(gr) => {
+            out.push(Guard::new(
+                "green_absent",
+                false,
+                format!("{green_id} exists with status {}: fix or delete it, or name another [green] rds_instance", gr.status),
+            ));
+            return None;
+        }
+        None => {
+            restore_sources(facts, snap, out);
+            Decision::Call
+        }
+    })
+}
+
+/// A restore's sources: the upgraded snapshot, and BLUE's instance for the settings
+/// `[restore]` does not set.
+fn restore_sources(facts: &RdsFacts, snap: Snap<'_>, out: &mut Vec<Guard>) {
+    let (snap_id, snapshot) = (snap.id, snap.found);
+    match snapshot {
+        None => out.push(Guard::new(
+            "snapshot_available",
+            false,
+            format!("snapshot {snap_id} does not exist: run snapshot and upgrade-snapshot first"),
+        )),
+        Some(s) => {
+            out.push(Guard::new(
+                "snapshot_available",
+                s.status == "available",
+                format!("{snap_id} is {}", s.status),
+            ));
+            if let Some(target) = &facts.engine_version {
+                let at = s.engine_version.as_deref() == Some(target.as_str());
+                out.push(Guard::new(
+                    "snapshot_upgraded",
+                    at,
+                    if at {
+                        format!("{snap_id} is at {target}")
+                    } else {
+                        format!(
+                            "{snap_id} is at {}, not {target}: run upgrade-snapshot first",
+                            s.engine_version.as_deref().unwrap_or("?")
+                        )
+                    },
+                ));
+            }
+        }
+    }
+    match &facts.blue {
+        Ok(Some(_)) => out.push(Guard::new(
+            "blue_readable",
+            true,
+            "BLUE's settings are copied unless [restore] sets them",
+        )),
+        Ok(None) => out.push(Guard::new(
+            "blue_readable",
+            false,
+            "BLUE's instance does not exist: its settings cannot be copied",
+        )),
+        Err(e) => out.push(Guard::new("blue_readable", false, e.clone())),
+    }
 }
 
 #[cfg(test)]
