@@ -16,9 +16,23 @@ fn mark(ok: bool, sev: Severity) -> &'static str {
     }
 }
 
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn status(s: &Status) -> String {
     let mut o = String::new();
+    header(&mut o, s);
+    redo(&mut o, s);
+    snapshot(&mut o, s);
+    sides(&mut o, s);
+    slots(&mut o, s);
+    subscriptions(&mut o, s);
+    o.push_str("\nchecks:\n");
+    o.push_str(&checks(s));
+    schema_diff(&mut o, s);
+    sequences(&mut o, s);
+    o
+}
+
+/// The phase, direction, writable sides and alarms.
+fn header(o: &mut String, s: &Status) {
     let dir = s
         .direction
         .map_or("-", super::super::domain::phase::Direction::label);
@@ -37,6 +51,10 @@ pub fn status(s: &Status) -> String {
         let _ = writeln!(o, "ALARM ✗ {}", a.message);
     }
     o.push('\n');
+}
+
+/// GREEN's `redo done at` line and the origin it gives.
+fn redo(o: &mut String, s: &Status) {
     if let Some(r) = &s.redo {
         match (&r.found, &r.error) {
             (Some(f), _) => {
@@ -66,6 +84,10 @@ pub fn status(s: &Status) -> String {
             (None, None) => {}
         }
     }
+}
+
+/// The migration's RDS snapshot.
+fn snapshot(o: &mut String, s: &Status) {
     if let Some(snap) = &s.snapshot {
         match snap {
             Ok(Some(sn)) => {
@@ -88,6 +110,10 @@ pub fn status(s: &Status) -> String {
             }
         }
     }
+}
+
+/// Each side's server and RDS instance.
+fn sides(o: &mut String, s: &Status) {
     for (side, out) in [(Side::Blue, &s.sides.blue), (Side::Green, &s.sides.green)] {
         if out.reachable {
             let _ = writeln!(
@@ -153,6 +179,10 @@ pub fn status(s: &Status) -> String {
             }
         }
     }
+}
+
+/// Replication slots on both sides.
+fn slots(o: &mut String, s: &Status) {
     if !s.slots.is_empty() {
         o.push_str("\nslots:\n");
         for sl in &s.slots {
@@ -169,6 +199,10 @@ pub fn status(s: &Status) -> String {
             );
         }
     }
+}
+
+/// Subscriptions on both sides.
+fn subscriptions(o: &mut String, s: &Status) {
     if !s.subscriptions.is_empty() {
         o.push_str("\nsubscriptions:\n");
         for sb in &s.subscriptions {
@@ -188,8 +222,10 @@ pub fn status(s: &Status) -> String {
             );
         }
     }
-    o.push_str("\nchecks:\n");
-    o.push_str(&checks(s));
+}
+
+/// The schema difference, the first 50 objects.
+fn schema_diff(o: &mut String, s: &Status) {
     match &s.schema_diff {
         None => o.push_str("\nschema diff: unavailable (a side's catalogue could not be read)\n"),
         Some(d) if d.is_empty() => o.push_str("\nschema diff: none\n"),
@@ -216,6 +252,10 @@ pub fn status(s: &Status) -> String {
             }
         }
     }
+}
+
+/// Sequences that differ, the first 20.
+fn sequences(o: &mut String, s: &Status) {
     let differing: Vec<_> = s
         .sequences
         .iter()
@@ -239,7 +279,6 @@ pub fn status(s: &Status) -> String {
             );
         }
     }
-    o
 }
 
 /// The checks, failures first, each failure with its fix.
