@@ -1,6 +1,8 @@
 //! Drawing the dashboard: a pure function of the state and the theme (no I/O), so that panels
 //! and dialogs are snapshot-tested on ratatui's `TestBackend`.
 
+mod dialog;
+mod header;
 mod panels;
 pub mod svg;
 pub mod theme;
@@ -14,7 +16,6 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use crate::app::keys::Command;
 use crate::app::{Overlay, Panel, State};
 use crate::domain::guards::Action;
-use crate::domain::phase::Alarm;
 pub use theme::Theme;
 
 pub const MIN_WIDTH: u16 = 60;
@@ -42,7 +43,7 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
-    draw_header(st, th, f, header);
+    header::draw(st, th, f, header);
     if area.width >= WIDE {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
@@ -83,120 +84,12 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
     }
     draw_footer(st, th, f, footer);
     match &st.overlay {
-        Some(Overlay::Dialog(d)) => panels::dialog(st, th, f, d, area),
+        Some(Overlay::Dialog(d)) => dialog::dialog(st, th, f, d, area),
         Some(Overlay::Help) => help(st, th, f, area),
         Some(Overlay::ConfirmQuit) => notice(th, f, area, "Quit?", &confirm_quit_text(st)),
         Some(Overlay::Notice(n)) => notice(th, f, area, "Notice", n),
         None => {}
     }
-}
-
-fn fmt_clock(t: std::time::SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    format!("{:02}:{:02}:{:02}Z", t.hour(), t.minute(), t.second())
-}
-
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
-fn draw_header(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
-    let ph = &st.phase;
-    let writable = if ph.writable.is_empty() {
-        Span::styled("none", th.warn.add_modifier(Modifier::BOLD))
-    } else {
-        let names: Vec<&str> = ph.writable.iter().map(|s| s.upper()).collect();
-        Span::styled(names.join("+"), th.ok.add_modifier(Modifier::BOLD))
-    };
-    let lag = match (st.lag.lag_bytes(), st.lag.lag_time()) {
-        (Some(b), Some(t)) => format!("{} ({:.1} s)", crate::format::bytes(b), t.as_secs_f64()),
-        (Some(b), None) => crate::format::bytes(b),
-        _ => "–".into(),
-    };
-    let badge = match (st.write, area.width < WIDE) {
-        (true, _) => Span::styled(" WRITE ", th.badge_write),
-        (false, false) => Span::styled(" READ-ONLY ", th.badge_read_only),
-        (false, true) => Span::styled(" RO ", th.badge_read_only),
-    };
-    let narrow = area.width < WIDE;
-    let line1 = Line::from(vec![
-        Span::styled(if narrow { "" } else { " pgcutover " }, th.title),
-        Span::styled(if narrow { " " } else { "│ phase " }, th.muted),
-        Span::styled(
-            ph.phase.label().to_uppercase(),
-            th.accent.add_modifier(Modifier::BOLD),
-        ),
-        Span::styled(" │ ", th.muted),
-        Span::styled(
-            ph.direction
-                .map_or("no direction", super::domain::phase::Direction::label),
-            th.text,
-        ),
-        Span::styled(if narrow { " w:" } else { " │ writable " }, th.muted),
-        writable,
-        Span::styled(if narrow { " lag " } else { " │ lag " }, th.muted),
-        Span::styled(lag, th.text),
-        Span::raw(" "),
-        badge,
-        Span::raw(" "),
-        Span::styled(fmt_clock(st.now), th.muted),
-    ]);
-    let mut line2: Vec<Span> = Vec::new();
-    if let Some(w) = st.window() {
-        line2.push(Span::styled(
-            format!(
-                " ⏱ WINDOW {:>7.3} s — {} fenced, writes wait ",
-                w.as_secs_f64(),
-                st.source().upper()
-            ),
-            th.window_timer,
-        ));
-        line2.push(Span::raw(" "));
-    } else if let Some(r) = &st.running {
-        line2.push(Span::styled(
-            format!(
-                " ▶ {} running {:.1} s ",
-                r.action.name(),
-                st.now_i.saturating_duration_since(r.started).as_secs_f64()
-            ),
-            th.accent.add_modifier(Modifier::BOLD | Modifier::REVERSED),
-        ));
-        line2.push(Span::raw(" "));
-    }
-    for a in &ph.alarms {
-        let style = match a {
-            Alarm::SplitBrain | Alarm::Fenced => th.alarm,
-            _ => th.warn.add_modifier(Modifier::BOLD),
-        };
-        line2.push(Span::styled(format!(" ✗ {} ", a.message()), style));
-        line2.push(Span::raw(" "));
-    }
-    let stale: Vec<&str> = [
-        crate::domain::observed::Side::Blue,
-        crate::domain::observed::Side::Green,
-    ]
-    .into_iter()
-    .filter(|s| st.side(*s).live.is_stale(st.now, st.interval))
-    .map(super::domain::observed::Side::upper)
-    .collect();
-    if !stale.is_empty() {
-        line2.push(Span::styled(
-            format!(" ▲ stale: {} ", stale.join(", ")),
-            th.warn.add_modifier(Modifier::BOLD),
-        ));
-    }
-    if st.frozen {
-        line2.push(Span::styled(" ❄ FROZEN (Space) ", th.selected));
-    }
-    if line2.is_empty() {
-        line2.push(Span::styled(" ✓ no alarms", th.ok));
-        if let Some(w) = st.last_window_ms {
-            line2.push(Span::styled(format!("   last window {w:.1} ms"), th.muted));
-        }
-    }
-    let p = Paragraph::new(vec![line1, Line::from(line2)]).block(
-        Block::default()
-            .borders(ratatui::widgets::Borders::BOTTOM)
-            .border_style(th.border),
-    );
-    f.render_widget(p, area);
 }
 
 fn confirm_quit_text(st: &State) -> String {

@@ -1,0 +1,133 @@
+//! The header: where the migration stands (phase, direction, writable sides, lag, mode, clock)
+//! and what needs the operator's eye (window timer, running action, alarms, stale sides).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::{Theme, WIDE};
+use crate::app::State;
+use crate::app::keys::Command;
+use crate::domain::observed::Side;
+use crate::domain::phase::{Alarm, Direction};
+
+pub(super) fn draw(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
+    let p = Paragraph::new(vec![
+        state_line(st, th, area.width < WIDE),
+        attention_line(st, th),
+    ])
+    .block(
+        Block::default()
+            .borders(ratatui::widgets::Borders::BOTTOM)
+            .border_style(th.border),
+    );
+    f.render_widget(p, area);
+}
+
+fn fmt_clock(t: std::time::SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    format!("{:02}:{:02}:{:02}Z", t.hour(), t.minute(), t.second())
+}
+
+/// Phase, direction, writable sides, lag, mode badge and clock.
+fn state_line(st: &State, th: &Theme, narrow: bool) -> Line<'static> {
+    let ph = &st.phase;
+    let writable = if ph.writable.is_empty() {
+        Span::styled("none", th.warn.add_modifier(Modifier::BOLD))
+    } else {
+        let names: Vec<&str> = ph.writable.iter().map(|s| s.upper()).collect();
+        Span::styled(names.join("+"), th.ok.add_modifier(Modifier::BOLD))
+    };
+    let lag = match (st.lag.lag_bytes(), st.lag.lag_time()) {
+        (Some(b), Some(t)) => format!("{} ({:.1} s)", crate::format::bytes(b), t.as_secs_f64()),
+        (Some(b), None) => crate::format::bytes(b),
+        _ => "–".into(),
+    };
+    let badge = match (st.write, narrow) {
+        (true, _) => Span::styled(" WRITE ", th.badge_write),
+        (false, false) => Span::styled(" READ-ONLY ", th.badge_read_only),
+        (false, true) => Span::styled(" RO ", th.badge_read_only),
+    };
+    Line::from(vec![
+        Span::styled(if narrow { "" } else { " pgcutover " }, th.title),
+        Span::styled(if narrow { " " } else { "│ phase " }, th.muted),
+        Span::styled(
+            ph.phase.label().to_uppercase(),
+            th.accent.add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(" │ ", th.muted),
+        Span::styled(
+            ph.direction.map_or("no direction", Direction::label),
+            th.text,
+        ),
+        Span::styled(if narrow { " w:" } else { " │ writable " }, th.muted),
+        writable,
+        Span::styled(if narrow { " lag " } else { " │ lag " }, th.muted),
+        Span::styled(lag, th.text),
+        Span::raw(" "),
+        badge,
+        Span::raw(" "),
+        Span::styled(fmt_clock(st.now), th.muted),
+    ])
+}
+
+/// The window timer or the running action, then alarms and stale sides; a calm line when
+/// there is nothing.
+fn attention_line(st: &State, th: &Theme) -> Line<'static> {
+    let mut line: Vec<Span> = Vec::new();
+    if let Some(w) = st.window() {
+        line.push(Span::styled(
+            format!(
+                " ⏱ WINDOW {:>7.3} s — {} fenced, writes wait ",
+                w.as_secs_f64(),
+                st.source().upper()
+            ),
+            th.window_timer,
+        ));
+        line.push(Span::raw(" "));
+    } else if let Some(r) = &st.running {
+        line.push(Span::styled(
+            format!(
+                " ▶ {} running {:.1} s ",
+                r.action.name(),
+                st.now_i.saturating_duration_since(r.started).as_secs_f64()
+            ),
+            th.accent.add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+        line.push(Span::raw(" "));
+    }
+    for a in &st.phase.alarms {
+        let style = match a {
+            Alarm::SplitBrain | Alarm::Fenced => th.alarm,
+            _ => th.warn.add_modifier(Modifier::BOLD),
+        };
+        line.push(Span::styled(format!(" ✗ {} ", a.message()), style));
+        line.push(Span::raw(" "));
+    }
+    let stale: Vec<&str> = Side::BOTH
+        .into_iter()
+        .filter(|s| st.side(*s).live.is_stale(st.now, st.interval))
+        .map(Side::upper)
+        .collect();
+    if !stale.is_empty() {
+        line.push(Span::styled(
+            format!(" ▲ stale: {} ", stale.join(", ")),
+            th.warn.add_modifier(Modifier::BOLD),
+        ));
+    }
+    if st.frozen {
+        line.push(Span::styled(
+            format!(" ❄ FROZEN ({}) ", st.keymap.keys(Command::Freeze)),
+            th.selected,
+        ));
+    }
+    if line.is_empty() {
+        line.push(Span::styled(" ✓ no alarms", th.ok));
+        if let Some(w) = st.last_window_ms {
+            line.push(Span::styled(format!("   last window {w:.1} ms"), th.muted));
+        }
+    }
+    Line::from(line)
+}

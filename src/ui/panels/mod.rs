@@ -1,0 +1,178 @@
+//! The panels, one file each. Every panel's title carries the age of its data, marked stale
+//! after three missed intervals, and a poller's error shows inside the panel.
+
+mod checks;
+mod instances;
+mod journal;
+mod redo;
+mod replication;
+mod schema;
+mod sequences;
+
+use std::time::{Duration, SystemTime};
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::Theme;
+use crate::app::{Panel, State};
+use crate::domain::observed::Side;
+use crate::domain::polled::Polled;
+
+pub(super) fn age_label<T>(p: &Polled<T>, now: SystemTime, interval: Duration) -> (String, bool) {
+    match p.age(now) {
+        None => ("no data yet".into(), true),
+        Some(a) => {
+            let stale = p.is_stale(now, interval);
+            let s = if a.as_secs() >= 120 {
+                format!("{} min", a.as_secs() / 60)
+            } else {
+                format!("{} s", a.as_secs())
+            };
+            (if stale { format!("STALE {s}") } else { s }, stale)
+        }
+    }
+}
+
+pub(super) fn block<'a>(
+    st: &State,
+    th: &Theme,
+    panel: Panel,
+    age: Option<(String, bool)>,
+) -> Block<'a> {
+    let focused = st.focus == panel;
+    let mut title = vec![Span::styled(
+        format!(" {}:{} ", panel.index() + 1, panel.title()),
+        if focused {
+            th.title.add_modifier(Modifier::REVERSED)
+        } else {
+            th.title
+        },
+    )];
+    if let Some((a, stale)) = age {
+        title.push(Span::styled(
+            format!(" {}{a} ", if stale { "▲ " } else { "" }),
+            if stale {
+                th.warn.add_modifier(Modifier::BOLD)
+            } else {
+                th.muted
+            },
+        ));
+    }
+    Block::bordered()
+        .title(Line::from(title))
+        .border_style(if focused { th.border_focus } else { th.border })
+}
+
+pub(super) fn oldest_age(st: &State) -> (String, bool) {
+    let b = age_label(&st.blue.live, st.now, st.interval);
+    let g = age_label(&st.green.live, st.now, st.interval);
+    if b.1 { b } else { g }
+}
+
+pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
+    let scroll = st.scroll[panel.index()];
+    match panel {
+        Panel::Replication => replication::replication(st, th, f, area),
+        Panel::Instances => instances::instances(st, th, f, area),
+        Panel::Redo => text_panel(
+            st,
+            th,
+            f,
+            area,
+            panel,
+            redo::redo(st, th),
+            Some(age_label(&st.redo, st.now, st.interval * 30)),
+            0,
+        ),
+        Panel::Checks => text_panel(
+            st,
+            th,
+            f,
+            area,
+            panel,
+            checks::checks(st, th),
+            Some(oldest_age(st)),
+            scroll,
+        ),
+        Panel::Schema => {
+            let age = age_label(&st.blue.catalog, st.now, st.interval * 30);
+            text_panel(
+                st,
+                th,
+                f,
+                area,
+                panel,
+                schema::schema(st, th),
+                Some(age),
+                scroll,
+            );
+        }
+        Panel::Sequences => {
+            let age = age_label(&st.blue.inventory, st.now, st.interval * 30);
+            text_panel(
+                st,
+                th,
+                f,
+                area,
+                panel,
+                sequences::sequences(st, th),
+                Some(age),
+                scroll,
+            );
+        }
+        Panel::Journal => {
+            let lines = journal::journal(st, th);
+            // Follow the tail unless the operator scrolled.
+            let inner = area.height.saturating_sub(2) as usize;
+            let auto = u16::try_from(lines.len().saturating_sub(inner)).unwrap_or(u16::MAX);
+            let s = if scroll == 0 { auto } else { scroll.min(auto) };
+            // Not wrapped: one row per entry keeps the tail in view (wrapping would push the
+            // newest line, often the outcome, below the panel).
+            f.render_widget(
+                Paragraph::new(lines)
+                    .scroll((s, 0))
+                    .block(block(st, th, panel, None)),
+                area,
+            );
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn text_panel(
+    st: &State,
+    th: &Theme,
+    f: &mut Frame,
+    area: Rect,
+    panel: Panel,
+    lines: Vec<Line<'static>>,
+    age: Option<(String, bool)>,
+    scroll: u16,
+) {
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(block(st, th, panel, age)),
+        area,
+    );
+}
+
+pub(super) fn kv(th: &Theme, k: &str, v: String) -> Vec<Span<'static>> {
+    vec![
+        Span::styled(format!("{k} "), th.muted),
+        Span::styled(v, th.text),
+    ]
+}
+
+pub(super) fn err_line(th: &Theme, side: Option<Side>, e: &str) -> Line<'static> {
+    let who = side.map(|s| format!("{}: ", s.upper())).unwrap_or_default();
+    Line::from(vec![
+        Span::styled("✗ ", th.critical),
+        Span::styled(format!("{who}{e}"), th.critical),
+    ])
+}
