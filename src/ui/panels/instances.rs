@@ -11,7 +11,6 @@ use crate::app::{Panel, State};
 use crate::domain::observed::Side;
 use crate::ui::{Theme, side_style};
 
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub(super) fn instances(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     let b = block(st, th, Panel::Instances, Some(oldest_age(st)));
     let inner = b.inner(area);
@@ -19,96 +18,12 @@ pub(super) fn instances(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     for s in Side::BOTH {
         let ss = st.side(s);
-        let mut spans = vec![Span::styled(format!("{:<6}", s.upper()), side_style(th, s))];
-        match ss.live.value.as_ref() {
-            Some(l) => {
-                let v = l
-                    .server
-                    .version
-                    .split_whitespace()
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                spans.push(Span::styled(v, th.text));
-                spans.push(Span::raw("  "));
-                spans.push(if l.writable() {
-                    Span::styled("✓ app LOGIN", th.ok.add_modifier(Modifier::BOLD))
-                } else {
-                    Span::styled("■ fenced", th.muted)
-                });
-                let sessions: i64 = l.app_roles.iter().map(|r| r.sessions).sum();
-                spans.extend(kv(th, "  sessions", sessions.to_string()));
-                if let Some(lsn) = l.server.current_lsn {
-                    spans.extend(kv(th, "  lsn", lsn.to_string()));
-                }
-                if l.server.in_recovery {
-                    spans.push(Span::styled("  ▲ in recovery", th.warn));
-                }
-            }
-            None => spans.push(Span::styled("–", th.muted)),
-        }
-        lines.push(Line::from(spans));
+        lines.push(server_line(st, th, s));
         if let Some(e) = &ss.live.last_error {
             lines.push(err_line(th, None, &e.message));
         }
-        if !st.rds_configured {
-            continue;
-        }
-        match (&ss.rds.value, &ss.rds.last_error) {
-            (Some(r), _) => {
-                if let Some(i) = r.instance() {
-                    let mut sp = vec![Span::styled("      RDS ", th.muted)];
-                    sp.push(Span::styled(
-                        i.status.clone(),
-                        if i.available() {
-                            th.ok
-                        } else {
-                            th.warn.add_modifier(Modifier::BOLD)
-                        },
-                    ));
-                    sp.extend(kv(
-                        th,
-                        " ",
-                        format!(
-                            "{} {}",
-                            i.engine_version.as_deref().unwrap_or("?"),
-                            i.class.as_deref().unwrap_or("?")
-                        ),
-                    ));
-                    if let Some(m) = r.metrics() {
-                        if let Some(free) = m.latest("FreeStorageSpace") {
-                            sp.extend(kv(th, "  free", crate::format::bytes_of_metric(free)));
-                        }
-                        if let Some(cpu) = m.latest("CPUUtilization") {
-                            sp.extend(kv(th, "  cpu", format!("{cpu:.0}%")));
-                        }
-                    }
-                    lines.push(Line::from(sp));
-                    if let Some(m) = r.metrics()
-                        && let Some(cpu) = m.series.get("CPUUtilization")
-                    {
-                        let spark: String = cpu
-                            .iter()
-                            .rev()
-                            .take(30)
-                            .rev()
-                            .map(|p| spark_char(p.v, 100.0))
-                            .collect();
-                        lines.push(Line::from(vec![
-                            Span::styled("      cpu ", th.muted),
-                            Span::styled(spark, th.chart),
-                        ]));
-                    }
-                }
-                if let Some(Err(e)) = &r.instance {
-                    lines.push(err_line(th, None, e));
-                }
-                if let Some(Err(e)) = &r.metrics {
-                    lines.push(Line::styled(format!("      metrics ▲ {e}"), th.warn));
-                }
-            }
-            (None, Some(e)) => lines.push(err_line(th, None, &e.message)),
-            (None, None) => lines.push(Line::styled("      RDS: waiting for AWS…", th.muted)),
+        if st.rds_configured {
+            rds_lines(st, th, s, &mut lines);
         }
     }
     if !st.rds_configured {
@@ -141,4 +56,99 @@ fn spark_char(v: f64, max: f64) -> char {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // clamped to 0..=7
     let i = ((v / max).clamp(0.0, 1.0) * 7.0).round() as usize;
     BARS[i]
+}
+
+/// A side's server: version, fenced or not, app sessions, LSN, recovery.
+fn server_line(st: &State, th: &Theme, s: Side) -> Line<'static> {
+    let ss = st.side(s);
+    let mut spans = vec![Span::styled(format!("{:<6}", s.upper()), side_style(th, s))];
+    match ss.live.value.as_ref() {
+        Some(l) => {
+            let v = l
+                .server
+                .version
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            spans.push(Span::styled(v, th.text));
+            spans.push(Span::raw("  "));
+            spans.push(if l.writable() {
+                Span::styled("✓ app LOGIN", th.ok.add_modifier(Modifier::BOLD))
+            } else {
+                Span::styled("■ fenced", th.muted)
+            });
+            let sessions: i64 = l.app_roles.iter().map(|r| r.sessions).sum();
+            spans.extend(kv(th, "  sessions", sessions.to_string()));
+            if let Some(lsn) = l.server.current_lsn {
+                spans.extend(kv(th, "  lsn", lsn.to_string()));
+            }
+            if l.server.in_recovery {
+                spans.push(Span::styled("  ▲ in recovery", th.warn));
+            }
+        }
+        None => spans.push(Span::styled("–", th.muted)),
+    }
+    Line::from(spans)
+}
+
+/// A side's RDS instance: status, version, class, free storage, CPU and its sparkline.
+fn rds_lines(st: &State, th: &Theme, s: Side, lines: &mut Vec<Line<'static>>) {
+    let ss = st.side(s);
+    match (&ss.rds.value, &ss.rds.last_error) {
+        (Some(r), _) => {
+            if let Some(i) = r.instance() {
+                let mut sp = vec![Span::styled("      RDS ", th.muted)];
+                sp.push(Span::styled(
+                    i.status.clone(),
+                    if i.available() {
+                        th.ok
+                    } else {
+                        th.warn.add_modifier(Modifier::BOLD)
+                    },
+                ));
+                sp.extend(kv(
+                    th,
+                    " ",
+                    format!(
+                        "{} {}",
+                        i.engine_version.as_deref().unwrap_or("?"),
+                        i.class.as_deref().unwrap_or("?")
+                    ),
+                ));
+                if let Some(m) = r.metrics() {
+                    if let Some(free) = m.latest("FreeStorageSpace") {
+                        sp.extend(kv(th, "  free", crate::format::bytes_of_metric(free)));
+                    }
+                    if let Some(cpu) = m.latest("CPUUtilization") {
+                        sp.extend(kv(th, "  cpu", format!("{cpu:.0}%")));
+                    }
+                }
+                lines.push(Line::from(sp));
+                if let Some(m) = r.metrics()
+                    && let Some(cpu) = m.series.get("CPUUtilization")
+                {
+                    let spark: String = cpu
+                        .iter()
+                        .rev()
+                        .take(30)
+                        .rev()
+                        .map(|p| spark_char(p.v, 100.0))
+                        .collect();
+                    lines.push(Line::from(vec![
+                        Span::styled("      cpu ", th.muted),
+                        Span::styled(spark, th.chart),
+                    ]));
+                }
+            }
+            if let Some(Err(e)) = &r.instance {
+                lines.push(err_line(th, None, e));
+            }
+            if let Some(Err(e)) = &r.metrics {
+                lines.push(Line::styled(format!("      metrics ▲ {e}"), th.warn));
+            }
+        }
+        (None, Some(e)) => lines.push(err_line(th, None, &e.message)),
+        (None, None) => lines.push(Line::styled("      RDS: waiting for AWS…", th.muted)),
+    }
 }

@@ -13,7 +13,6 @@ use crate::domain::observed::Side;
 use crate::format::bytes;
 use crate::ui::{Theme, side_style};
 
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub(super) fn replication(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     let b = block(st, th, Panel::Replication, Some(oldest_age(st)));
     let inner = b.inner(area);
@@ -26,6 +25,16 @@ pub(super) fn replication(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
             lines.push(err_line(th, Some(s), &e.message));
         }
     }
+    slot_lines(st, th, src, &mut lines);
+    subscription_lines(st, th, tgt, &mut lines);
+    let n = u16::try_from(lines.len()).unwrap_or(u16::MAX);
+    let [text, chart] = Layout::vertical([Constraint::Length(n), Constraint::Min(0)]).areas(inner);
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+    lag_chart(st, th, f, chart);
+}
+
+/// The migration's slot on the serving side: active or not, lag, catch-up estimate, WAL kept.
+fn slot_lines(st: &State, th: &Theme, src: Side, lines: &mut Vec<Line<'static>>) {
     let slot_name = &st.names.slot;
     match st
         .side(src)
@@ -67,6 +76,10 @@ pub(super) fn replication(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
         )),
         None => {}
     }
+}
+
+/// The migration's subscription on the other side: streaming or not, apply errors.
+fn subscription_lines(st: &State, th: &Theme, tgt: Side, lines: &mut Vec<Line<'static>>) {
     let sub_name = &st.names.subscription;
     match st
         .side(tgt)
@@ -101,28 +114,29 @@ pub(super) fn replication(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
         )),
         None => {}
     }
-    let n = u16::try_from(lines.len()).unwrap_or(u16::MAX);
-    let [text, chart] = Layout::vertical([Constraint::Length(n), Constraint::Min(0)]).areas(inner);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
-    if chart.height >= 3 {
-        let data: Vec<u64> = st
-            .lag
-            .samples()
-            .map(crate::domain::lag::LagSample::lag_bytes)
-            .collect();
-        let max = data.iter().copied().max().unwrap_or(0);
-        let [label, spark] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(chart);
-        f.render_widget(
-            Paragraph::new(Line::styled(
-                format!("lag, last 15 min (max {})", bytes(max)),
-                th.muted,
-            )),
-            label,
-        );
-        // The newest samples, one per column.
-        let w = spark.width as usize;
-        let tail = &data[data.len().saturating_sub(w)..];
-        f.render_widget(Sparkline::default().data(tail).style(th.chart), spark);
+}
+
+/// Lag over the last 15 minutes, the newest samples one per column.
+fn lag_chart(st: &State, th: &Theme, f: &mut Frame, chart: Rect) {
+    if chart.height < 3 {
+        return;
     }
+    let data: Vec<u64> = st
+        .lag
+        .samples()
+        .map(crate::domain::lag::LagSample::lag_bytes)
+        .collect();
+    let max = data.iter().copied().max().unwrap_or(0);
+    let [label, spark] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(chart);
+    f.render_widget(
+        Paragraph::new(Line::styled(
+            format!("lag, last 15 min (max {})", bytes(max)),
+            th.muted,
+        )),
+        label,
+    );
+    // The newest samples, one per column.
+    let w = spark.width as usize;
+    let tail = &data[data.len().saturating_sub(w)..];
+    f.render_widget(Sparkline::default().data(tail).style(th.chart), spark);
 }
