@@ -4,182 +4,24 @@
 //! and removed when it exits (also on error or Ctrl-C during set-up).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use color_eyre::eyre::{Result, WrapErr, bail, eyre};
+use color_eyre::eyre::{Result, bail};
 
 use crate::config::Settings;
 use crate::domain::guards::Action;
 use crate::domain::observed::Side;
 use crate::domain::step::StepId;
 use crate::engine::{self, Outcome};
+use crate::harness::{Bin, Cluster, free_port};
 use crate::ui::Theme;
 
-#[allow(unsafe_code)] // one of the four justified sites: libc without a safe wrapper
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// PostgreSQL's server binaries: `$PGCUTOVER_PG_BIN`, `pg_config --bindir`, or the newest
-/// `/usr/lib/postgresql/*/bin`.
-fn pg_bin() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("PGCUTOVER_PG_BIN") {
-        return Ok(PathBuf::from(d));
-    }
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
-        && out.status.success()
-    {
-        let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if d.join("initdb").exists() {
-            return Ok(d);
-        }
-    }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v: u32 = e.file_name().to_string_lossy().parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").exists().then_some((v, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, b)| b).ok_or_else(|| {
-        eyre!(
-            "no PostgreSQL server binaries (initdb, pg_ctl) found: install them (Debian: apt-get install postgresql-15), \
-             or set PGCUTOVER_PG_BIN=/path/to/bin; scripts/demo.sh does this for you"
-        )
-    })
-}
-
-/// A command as the `postgres` OS user when we are root (PostgreSQL refuses to run as root).
-fn as_pg(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-fn run_ok(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .wrap_err_with(|| format!("{what}: cannot run"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-struct Cluster {
-    name: &'static str,
-    bin: PathBuf,
-    data: PathBuf,
-    log: PathBuf,
-    port: u16,
-    running: bool,
-}
-
-impl Cluster {
-    fn pg_ctl(&self) -> Command {
-        as_pg(&self.bin.join("pg_ctl"))
-    }
-
-    fn start(&mut self) -> Result<()> {
-        let _ = std::fs::remove_file(self.data.join("postmaster.pid"));
-        run_ok(
-            self.pg_ctl()
-                .arg("-D")
-                .arg(&self.data)
-                .arg("-l")
-                .arg(&self.log)
-                .args(["-w", "-t", "60", "-o"])
-                .arg(format!("-p {}", self.port))
-                .arg("start"),
-            &format!("starting {}", self.name),
-        )?;
-        self.running = true;
-        Ok(())
-    }
-
-    fn stop(&mut self) {
-        if self.running {
-            let _ = self
-                .pg_ctl()
-                .arg("-D")
-                .arg(&self.data)
-                .args(["-w", "-t", "30", "-m", "fast", "stop"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            self.running = false;
-        }
-    }
-
-    fn dsn(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} dbname=demo user=postgres sslmode=disable",
-            self.port
-        )
-    }
-
-    /// The postmaster and its children, to freeze for a crash-consistent copy.
-    fn pids(&self) -> Vec<i32> {
-        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap_or_default();
-        let Some(pm) = text
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse::<i32>().ok())
-        else {
-            return Vec::new();
-        };
-        let mut pids = vec![pm];
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, a)| a.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<i32>().ok());
-            if ppid == Some(pm) {
-                pids.push(pid);
-            }
-        }
-        pids
-    }
-}
-
+/// What the demo's clusters add to the harness's settings.
 const CONF: &str = "
-listen_addresses = '127.0.0.1'
-unix_socket_directories = ''
-wal_level = logical
-max_replication_slots = 10
-max_wal_senders = 10
 max_connections = 40
-shared_buffers = 32MB
-log_line_prefix = '%m [%p] '
 ";
 
 /// Everything the demo started; stopped and removed on drop, whatever happened.
@@ -193,39 +35,24 @@ struct Demo {
 impl Drop for Demo {
     fn drop(&mut self) {
         self.stop_writer.store(true, Ordering::Relaxed);
+        // A fast stop, not the harness's immediate one: the demo's clusters end cleanly.
         if let Some(g) = &mut self.green {
-            g.stop();
+            let _ = g.try_stop();
         }
-        self.blue.stop();
+        let _ = self.blue.try_stop();
         eprintln!(
-            "demo: stopped both clusters, removing {}",
-            self.dir.path().display()
+            "demo: stopped both clusters, removing {}, {} and {}",
+            self.dir.path().display(),
+            self.blue.base().display(),
+            self.green
+                .as_ref()
+                .map_or_else(String::new, |g| g.base().display().to_string())
         );
     }
 }
 
 fn say(msg: &str) {
     eprintln!("demo: {msg}");
-}
-
-fn initdb(bin: &Path, data: &Path) -> Result<()> {
-    run_ok(
-        as_pg(&bin.join("initdb")).arg("-D").arg(data).args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        ]),
-        "initdb",
-    )?;
-    let conf = data.join("postgresql.conf");
-    let mut text = std::fs::read_to_string(&conf)?;
-    text.push_str(CONF);
-    std::fs::write(&conf, text)?;
-    Ok(())
 }
 
 async fn sql(dsn: &str, text: &str) -> Result<()> {
@@ -302,49 +129,24 @@ async fn action(s: &Settings, a: Action, journal: &Path) -> Result<()> {
     }
 }
 
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
+/// BLUE with the app's schema and role, the writer, prepare; GREEN from a crash-consistent copy
+/// of BLUE; subscribe and start.
 async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AtomicU64>)> {
-    let bin = pg_bin()?;
+    let bin = Bin::installed()?;
     let dir = tempfile::Builder::new()
         .prefix("pgcutover-demo-")
         .tempdir()?;
-    if is_root() {
-        // The clusters run as the postgres user; it must own their directory and reach it.
-        run_ok(
-            Command::new("chown").arg("postgres:").arg(dir.path()),
-            "chown",
-        )?;
-        let mut d = dir.path().to_path_buf();
-        while let Some(p) = d.parent() {
-            let _ = Command::new("chmod").arg("o+x").arg(&d).status();
-            d = p.to_path_buf();
-        }
-    }
-    say(&format!(
-        "clusters in {} (binaries {})",
-        dir.path().display(),
-        bin.display()
-    ));
-    let blue_data = dir.path().join("blue");
-    initdb(&bin, &blue_data)?;
+    say(&format!("binaries {}", bin.dir.display()));
     let mut demo = Demo {
-        blue: Cluster {
-            name: "BLUE",
-            bin: bin.clone(),
-            data: blue_data,
-            log: dir.path().join("blue.log"),
-            port: free_port()?,
-            running: false,
-        },
+        blue: Cluster::try_new("BLUE", &bin, CONF)?,
         green: None,
         stop_writer: Arc::new(AtomicBool::new(false)),
         dir,
     };
-    demo.blue.start()?;
-    let admin = demo.blue.dsn().replace("dbname=demo", "dbname=postgres");
-    sql(&admin, "CREATE DATABASE demo").await?;
+    say(&format!("BLUE in {}", demo.blue.base().display()));
+    sql(&demo.blue.dsn_for("postgres"), "CREATE DATABASE demo").await?;
     sql(
-        &demo.blue.dsn(),
+        &demo.blue.dsn_for("demo"),
         "CREATE ROLE app LOGIN;
          CREATE SEQUENCE invoice_no START 1000;
          CREATE TABLE orders (id bigserial PRIMARY KEY, item text, invoice_no bigint, at timestamptz DEFAULT now());
@@ -362,68 +164,26 @@ async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AtomicU64>)> {
         );
     }
     let journal = demo.dir.path().join("journal.jsonl");
-    let green_log = demo.dir.path().join("green.log");
-    let config = |green_dsn: &str| {
+    let blue_dsn = demo.blue.dsn_for("demo");
+    let config = |green_dsn: &str, green_log: &Path| {
         format!(
-            "[blue]\ndsn = \"{}\"\n[green]\ndsn = \"{green_dsn}\"\n[cutover]\napp_roles = [\"app\"]\n[redo]\nlog_file = \"{}\"\n[poll]\ninterval_ms = 1000\n",
-            demo.blue.dsn(),
+            "[blue]\ndsn = \"{blue_dsn}\"\n[green]\ndsn = \"{green_dsn}\"\n[cutover]\napp_roles = [\"app\"]\n[redo]\nlog_file = \"{}\"\n[poll]\ninterval_ms = 1000\n",
             green_log.display()
         )
     };
     // Before GREEN exists its port refuses, as an instance still restoring would.
-    let pre = settings(&config(&format!(
-        "host=127.0.0.1 port={green_port} dbname=demo user=postgres sslmode=disable connect_timeout=1"
-    )))?;
+    let pre = settings(&config(
+        &format!(
+            "host=127.0.0.1 port={green_port} dbname=demo user=postgres sslmode=disable connect_timeout=1"
+        ),
+        &demo.dir.path().join("no-green-yet.log"),
+    ))?;
     action(&pre, Action::Prepare, &journal).await?;
 
     say("GREEN from a crash-consistent copy of BLUE (as an RDS snapshot is) …");
-    let green_data = demo.dir.path().join("green");
-    let pids = demo.blue.pids();
-    for &p in &pids {
-        // SAFETY: signalling our own child processes.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(p, libc::SIGSTOP)
-        };
-    }
-    // tar, not cp: coreutils' cp can take fresh WAL pages for holes and copy zeros.
-    let copy = (|| -> Result<()> {
-        std::fs::create_dir_all(&green_data)?;
-        if is_root() {
-            run_ok(
-                Command::new("chown").arg("postgres:").arg(&green_data),
-                "chown",
-            )?;
-        }
-        run_ok(
-            as_pg(Path::new("/bin/sh")).arg("-c").arg(format!(
-                "tar -C '{}' -cf - . | tar -C '{}' -xf - && chmod 700 '{}'",
-                demo.blue.data.display(),
-                green_data.display(),
-                green_data.display()
-            )),
-            "copying BLUE's data directory",
-        )
-    })();
-    for &p in &pids {
-        // SAFETY: as above.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(p, libc::SIGCONT)
-        };
-    }
-    copy?;
-    let mut green = Cluster {
-        name: "GREEN",
-        bin,
-        data: green_data,
-        log: green_log.clone(),
-        port: green_port,
-        running: false,
-    };
-    green.start()?;
+    let green = demo.blue.try_crash_copy("GREEN", Some(green_port))?;
+    let s = settings(&config(&green.dsn_for("demo"), &green.log))?;
     demo.green = Some(green);
-    let s = settings(&config(&demo.green.as_ref().expect("set").dsn()))?;
     action(&s, Action::Subscribe, &journal).await?;
     action(&s, Action::Start, &journal).await?;
     say(&format!(

@@ -7,7 +7,7 @@
 //!
 //! | layer | modules | holds |
 //! |---|---|---|
-//! | 0 | `text`, `format`, `files`, `sql` | escaping for terminals, time/size/error formatting, capped private files, quoting |
+//! | 0 | `text`, `format`, `files`, `sql`, `harness` | escaping for terminals, time/size/error formatting, capped private files, quoting; throwaway PostgreSQL clusters for the demo and the tests |
 //! | 1 | `domain` | pure: LSN math, lag, phase, checks, guards, schema diff, sequences, redo parsing, RDS plans |
 //! | 2 | `config` | the TOML file, flags and environment resolved into `Settings` |
 //! | 3 | `aws` | a plain AWS client (RDS, CloudWatch, CloudWatch Logs) |
@@ -29,6 +29,7 @@ pub mod domain;
 pub mod engine;
 pub mod files;
 pub mod format;
+pub mod harness;
 pub mod report;
 pub mod sql;
 pub mod text;

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::TestCluster;
 use common::migration::{Copy, Mig};
 
 fn full_flow(copy: Copy) {
