@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use pgcutover::collect::snapshot::reader;
+use pgcutover::collect::reading::reader;
 use pgcutover::config::{self, Overrides};
 use pgcutover::domain::observed::Side;
 use pgcutover::domain::schema;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use color_eyre::eyre::{Result, eyre};
 
-use crate::collect::snapshot;
+use crate::collect::reading;
 use crate::config::{self, Overrides, Settings};
 use crate::domain::guards::Action;
 use crate::engine::{self, Outcome};
@@ -132,7 +132,7 @@ fn action_words() -> Vec<clap::builder::PossibleValue> {
 }
 
 impl ActionArgs {
-    fn resolve(&self) -> Result<(Action, engine::Options)> {
+    fn resolve(&self) -> Result<(Action, engine::RunOptions)> {
         use crate::domain::observed::Side;
         let side = self.side.map(|s| {
             if s == SideArg::Blue {
@@ -154,7 +154,7 @@ impl ActionArgs {
         };
         Ok((
             action,
-            engine::Options {
+            engine::RunOptions {
                 lsn,
                 exact: self.exact,
                 journal: None,
@@ -339,7 +339,7 @@ fn dispatch(rt: &tokio::runtime::Runtime, cli: Cli) -> ExitCode {
             );
             return ExitCode::from(2);
         }
-        let opts = crate::tui::Options {
+        let opts = crate::tui::DashboardOptions {
             write: cli.write,
             theme,
             journal: None,
@@ -456,7 +456,7 @@ pub async fn status(settings: &Settings) -> report::Status {
         .as_ref()
         .map_or(settings.poll.timeout, |a| a.timeout);
     let ((mut b, mut g), aws) = tokio::join!(
-        snapshot::read_both(settings, true),
+        reading::read_both(settings, true),
         crate::collect::rds::read(settings, budget)
     );
     b.rds = aws.blue;

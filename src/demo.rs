@@ -114,7 +114,7 @@ fn settings(text: &str) -> Result<Settings> {
 
 async fn action(s: &Settings, a: Action, journal: &Path) -> Result<()> {
     say(&format!("{} …", a.name()));
-    let opts = engine::Options {
+    let opts = engine::RunOptions {
         journal: Some(journal.to_path_buf()),
         ..Default::default()
     };
@@ -211,7 +211,7 @@ pub fn main(
             None => {
                 crate::tui::run(
                     settings,
-                    crate::tui::Options {
+                    crate::tui::DashboardOptions {
                         write: true,
                         theme,
                         journal: Some(journal),
@@ -248,8 +248,8 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
         crate::app::keys::Keymap::default(),
     );
     let mut readers = [
-        crate::collect::snapshot::reader(settings, Side::Blue),
-        crate::collect::snapshot::reader(settings, Side::Green),
+        crate::collect::reading::reader(settings, Side::Blue),
+        crate::collect::reading::reader(settings, Side::Green),
     ];
     // A minute of samples, so the lag chart has a shape.
     for i in 0..40 {
@@ -313,7 +313,7 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
     let outcome = engine::run(
         Action::Cutover,
         settings,
-        &engine::Options {
+        &engine::RunOptions {
             journal: Some(journal.to_path_buf()),
             ..Default::default()
         },

@@ -1,4 +1,4 @@
-//! Text that leaves the process: what any layer may use to echo outside input safely. Names
+//! Text that leaves the process: what any layer may use to echo outside input safely. MigrationNames
 //! read from a database, lines read from a log and values typed by the operator can hold
 //! terminal control sequences (`ESC ]0;…BEL` retitles the terminal, `ESC [2J` clears it) or be
 //! megabytes long; nothing of the kind reaches a terminal or a message unescaped or unclipped.

@@ -35,7 +35,7 @@ async fn poller_keeps_one_connection_reports_errors_and_reconnects() {
     let s = settings(&blue.dsn(), &blue.dsn());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let task = poller::spawn(
-        pgcutover::collect::snapshot::reader(&s, pgcutover::domain::observed::Side::Blue),
+        pgcutover::collect::reading::reader(&s, pgcutover::domain::observed::Side::Blue),
         s.poll.clone(),
         tx,
     );

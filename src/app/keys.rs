@@ -228,7 +228,7 @@ impl Keymap {
         })
     }
 
-    pub fn first(&self, cmd: Command) -> String {
+    pub fn shown_key(&self, cmd: Command) -> String {
         self.bindings
             .get(&cmd)
             .and_then(|k| k.first())
@@ -246,7 +246,7 @@ impl Keymap {
 
     /// The first keys of two commands as one hint (`j/k`, `+/-`).
     pub fn pair(&self, a: Command, b: Command) -> String {
-        format!("{}/{}", self.first(a), self.first(b))
+        format!("{}/{}", self.shown_key(a), self.shown_key(b))
     }
 
     /// The help lines: key(s), description.

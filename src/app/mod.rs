@@ -14,9 +14,9 @@ use crate::domain::checks::{self, Check, SideView};
 use crate::domain::guards::Action;
 use crate::domain::lag::{LagSample, LagSeries};
 use crate::domain::observed::{Inventory, Live, Side};
-use crate::domain::phase::{self, Direction, Names, PhaseReport};
+use crate::domain::phase::{self, Direction, MigrationNames, PhaseReport};
 use crate::domain::polled::Polled;
-use crate::domain::rds::{SideRds, Snapshot};
+use crate::domain::rds::{InstanceFacts, Snapshot};
 use crate::domain::schema::{self, Catalog, SchemaDiff};
 use crate::domain::sequences::{self, SequenceRow};
 use crate::domain::step::Edge;
@@ -62,14 +62,14 @@ impl Panel {
 }
 
 #[derive(Debug, Default)]
-pub struct SideState {
+pub struct SidePolled {
     pub live: Polled<Live>,
     pub inventory: Polled<Inventory>,
     pub catalog: Polled<Catalog>,
-    pub rds: Polled<SideRds>,
+    pub rds: Polled<InstanceFacts>,
 }
 
-impl SideState {
+impl SidePolled {
     fn view(&self) -> SideView<'_> {
         SideView {
             live: self.live.fresh(),
@@ -138,7 +138,7 @@ pub enum Msg {
     Rds {
         side: Side,
         at: SystemTime,
-        data: Box<Result<SideRds, String>>,
+        data: Box<Result<InstanceFacts, String>>,
     },
     Snapshot {
         at: SystemTime,
@@ -156,14 +156,14 @@ pub enum Msg {
 }
 
 pub struct State {
-    pub names: Names,
+    pub names: MigrationNames,
     pub app_roles: Vec<String>,
     /// Started with `--write`: actions may run.
     pub write: bool,
     pub interval: Duration,
     pub rds_configured: bool,
-    pub blue: SideState,
-    pub green: SideState,
+    pub blue: SidePolled,
+    pub green: SidePolled,
     pub snapshot: Polled<Option<Snapshot>>,
     pub redo: Polled<Found>,
     pub phase: PhaseReport,
@@ -190,7 +190,7 @@ const JOURNAL_KEEP: usize = 1000;
 
 impl State {
     pub fn new(
-        names: Names,
+        names: MigrationNames,
         app_roles: Vec<String>,
         write: bool,
         interval: Duration,
@@ -204,8 +204,8 @@ impl State {
             write,
             interval,
             rds_configured,
-            blue: SideState::default(),
-            green: SideState::default(),
+            blue: SidePolled::default(),
+            green: SidePolled::default(),
             snapshot: Polled::default(),
             redo: Polled::default(),
             phase,
@@ -227,14 +227,14 @@ impl State {
         }
     }
 
-    pub fn side(&self, s: Side) -> &SideState {
+    pub fn side(&self, s: Side) -> &SidePolled {
         match s {
             Side::Blue => &self.blue,
             Side::Green => &self.green,
         }
     }
 
-    fn side_mut(&mut self, s: Side) -> &mut SideState {
+    fn side_mut(&mut self, s: Side) -> &mut SidePolled {
         match s {
             Side::Blue => &mut self.blue,
             Side::Green => &mut self.green,
@@ -441,7 +441,7 @@ fn sample(st: &mut State, s: Sample, now_i: Instant) {
         }
         SampleData::Inventory(r) => {
             st.side_mut(side).inventory.record(s.at, r.map(|b| *b));
-            let seq = |x: &SideState| {
+            let seq = |x: &SidePolled| {
                 x.inventory
                     .value
                     .as_ref()
@@ -767,7 +767,7 @@ mod tests {
 
     #[test]
     fn metrics_survive_the_reads_between_cloudwatch_polls() {
-        use crate::domain::rds::{Metrics, Point, SideRds};
+        use crate::domain::rds::{InstanceFacts, Metrics, Point};
         let mut st = state(false);
         let mut m = Metrics::default();
         m.series
@@ -775,7 +775,7 @@ mod tests {
         let rds = |metrics: Option<Metrics>| Msg::Rds {
             side: Side::Blue,
             at: SystemTime::now(),
-            data: Box::new(Ok(SideRds {
+            data: Box::new(Ok(InstanceFacts {
                 metrics: metrics.map(Ok),
                 ..Default::default()
             })),

@@ -5,4 +5,4 @@ pub mod poller;
 pub mod postgres;
 pub mod queries;
 pub mod rds;
-pub mod snapshot;
+pub mod reading;

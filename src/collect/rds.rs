@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use crate::aws::{Aws, metrics, rds};
 use crate::config::Settings;
-use crate::domain::rds::{SideRds, Snapshot};
+use crate::domain::rds::{InstanceFacts, Snapshot};
 
 /// The AWS part of a status read.
 #[derive(Debug, Clone, Default)]
 pub struct RdsRead {
-    pub blue: Option<SideRds>,
-    pub green: Option<SideRds>,
+    pub blue: Option<InstanceFacts>,
+    pub green: Option<InstanceFacts>,
     pub snapshot: Option<Result<Option<Snapshot>, String>>,
 }
 
@@ -37,7 +37,7 @@ pub async fn read(settings: &Settings, budget: Duration) -> RdsRead {
             budget.as_secs()
         );
         let side = |id: &Option<String>| {
-            id.as_ref().map(|_| SideRds {
+            id.as_ref().map(|_| InstanceFacts {
                 instance: Some(Err(e.clone())),
                 ..Default::default()
             })
@@ -63,7 +63,7 @@ pub async fn read_with(aws: &Aws, settings: &Settings, with_metrics: bool) -> Rd
         let instance = instance.and_then(|i| {
             i.ok_or_else(|| format!("RDS instance {id} does not exist in this region"))
         });
-        let mut out = SideRds {
+        let mut out = InstanceFacts {
             events: Some(events),
             ..Default::default()
         };

@@ -13,7 +13,7 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, bail};
 
 use crate::domain::observed::Side;
-use crate::domain::phase::Names;
+use crate::domain::phase::MigrationNames;
 use crate::domain::rds_plan::RestoreSettings;
 use conninfo::ConnInfo;
 
@@ -151,7 +151,7 @@ pub struct AwsSettings {
 pub struct Settings {
     pub blue: SideSettings,
     pub green: SideSettings,
-    pub names: Names,
+    pub names: MigrationNames,
     /// The role replication connects as; `None` = each side's connection user.
     pub replication_user: Option<String>,
     pub app_roles: Vec<String>,

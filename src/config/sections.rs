@@ -16,12 +16,15 @@ use super::{
     Overrides, PollSettings, RedoSource,
 };
 use crate::domain;
-use crate::domain::phase::Names;
+use crate::domain::phase::MigrationNames;
 use crate::domain::rds::{MAX_SNAPSHOT_ID, valid_identifier};
 use crate::domain::rds_plan::RestoreSettings;
 
 /// `[replication]`: the migration's object names and the role replication connects as.
-pub(super) fn replication(r: &ReplicationFile, p: &Place<'_>) -> Result<(Names, Option<String>)> {
+pub(super) fn replication(
+    r: &ReplicationFile,
+    p: &Place<'_>,
+) -> Result<(MigrationNames, Option<String>)> {
     let name = |v: &Option<Spanned<String>>, key: &str, default: &str| -> Result<String> {
         match v {
             None => Ok(default.to_string()),
@@ -54,7 +57,7 @@ pub(super) fn replication(r: &ReplicationFile, p: &Place<'_>) -> Result<(Names, 
         }
         None => None,
     };
-    let names = Names {
+    let names = MigrationNames {
         publication,
         slot,
         subscription,

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::observed::{Inventory, Live, QualName, Side};
-use super::phase::{Names, Phase, PhaseReport};
-use super::rds::SideRds;
+use super::phase::{MigrationNames, Phase, PhaseReport};
+use super::rds::InstanceFacts;
 use crate::sql::{ident, literal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -41,11 +41,11 @@ pub struct SideView<'a> {
     pub inventory: Option<&'a Inventory>,
     pub error: Option<&'a str>,
     /// What the AWS APIs said, when the side is an RDS instance and AWS was read.
-    pub rds: Option<&'a SideRds>,
+    pub rds: Option<&'a InstanceFacts>,
 }
 
 pub struct CheckInput<'a> {
-    pub names: &'a Names,
+    pub names: &'a MigrationNames,
     pub app_roles: &'a [String],
     pub phase: &'a PhaseReport,
     pub blue: SideView<'a>,
@@ -109,7 +109,7 @@ impl Out {
 /// Phase, alarms and pre-flight checks from both sides' observations: what `status`, `check`,
 /// the engine's guards and the dashboard all start from.
 pub fn assess(
-    names: &Names,
+    names: &MigrationNames,
     app_roles: &[String],
     blue: SideView,
     green: SideView,

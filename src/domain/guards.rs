@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::checks::Check;
 use super::lsn::Lsn;
 use super::observed::{Live, Side};
-use super::phase::{Alarm, Direction, Names, Phase, PhaseReport, ROLLED_BACK_MARK};
+use super::phase::{Alarm, Direction, MigrationNames, Phase, PhaseReport, ROLLED_BACK_MARK};
 use crate::sql::ident;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -171,7 +171,7 @@ pub enum SwitchMode {
 }
 
 /// The state of the switch from `src` to `tgt` (source before the action).
-pub fn switch_mode(names: &Names, src: &Live, tgt: &Live) -> SwitchMode {
+pub fn switch_mode(names: &MigrationNames, src: &Live, tgt: &Live) -> SwitchMode {
     let fwd = tgt.subscription(&names.subscription);
     let rev = src.subscription(&names.subscription);
     let src_slot = src.slot(&names.slot).is_some();
@@ -203,7 +203,7 @@ pub struct LagGate {
 }
 
 pub struct GuardInput<'a> {
-    pub names: &'a Names,
+    pub names: &'a MigrationNames,
     pub app_roles: &'a [String],
     pub phase: &'a PhaseReport,
     pub blue: Option<&'a Live>,

@@ -105,7 +105,7 @@ impl Alarm {
 
 /// The names the migration uses; the same on both sides, whichever direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Names {
+pub struct MigrationNames {
     pub publication: String,
     pub slot: String,
     pub subscription: String,
@@ -121,7 +121,7 @@ pub struct PhaseReport {
 }
 
 /// Derive phase, direction, writable sides and alarms. `None` = that side could not be read.
-pub fn derive(names: &Names, blue: Option<&Live>, green: Option<&Live>) -> PhaseReport {
+pub fn derive(names: &MigrationNames, blue: Option<&Live>, green: Option<&Live>) -> PhaseReport {
     let side = |s: Side| match s {
         Side::Blue => blue,
         Side::Green => green,
@@ -202,7 +202,7 @@ pub fn derive(names: &Names, blue: Option<&Live>, green: Option<&Live>) -> Phase
 
 /// Before GREEN exists, `prepare` is judged on BLUE alone: BLUE serves and holds no
 /// subscription of ours (so it was never cut over to a GREEN that is now unreachable).
-pub fn blue_alone_is_before_cutover(names: &Names, blue: &Live) -> bool {
+pub fn blue_alone_is_before_cutover(names: &MigrationNames, blue: &Live) -> bool {
     blue.writable() && blue.subscription(&names.subscription).is_none()
 }
 

@@ -113,7 +113,7 @@ pub const METRICS: [(&str, &str, &str); 7] = [
 
 /// The AWS facts about one side. Each part is read on its own and may fail on its own.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SideRds {
+pub struct InstanceFacts {
     pub instance: Option<Result<Instance, String>>,
     pub metrics: Option<Result<Metrics, String>>,
     pub events: Option<Result<Vec<Event>, String>>,
@@ -123,7 +123,7 @@ pub struct SideRds {
     pub log_files: Option<Result<usize, String>>,
 }
 
-impl SideRds {
+impl InstanceFacts {
     pub fn instance(&self) -> Option<&Instance> {
         self.instance.as_ref()?.as_ref().ok()
     }

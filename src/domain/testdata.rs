@@ -2,10 +2,10 @@
 
 use super::lsn::Lsn;
 use super::observed::{Live, Publication, ReplicationRole, Role, Server, Slot, Subscription};
-use super::phase::Names;
+use super::phase::MigrationNames;
 
-pub fn names() -> Names {
-    Names {
+pub fn names() -> MigrationNames {
+    MigrationNames {
         publication: "pub".into(),
         slot: "slot".into(),
         subscription: "sub".into(),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{Result, bail};
 use serde::Serialize;
 
-use crate::collect::snapshot::{self, SideRead};
+use crate::collect::reading::{self, SideReading};
 use crate::config::Settings;
 use crate::domain::checks::Check;
 use crate::domain::guards::{self, Action, Guard, GuardInput, LagGate, SwitchMode};
@@ -113,9 +113,9 @@ pub enum Outcome {
     },
 }
 
-/// Options of a run.
+/// RunOptions of a run.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub struct RunOptions {
     /// `start`: the redo LSN as read in `redo done at X/Y` (origin = X + 1) …
     pub lsn: Option<Lsn>,
     /// … or, with `exact`, the origin LSN itself.
@@ -298,14 +298,14 @@ impl<'a> Ctx<'a> {
 }
 
 /// Everything observed on both sides, with the derived phase and checks.
-pub struct State {
-    pub blue: SideRead,
-    pub green: SideRead,
+pub struct Observed {
+    pub blue: SideReading,
+    pub green: SideReading,
     pub phase: PhaseReport,
     pub checks: Vec<Check>,
 }
 
-impl State {
+impl Observed {
     pub fn live(&self, s: Side) -> Option<&Live> {
         match s {
             Side::Blue => self.blue.live.as_ref().ok(),
@@ -320,15 +320,15 @@ impl State {
     }
 }
 
-pub async fn observe(settings: &Settings) -> State {
-    let (blue, green) = snapshot::read_both(settings, true).await;
+pub async fn observe(settings: &Settings) -> Observed {
+    let (blue, green) = reading::read_both(settings, true).await;
     let (phase, checks) = crate::domain::checks::assess(
         &settings.names,
         &settings.app_roles,
         blue.view(),
         green.view(),
     );
-    State {
+    Observed {
         blue,
         green,
         phase,
@@ -339,7 +339,7 @@ pub async fn observe(settings: &Settings) -> State {
 /// Sample the source slot's lag `n` times, `interval` apart, on a fresh connection each sample
 /// would be wasteful: one reader, the slot's row only.
 async fn sample_lag(settings: &Settings, source: Side) -> Option<LagGate> {
-    let mut reader = snapshot::reader(settings, source);
+    let mut reader = reading::reader(settings, source);
     let mut samples = Vec::new();
     for i in 0..settings.cutover.steady_samples {
         if i > 0 {
@@ -362,7 +362,7 @@ async fn sample_lag(settings: &Settings, source: Side) -> Option<LagGate> {
 /// configured source (CloudWatch Logs, RDS log files or a file).
 pub async fn origin_for_start(
     settings: &Settings,
-    opts: &Options,
+    opts: &RunOptions,
 ) -> Result<(Lsn, String), String> {
     if let Some(lsn) = opts.lsn {
         return if opts.exact {
@@ -399,13 +399,17 @@ fn tool_roles(settings: &Settings) -> Vec<String> {
 }
 
 /// Fresh state, guards and the steps the action would run, without changing anything.
-pub async fn plan(action: Action, settings: &Settings, opts: &Options) -> (State, Plan) {
+pub async fn plan(action: Action, settings: &Settings, opts: &RunOptions) -> (Observed, Plan) {
     let (state, plan, _) = prepare(action, settings, opts).await;
     (state, plan)
 }
 
 /// What `plan` computes, plus the executable steps (which carry secrets the plan redacts).
-async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State, Plan, Prepared) {
+async fn prepare(
+    action: Action,
+    settings: &Settings,
+    opts: &RunOptions,
+) -> (Observed, Plan, Prepared) {
     let state = observe(settings).await;
     let lag = match action {
         Action::Cutover => sample_lag(settings, Side::Blue).await,
@@ -482,7 +486,7 @@ async fn prepare(action: Action, settings: &Settings, opts: &Options) -> (State,
 async fn prepare_rds(
     a: crate::domain::rds_plan::RdsAction,
     settings: &Settings,
-    state: &State,
+    state: &Observed,
     p: &mut Plan,
     prepared: &mut Prepared,
 ) {
@@ -523,7 +527,7 @@ struct Prepared {
 pub async fn run(
     action: Action,
     settings: &Settings,
-    opts: &Options,
+    opts: &RunOptions,
     on_event: &mut (dyn FnMut(&Event) + Send),
 ) -> Result<Outcome> {
     let path = match &opts.journal {
@@ -655,7 +659,7 @@ pub async fn run(
 
 /// Each side's state in one line, for an outcome after a failure: who serves, and what of the
 /// replication exists.
-pub fn summary(settings: &Settings, st: &State) -> String {
+pub fn summary(settings: &Settings, st: &Observed) -> String {
     let n = &settings.names;
     let side = |s: Side| -> String {
         let Some(l) = st.live(s) else {

@@ -6,11 +6,11 @@ pub mod text;
 use serde::Serialize;
 
 use crate::aws::redo_source::Found;
-use crate::collect::snapshot::SideRead;
+use crate::collect::reading::SideReading;
 use crate::domain::checks::{self, Check};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, Publication, Role, Side, Subscription};
-use crate::domain::phase::{Alarm, Direction, Names, Phase};
+use crate::domain::phase::{Alarm, Direction, MigrationNames, Phase};
 use crate::domain::rds::{Event, Instance, Point, Snapshot};
 use crate::domain::schema::{self, SchemaDiff};
 use crate::domain::sequences::{self, SequenceRow};
@@ -22,7 +22,7 @@ pub struct Status {
     pub direction: Option<Direction>,
     pub writable: Vec<Side>,
     pub alarms: Vec<AlarmOut>,
-    pub sides: Sides,
+    pub sides: SideReports,
     pub slots: Vec<SlotOut>,
     pub subscriptions: Vec<SubscriptionOut>,
     pub publications: Vec<PublicationOut>,
@@ -52,13 +52,13 @@ pub struct AlarmOut {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Sides {
-    pub blue: SideOut,
-    pub green: SideOut,
+pub struct SideReports {
+    pub blue: SideReport,
+    pub green: SideReport,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SideOut {
+pub struct SideReport {
     pub reachable: bool,
     pub error: Option<String>,
     pub version: Option<String>,
@@ -154,9 +154,9 @@ pub struct RoleOut {
     pub role: Role,
 }
 
-fn side_out(r: &SideRead) -> SideOut {
+fn side_out(r: &SideReading) -> SideReport {
     match &r.live {
-        Ok(l) => SideOut {
+        Ok(l) => SideReport {
             reachable: true,
             error: None,
             version: Some(l.server.version.clone()),
@@ -171,7 +171,7 @@ fn side_out(r: &SideRead) -> SideOut {
             rds: rds_out(r),
             metrics: metrics_out(r),
         },
-        Err(e) => SideOut {
+        Err(e) => SideReport {
             reachable: false,
             error: Some(e.clone()),
             version: None,
@@ -195,7 +195,12 @@ fn ok<T>(o: Option<&Result<T, String>>) -> Option<&T> {
 
 /// Assemble the report from what was read on both sides.
 #[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
-pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideRead) -> Status {
+pub fn build(
+    names: &MigrationNames,
+    app_roles: &[String],
+    blue: &SideReading,
+    green: &SideReading,
+) -> Status {
     let (bl, gl) = (blue.live.as_ref().ok(), green.live.as_ref().ok());
     let (ph, checks) = checks::assess(names, app_roles, blue.view(), green.view());
 
@@ -246,7 +251,7 @@ pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideR
         (Some(b), Some(g)) => Some(schema::diff(b, g)),
         _ => None,
     };
-    let seq = |r: &SideRead| {
+    let seq = |r: &SideReading| {
         ok(r.inventory.as_ref())
             .map(|i| i.sequences.clone())
             .unwrap_or_default()
@@ -266,7 +271,7 @@ pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideR
                 alarm: a,
             })
             .collect(),
-        sides: Sides {
+        sides: SideReports {
             blue: side_out(blue),
             green: side_out(green),
         },
@@ -282,7 +287,7 @@ pub fn build(names: &Names, app_roles: &[String], blue: &SideRead, green: &SideR
     }
 }
 
-fn rds_out(r: &SideRead) -> Option<RdsOut> {
+fn rds_out(r: &SideReading) -> Option<RdsOut> {
     let rds = r.rds.as_ref()?;
     let (instance, error) = match &rds.instance {
         Some(Ok(i)) => (Some(i.clone()), None),
@@ -304,7 +309,7 @@ fn rds_out(r: &SideRead) -> Option<RdsOut> {
     })
 }
 
-fn metrics_out(r: &SideRead) -> Option<MetricsOut> {
+fn metrics_out(r: &SideReading) -> Option<MetricsOut> {
     match r.rds.as_ref()?.metrics.as_ref()? {
         Ok(m) => Some(MetricsOut {
             latest: m
@@ -326,7 +331,7 @@ fn metrics_out(r: &SideRead) -> Option<MetricsOut> {
 /// The redo line with its verdict against BLUE's slot and current LSN.
 pub fn redo_out(
     found: Result<Found, String>,
-    names: &Names,
+    names: &MigrationNames,
     phase: Phase,
     blue: Option<&Live>,
 ) -> RedoOut {

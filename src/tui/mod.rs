@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::app::{self, Effect, Msg, State};
-use crate::collect::{poller, snapshot};
+use crate::collect::{poller, reading};
 use crate::config::Settings;
 use crate::domain::observed::Side;
 use crate::ui::{self, Theme};
@@ -65,7 +65,7 @@ fn install_panic_hook() {
 async fn run_guarded(
     action: crate::domain::guards::Action,
     settings: Arc<Settings>,
-    eopts: crate::engine::Options,
+    eopts: crate::engine::RunOptions,
     etx: mpsc::UnboundedSender<Msg>,
 ) -> Result<crate::engine::Outcome, String> {
     let (s, ev_tx) = (settings.clone(), etx.clone());
@@ -112,7 +112,7 @@ impl Pollers {
         for side in Side::BOTH {
             let (stx, mut srx) = mpsc::channel(64);
             handles.push(poller::spawn(
-                snapshot::reader(settings, side),
+                reading::reader(settings, side),
                 poll.clone(),
                 stx,
             ));
@@ -218,7 +218,7 @@ async fn redo_poller(settings: Arc<Settings>, tx: mpsc::Sender<Msg>) {
     }
 }
 
-pub struct Options {
+pub struct DashboardOptions {
     pub write: bool,
     pub theme: Theme,
     /// Where actions journal (default: $XDG_STATE_HOME/pgcutover/journal.jsonl).
@@ -227,7 +227,7 @@ pub struct Options {
 
 /// Run the dashboard until the operator quits.
 #[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
-pub async fn run(settings: Settings, opts: Options) -> Result<()> {
+pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
     let keymap = crate::app::keys::Keymap::with_overrides(&settings.keys).map_err(|e| {
         color_eyre::eyre::eyre!(
             "{}: {e}",
@@ -317,14 +317,14 @@ pub async fn run(settings: Settings, opts: Options) -> Result<()> {
                     let (s, tx) = (settings.clone(), tx.clone());
                     tokio::spawn(async move {
                         let (_, plan) =
-                            crate::engine::plan(action, &s, &crate::engine::Options::default())
+                            crate::engine::plan(action, &s, &crate::engine::RunOptions::default())
                                 .await;
                         let _ = tx.send(Msg::Planned(action, Ok(plan))).await;
                     });
                 }
                 Effect::Run(action) => {
                     let s = settings.clone();
-                    let eopts = crate::engine::Options {
+                    let eopts = crate::engine::RunOptions {
                         journal: opts.journal.clone(),
                         ..Default::default()
                     };

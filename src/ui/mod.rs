@@ -106,7 +106,7 @@ fn confirm_quit_text(st: &State) -> String {
 }
 
 fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
-    let k = |c: Command| st.keymap.first(c);
+    let k = |c: Command| st.keymap.shown_key(c);
     let hints: Vec<(String, &str)> = match &st.overlay {
         Some(Overlay::Dialog(_) | Overlay::ConfirmQuit) => vec![
             (st.keymap.keys(Command::Confirm), "confirm"),

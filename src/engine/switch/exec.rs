@@ -31,12 +31,12 @@ pub const WORKER_START_REVERSE: Duration = Duration::from_secs(30);
 pub const WALSENDER_EXIT: Duration = Duration::from_secs(15);
 
 /// The engine's connections to the source and the target.
-pub struct Sides {
+pub struct Conns {
     pub s: Db,
     pub t: Db,
 }
 
-impl Sides {
+impl Conns {
     fn of(&self, step: &Step) -> &Db {
         if step.side == self.s.side {
             &self.s
@@ -48,7 +48,7 @@ impl Sides {
 
 /// What the window has changed so far, for undo.
 #[derive(Default)]
-pub struct Done {
+pub struct Changed {
     pub fenced: bool,
     pub forward_disabled: bool,
     pub unfence_sent: bool,
@@ -57,14 +57,14 @@ pub struct Done {
 /// What the steps learn as they run.
 #[derive(Default)]
 pub struct Progress {
-    pub done: Done,
+    pub changed: Changed,
     source_lsn: Option<Lsn>,
     target_lsn: Option<Lsn>,
     opened: Option<Instant>,
     pub window_ms: Option<f64>,
 }
 
-fn first(rows: &Rows, col: usize) -> Option<String> {
+fn first_cell(rows: &Rows, col: usize) -> Option<String> {
     rows.first().and_then(|r| r.get(col)).cloned().flatten()
 }
 
@@ -79,7 +79,7 @@ pub async fn step(
     step: &Step,
     action: Action,
     settings: &Settings,
-    dbs: &Sides,
+    dbs: &Conns,
     p: &mut Progress,
     ctx: &mut Ctx<'_>,
 ) -> Result<String> {
@@ -133,7 +133,7 @@ pub async fn step(
         StepId::ArmOrigin => arm_origin(step, settings, db, p, ctx).await,
         StepId::Sequences => copy_sequences(step, dbs, ctx).await,
         StepId::Unfence => {
-            p.done.unfence_sent = true;
+            p.changed.unfence_sent = true;
             db.run(ctx, id, step.sql(0)?).await?;
             let ms = p.opened.map_or(0.0, |o| o.elapsed().as_secs_f64() * 1000.0);
             p.window_ms = Some(ms);
@@ -155,7 +155,7 @@ pub async fn step(
 async fn forward_streaming(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
     let (id, q, tu) = (step.id, step.sql(0)?, db.side.upper());
     let wait = Wait::new(WORKER_START, Duration::from_millis(50));
-    while first(&db.run(ctx, id, q).await?, 0).is_none() {
+    while first_cell(&db.run(ctx, id, q).await?, 0).is_none() {
         if !wait.again().await {
             bail!(
                 "no forward apply worker on {tu} after {} s; nothing was fenced: read {tu}'s log",
@@ -172,7 +172,7 @@ async fn start_reverse(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String
     db.run(ctx, id, step.sql(0)?).await?;
     let q = step.sql(1)?;
     let wait = Wait::new(WORKER_START_REVERSE, Duration::from_millis(20));
-    while first(&db.run(ctx, id, q).await?, 2).as_deref() != Some("1") {
+    while first_cell(&db.run(ctx, id, q).await?, 2).as_deref() != Some("1") {
         if !wait.again().await {
             bail!(
                 "the reverse subscription is enabled but its apply worker did not start within {} s: read {su}'s log",
@@ -186,14 +186,14 @@ async fn start_reverse(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String
 /// Disable the forward subscription and end its worker.
 async fn stop_forward(step: &Step, db: &Db, p: &mut Progress, ctx: &mut Ctx<'_>) -> Result<String> {
     let id = step.id;
-    p.done.forward_disabled = true;
+    p.changed.forward_disabled = true;
     db.run(ctx, id, step.sql(0)?).await?;
     // Everything is flushed on the target (drain), so ending the worker loses nothing: a
     // transaction it may be in rolls back and its origin does not move.
     db.run(ctx, id, step.sql(1)?).await?;
     let q = step.sql(2)?;
     let wait = Wait::new(WORKER_STOP, Duration::from_millis(2));
-    while first(&db.run(ctx, id, q).await?, 0).is_some() {
+    while first_cell(&db.run(ctx, id, q).await?, 0).is_some() {
         if !wait.again().await {
             bail!(
                 "the forward apply worker on {} did not stop within {} s",
@@ -216,7 +216,7 @@ async fn fence(
     let su = db.side.upper();
     let (nologin, terminate, count) = (step.sql(0)?, step.sql(1)?, step.sql(2)?);
     p.opened = Some(Instant::now());
-    p.done.fenced = true; // set before sending: if the answer is lost, undo must still unfence
+    p.changed.fenced = true; // set before sending: if the answer is lost, undo must still unfence
     db.run(ctx, id, nologin).await?;
     let wait = Wait::new(settings.cutover.fence_timeout, Duration::from_millis(5));
     loop {
@@ -239,7 +239,7 @@ async fn fence(
 async fn drain(
     step: &Step,
     settings: &Settings,
-    dbs: &Sides,
+    dbs: &Conns,
     p: &Progress,
     ctx: &mut Ctx<'_>,
 ) -> Result<String> {
@@ -253,12 +253,12 @@ async fn drain(
     let wait = Wait::new(settings.cutover.drain_timeout, Duration::from_millis(2));
     loop {
         let rows = dbs.s.run(ctx, id, q).await?;
-        let confirmed = parse_lsn(first(&rows, 0), "confirmed_flush_lsn")?;
+        let confirmed = parse_lsn(first_cell(&rows, 0), "confirmed_flush_lsn")?;
         if confirmed >= source_lsn {
             return Ok(format!("{tu} has everything up to {source_lsn}"));
         }
         // A target that went away shows as an inactive slot (or a dead connection to it).
-        if first(&rows, 1).as_deref() == Some("f") {
+        if first_cell(&rows, 1).as_deref() == Some("f") {
             let since = *inactive_since.get_or_insert_with(Instant::now);
             if since.elapsed() > Duration::from_secs(3) || dbs.t.is_closed() {
                 bail!(
@@ -292,7 +292,7 @@ async fn arm_origin(
     let target_lsn = p
         .target_lsn
         .ok_or_else(|| eyre!("internal: origin armed before the target LSN was read"))?;
-    let origin = first(&db.run(ctx, id, step.sql(0)?).await?, 0).ok_or_else(|| {
+    let origin = first_cell(&db.run(ctx, id, step.sql(0)?).await?, 0).ok_or_else(|| {
         eyre!(
             "the reverse subscription {} is missing on {su}",
             ident(&settings.names.subscription)
@@ -310,7 +310,7 @@ async fn arm_origin(
     Ok(format!("{origin} at {target_lsn}"))
 }
 
-async fn copy_sequences(step: &Step, dbs: &Sides, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn copy_sequences(step: &Step, dbs: &Conns, ctx: &mut Ctx<'_>) -> Result<String> {
     let (s, t, id) = (&dbs.s, &dbs.t, step.id);
     let list = s.run(ctx, id, step.sql(0)?).await?;
     let mut names = std::collections::HashMap::new();

@@ -379,7 +379,7 @@ pub async fn run(
         Db::connect(settings.side(src), timeout),
         Db::connect(settings.side(tgt), timeout)
     );
-    let dbs = exec::Sides { s: s?, t: t? };
+    let dbs = exec::Conns { s: s?, t: t? };
     let mut progress = exec::Progress::default();
     for (i, step) in steps.iter().enumerate() {
         let result = async {
@@ -391,7 +391,7 @@ pub async fn run(
         let Err(e) = result else { continue };
         return match stage(steps, i) {
             Stage::Arm => Err(e),
-            Stage::Window => undo::undo(settings, &dbs, ctx, &progress.done, e).await,
+            Stage::Window => undo::undo(settings, &dbs, ctx, &progress.changed, e).await,
             Stage::Finish => Ok(Outcome::FailedAfterSwitch {
                 error: crate::format::report_chain(&e),
                 state: format!(

@@ -9,7 +9,7 @@ use color_eyre::eyre::Result;
 use super::super::db::Db;
 use super::super::sqlgen;
 use super::super::{Ctx, Outcome};
-use super::exec::{Done, Sides};
+use super::exec::{Changed, Conns};
 use crate::config::Settings;
 use crate::domain::step::StepId;
 use crate::sql::ident;
@@ -19,9 +19,9 @@ use crate::sql::ident;
 #[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub async fn undo(
     settings: &Settings,
-    dbs: &Sides,
+    dbs: &Conns,
     ctx: &mut Ctx<'_>,
-    done: &Done,
+    changed: &Changed,
     err: color_eyre::eyre::Report,
 ) -> Result<Outcome> {
     let (s, t) = (&dbs.s, &dbs.t);
@@ -35,7 +35,7 @@ pub async fn undo(
     // Nothing below depends on the journal or can be interrupted: the source must serve again.
     ctx.restoring_safety();
     ctx.note(format!("window failed: {error}; undoing"))?;
-    if done.unfence_sent {
+    if changed.unfence_sent {
         // The LOGIN may have committed even if its answer was lost: look before deciding.
         let fresh = Db::connect(settings.side(t.side), Duration::from_secs(5)).await;
         let q = sqlgen::any_can_login(roles);
@@ -67,7 +67,7 @@ pub async fn undo(
     }
     let mut state = Vec::new();
     let mut problems = Vec::new();
-    if done.fenced {
+    if changed.fenced {
         let t0 = ctx.begin(
             StepId::UndoUnfenceSource,
             "put the source back in service",
@@ -112,7 +112,7 @@ pub async fn undo(
             }
         }
     }
-    if done.forward_disabled {
+    if changed.forward_disabled {
         match t.run(ctx, StepId::UndoEnableForward, &sqlgen::alter_subscription(sub, "ENABLE")).await {
             Ok(_) => state.push(format!("forward replication {su} → {tu} resumed")),
             Err(e) => problems.push(format!(

@@ -4,20 +4,20 @@ use crate::collect::postgres::PgReader;
 use crate::config::Settings;
 use crate::domain::checks::SideView;
 use crate::domain::observed::{Inventory, Live, Side};
-use crate::domain::rds::SideRds;
+use crate::domain::rds::InstanceFacts;
 use crate::domain::schema::Catalog;
 use crate::format::report_chain;
 
 #[derive(Debug)]
-pub struct SideRead {
+pub struct SideReading {
     pub live: Result<Live, String>,
     pub inventory: Option<Result<Inventory, String>>,
     pub catalog: Option<Result<Catalog, String>>,
     /// AWS facts, when the side is an RDS instance and AWS was read.
-    pub rds: Option<SideRds>,
+    pub rds: Option<InstanceFacts>,
 }
 
-impl SideRead {
+impl SideReading {
     /// What the checks look at.
     pub fn view(&self) -> SideView<'_> {
         SideView {
@@ -39,10 +39,10 @@ pub fn reader(settings: &Settings, side: Side) -> PgReader {
 }
 
 /// Live facts, then (when `full`) inventory and catalogue, over one connection.
-pub async fn read_side(reader: &mut PgReader, full: bool) -> SideRead {
+pub async fn read_side(reader: &mut PgReader, full: bool) -> SideReading {
     let live = reader.live().await.map_err(|e| report_chain(&e));
     if live.is_err() || !full {
-        return SideRead {
+        return SideReading {
             live,
             inventory: None,
             catalog: None,
@@ -51,7 +51,7 @@ pub async fn read_side(reader: &mut PgReader, full: bool) -> SideRead {
     }
     let inventory = Some(reader.inventory().await.map_err(|e| report_chain(&e)));
     let catalog = Some(reader.catalog().await.map_err(|e| report_chain(&e)));
-    SideRead {
+    SideReading {
         live,
         inventory,
         catalog,
@@ -60,7 +60,7 @@ pub async fn read_side(reader: &mut PgReader, full: bool) -> SideRead {
 }
 
 /// Both sides concurrently; a side that is down is a value, not an error.
-pub async fn read_both(settings: &Settings, full: bool) -> (SideRead, SideRead) {
+pub async fn read_both(settings: &Settings, full: bool) -> (SideReading, SideReading) {
     let mut b = reader(settings, Side::Blue);
     let mut g = reader(settings, Side::Green);
     tokio::join!(read_side(&mut b, full), read_side(&mut g, full))
