@@ -461,7 +461,7 @@ fn sample(st: &mut State, s: Sample, now_i: Instant) {
     }
 }
 
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
+#[allow(clippy::too_many_lines)] // the overlays' keys, then one arm per command of the keymap
 fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
     use crossterm::event::KeyCode;
     if keys::is_ctrl(&k, 'c') {

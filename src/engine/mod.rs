@@ -113,6 +113,22 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// Add a note to what the operator reads: the state after a failure, the summary after
+    /// success.
+    pub fn append(&mut self, note: &str) {
+        match self {
+            Outcome::FailedSafe { state, .. } | Outcome::FailedAfterSwitch { state, .. } => {
+                state.push_str(note);
+            }
+            Outcome::Done { summary, .. } | Outcome::NothingToDo { summary } => {
+                summary.push_str(note);
+            }
+            Outcome::Refused { .. } => {}
+        }
+    }
+}
+
 /// RunOptions of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -523,7 +539,6 @@ struct Prepared {
 }
 
 /// Run an action: plan on fresh state, refuse if a guard fails, else execute.
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub async fn run(
     action: Action,
     settings: &Settings,
@@ -573,40 +588,7 @@ pub async fn run(
     ctx.abort_after = std::env::var("PGCUTOVER_TEST_ABORT_AFTER").ok();
     ctx.panic_after = std::env::var("PGCUTOVER_TEST_PANIC_AFTER").ok();
     ctx.interrupt = interrupt.clone();
-    let result = match action {
-        Action::Cutover | Action::Rollback => match plan.mode {
-            Some(mode) => {
-                switch::run(
-                    action,
-                    settings,
-                    mode,
-                    &prepared.steps,
-                    &plan.notes,
-                    &mut ctx,
-                )
-                .await
-            }
-            None => Err(color_eyre::eyre::eyre!(
-                "internal: {} planned without a mode",
-                action.name()
-            )),
-        },
-        Action::Rds(a) => {
-            let (Some(aws_settings), Some((facts, decision))) = (&settings.aws, &prepared.rds)
-            else {
-                bail!("internal: RDS action planned without RDS facts");
-            };
-            let aws = crate::aws::Aws::shared(aws_settings).await;
-            match rds_actions::run(a, aws, settings, facts, decision, &mut ctx).await {
-                Ok(o) => Ok(o),
-                Err(e) => Ok(Outcome::FailedSafe {
-                    error: format!("{e:#}"),
-                    state: "no database was changed; rerun the action to keep waiting".into(),
-                }),
-            }
-        }
-        _ => steps::run(action, settings, &prepared.steps, prepared.origin, &mut ctx).await,
-    };
+    let result = execute(action, settings, &plan, &prepared, &mut ctx).await;
     watcher.abort();
     // From here on the outcome is reported whatever the journal does.
     ctx.restoring_safety();
@@ -618,11 +600,61 @@ pub async fn run(
             ..Default::default()
         });
     }
-    let mut outcome = match result {
+    let mut outcome = settle(action, settings, result).await;
+    let summary_json = serde_json::to_string(&outcome).unwrap_or_default();
+    let _ = ctx.journal.write(Record {
+        event: "outcome",
+        result: Some(&summary_json),
+        ..Default::default()
+    });
+    if let Some(f) = ctx.journal.failed() {
+        outcome.append(&format!(
+            "; THE JOURNAL COULD NOT BE WRITTEN ({f}): it lacks the last statements, and this outcome is their only record"
+        ));
+    }
+    Ok(outcome)
+}
+
+/// The planned steps, run by the executor of the action's kind.
+async fn execute(
+    action: Action,
+    settings: &Settings,
+    plan: &Plan,
+    prepared: &Prepared,
+    ctx: &mut Ctx<'_>,
+) -> Result<Outcome> {
+    match action {
+        Action::Cutover | Action::Rollback => {
+            let Some(mode) = plan.mode else {
+                bail!("internal: {} planned without a mode", action.name());
+            };
+            switch::run(action, settings, mode, &prepared.steps, &plan.notes, ctx).await
+        }
+        Action::Rds(a) => {
+            let (Some(aws_settings), Some((facts, decision))) = (&settings.aws, &prepared.rds)
+            else {
+                bail!("internal: RDS action planned without RDS facts");
+            };
+            let aws = crate::aws::Aws::shared(aws_settings).await;
+            match rds_actions::run(a, aws, settings, facts, decision, ctx).await {
+                Ok(o) => Ok(o),
+                Err(e) => Ok(Outcome::FailedSafe {
+                    error: format!("{e:#}"),
+                    state: "no database was changed; rerun the action to keep waiting".into(),
+                }),
+            }
+        }
+        _ => steps::run(action, settings, &prepared.steps, prepared.origin, ctx).await,
+    }
+}
+
+/// An error outside the window (whose undo reports for itself) becomes a safe failure: every
+/// step before the window and every short action leaves a state a rerun continues from. Say
+/// which, read fresh.
+async fn settle(action: Action, settings: &Settings, result: Result<Outcome>) -> Outcome {
+    match result {
         Ok(o) => o,
         Err(e) => {
-            // Failed outside the window (whose undo reports for itself): every step before the
-            // window and every short action leaves a state a rerun continues from. Say which.
             let now = observe(settings).await;
             Outcome::FailedSafe {
                 error: crate::format::report_chain(&e),
@@ -633,28 +665,7 @@ pub async fn run(
                 ),
             }
         }
-    };
-    let summary_json = serde_json::to_string(&outcome).unwrap_or_default();
-    let _ = ctx.journal.write(Record {
-        event: "outcome",
-        result: Some(&summary_json),
-        ..Default::default()
-    });
-    if let Some(f) = ctx.journal.failed() {
-        let note = format!(
-            "; THE JOURNAL COULD NOT BE WRITTEN ({f}): it lacks the last statements, and this outcome is their only record"
-        );
-        match &mut outcome {
-            Outcome::FailedSafe { state, .. } | Outcome::FailedAfterSwitch { state, .. } => {
-                state.push_str(&note);
-            }
-            Outcome::Done { summary, .. } | Outcome::NothingToDo { summary } => {
-                summary.push_str(&note);
-            }
-            Outcome::Refused { .. } => {}
-        }
     }
-    Ok(outcome)
 }
 
 /// Each side's state in one line, for an outcome after a failure: who serves, and what of the
