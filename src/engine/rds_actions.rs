@@ -2,7 +2,7 @@
 //! RestoreDBInstanceFromDBSnapshot, each followed by polling Describe* until RDS says done.
 //! (The SDK's waiters sleep at least 30 s between polls; the operator wants to see progress.)
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use color_eyre::eyre::{Result, bail};
 
@@ -190,7 +190,6 @@ fn poll_every(settings: &Settings) -> Duration {
 }
 
 /// Make the call (unless waiting on an earlier one), then poll until done.
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub async fn run(
     action: RdsAction,
     aws: &Aws,
@@ -205,63 +204,11 @@ pub async fn run(
             summary: why.clone(),
         });
     }
-    let snap = facts.snapshot_id.clone().unwrap_or_default();
     if *decision == Decision::Call {
         let p = params(settings, facts);
         let text = call_text(action, facts, p.as_ref());
         let t0 = ctx.begin(call_step(action), &text, Some(side))?;
-        let result = match action {
-            RdsAction::Snapshot => aws
-                .rds
-                .create_db_snapshot()
-                .db_instance_identifier(facts.blue_id.clone().unwrap_or_default())
-                .db_snapshot_identifier(&snap)
-                .tags(
-                    aws_sdk_rds::types::Tag::builder()
-                        .key("created-by")
-                        .value("pgcutover")
-                        .build(),
-                )
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| explain("CreateDBSnapshot", &e)),
-            RdsAction::UpgradeSnapshot => aws
-                .rds
-                .modify_db_snapshot()
-                .db_snapshot_identifier(&snap)
-                .engine_version(facts.engine_version.clone().unwrap_or_default())
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| explain("ModifyDBSnapshot", &e)),
-            RdsAction::Restore => {
-                let p = p.unwrap_or(RestoreParams {
-                    instance_class: None,
-                    multi_az: false,
-                    subnet_group: None,
-                    security_groups: vec![],
-                    parameter_group: None,
-                });
-                aws.rds
-                    .restore_db_instance_from_db_snapshot()
-                    .db_instance_identifier(facts.green_id.clone().unwrap_or_default())
-                    .db_snapshot_identifier(&snap)
-                    .set_db_instance_class(p.instance_class)
-                    .multi_az(p.multi_az)
-                    .set_db_subnet_group_name(p.subnet_group)
-                    .set_vpc_security_group_ids(
-                        (!p.security_groups.is_empty()).then_some(p.security_groups),
-                    )
-                    .set_db_parameter_group_name(p.parameter_group)
-                    .enable_cloudwatch_logs_exports("postgresql")
-                    .enable_cloudwatch_logs_exports("upgrade")
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| explain("RestoreDBInstanceFromDBSnapshot", &e))
-            }
-        };
+        let result = send(action, aws, facts, p).await;
         ctx.journal.write(Record {
             event: "call",
             step: Some(action.name()),
@@ -281,42 +228,133 @@ pub async fn run(
         ctx.end(call_step(action), t0, "accepted by RDS")?;
     }
     let t0 = ctx.begin(StepId::RdsWait, "waiting for RDS", Some(side))?;
-    let a = settings.aws.as_ref();
-    let every = poll_every(settings);
-    let timeout = a.map_or(Duration::from_hours(4), |a| a.action_timeout);
-    let target = facts.engine_version.clone();
-    let green = facts.green_id.clone().unwrap_or_default();
-    let deadline = Instant::now() + timeout;
+    let timeout = settings
+        .aws
+        .as_ref()
+        .map_or(Duration::from_hours(4), |a| a.action_timeout);
+    let wait = super::Wait::new(timeout, poll_every(settings));
     let mut last = String::new();
     loop {
-        let (done, status) = match action {
-            RdsAction::Snapshot | RdsAction::UpgradeSnapshot => {
-                match rds::snapshot(&aws.rds, &snap).await {
-                    Ok(Some(s)) => {
-                        let at_target = action == RdsAction::Snapshot || s.engine_version == target;
-                        let st = format!(
-                            "snapshot {snap}: {}{}{}",
-                            s.status,
-                            s.percent_progress
-                                .map(|p| format!(" {p}%"))
-                                .unwrap_or_default(),
-                            s.engine_version
-                                .map(|v| format!(", engine {v}"))
-                                .unwrap_or_default()
-                        );
-                        if matches!(
-                            s.status.as_str(),
-                            "failed" | "deleted" | "incompatible-restore"
-                        ) {
-                            bail!("{st}: RDS gave up; see DescribeEvents for the snapshot");
-                        }
-                        (s.status == "available" && at_target, st)
+        let (done, status) = poll_once(action, aws, facts).await?;
+        if status != last {
+            ctx.note(status.clone())?;
+            last = status;
+        }
+        if done {
+            break;
+        }
+        if !wait.again().await {
+            bail!(
+                "RDS did not finish within {} min ({last}); it may still be working: rerun the action to keep waiting",
+                timeout.as_secs() / 60
+            );
+        }
+    }
+    ctx.end(StepId::RdsWait, t0, &last)?;
+    Ok(Outcome::Done {
+        summary: last,
+        window_ms: None,
+        steps: ctx.steps.clone(),
+    })
+}
+
+/// The one RDS call of the action; an error is RDS's answer, explained.
+async fn send(
+    action: RdsAction,
+    aws: &Aws,
+    facts: &RdsFacts,
+    p: Option<RestoreParams>,
+) -> std::result::Result<(), String> {
+    let snap = facts.snapshot_id.clone().unwrap_or_default();
+    match action {
+        RdsAction::Snapshot => aws
+            .rds
+            .create_db_snapshot()
+            .db_instance_identifier(facts.blue_id.clone().unwrap_or_default())
+            .db_snapshot_identifier(&snap)
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key("created-by")
+                    .value("pgcutover")
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| explain("CreateDBSnapshot", &e)),
+        RdsAction::UpgradeSnapshot => aws
+            .rds
+            .modify_db_snapshot()
+            .db_snapshot_identifier(&snap)
+            .engine_version(facts.engine_version.clone().unwrap_or_default())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| explain("ModifyDBSnapshot", &e)),
+        RdsAction::Restore => {
+            let p = p.unwrap_or(RestoreParams {
+                instance_class: None,
+                multi_az: false,
+                subnet_group: None,
+                security_groups: vec![],
+                parameter_group: None,
+            });
+            aws.rds
+                .restore_db_instance_from_db_snapshot()
+                .db_instance_identifier(facts.green_id.clone().unwrap_or_default())
+                .db_snapshot_identifier(&snap)
+                .set_db_instance_class(p.instance_class)
+                .multi_az(p.multi_az)
+                .set_db_subnet_group_name(p.subnet_group)
+                .set_vpc_security_group_ids(
+                    (!p.security_groups.is_empty()).then_some(p.security_groups),
+                )
+                .set_db_parameter_group_name(p.parameter_group)
+                .enable_cloudwatch_logs_exports("postgresql")
+                .enable_cloudwatch_logs_exports("upgrade")
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| explain("RestoreDBInstanceFromDBSnapshot", &e))
+        }
+    }
+}
+
+/// One look at what the action waits for: finished or not, and its status in words. A failed
+/// poll is retried; a state RDS does not leave is an error.
+async fn poll_once(action: RdsAction, aws: &Aws, facts: &RdsFacts) -> Result<(bool, String)> {
+    let snap = facts.snapshot_id.clone().unwrap_or_default();
+    Ok(match action {
+        RdsAction::Snapshot | RdsAction::UpgradeSnapshot => {
+            match rds::snapshot(&aws.rds, &snap).await {
+                Ok(Some(s)) => {
+                    let at_target =
+                        action == RdsAction::Snapshot || s.engine_version == facts.engine_version;
+                    let st = format!(
+                        "snapshot {snap}: {}{}{}",
+                        s.status,
+                        s.percent_progress
+                            .map(|p| format!(" {p}%"))
+                            .unwrap_or_default(),
+                        s.engine_version
+                            .map(|v| format!(", engine {v}"))
+                            .unwrap_or_default()
+                    );
+                    if matches!(
+                        s.status.as_str(),
+                        "failed" | "deleted" | "incompatible-restore"
+                    ) {
+                        bail!("{st}: RDS gave up; see DescribeEvents for the snapshot");
                     }
-                    Ok(None) => (false, format!("snapshot {snap}: not listed yet")),
-                    Err(e) => (false, format!("poll failed, retrying: {e}")),
+                    (s.status == "available" && at_target, st)
                 }
+                Ok(None) => (false, format!("snapshot {snap}: not listed yet")),
+                Err(e) => (false, format!("poll failed, retrying: {e}")),
             }
-            RdsAction::Restore => match rds::instance(&aws.rds, &green).await {
+        }
+        RdsAction::Restore => {
+            let green = facts.green_id.clone().unwrap_or_default();
+            match rds::instance(&aws.rds, &green).await {
                 Ok(Some(i)) => {
                     let st = format!("instance {green}: {}", i.status);
                     if matches!(
@@ -332,28 +370,8 @@ pub async fn run(
                 }
                 Ok(None) => (false, format!("instance {green}: not listed yet")),
                 Err(e) => (false, format!("poll failed, retrying: {e}")),
-            },
-        };
-        if status != last {
-            ctx.note(status.clone())?;
-            last = status;
+            }
         }
-        if done {
-            break;
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "RDS did not finish within {} min ({last}); it may still be working: rerun the action to keep waiting",
-                timeout.as_secs() / 60
-            );
-        }
-        tokio::time::sleep(every).await;
-    }
-    ctx.end(StepId::RdsWait, t0, &last)?;
-    Ok(Outcome::Done {
-        summary: last,
-        window_ms: None,
-        steps: ctx.steps.clone(),
     })
 }
 
