@@ -127,8 +127,20 @@ pub(super) struct Place<'a> {
 impl Place<'_> {
     /// "FILE, line N" for a value's span.
     pub fn at(&self, span: Range<usize>) -> String {
-        let before = self.text.get(..span.start).unwrap_or(self.text);
-        format!("{}, line {}", self.label, before.matches('\n').count() + 1)
+        format!("{}, line {}", self.label, self.line_col(span.start).0)
+    }
+
+    /// The 1-based line and column (in characters) of a byte offset; an offset past the end or
+    /// inside a character counts from the character boundary before it.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut start = offset.min(self.text.len());
+        while !self.text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
     }
 
     /// A number setting within its bounds, or an error naming the key, its line and the range.
@@ -163,23 +175,24 @@ impl Place<'_> {
 
 /// Parse the file's text into its schema.
 pub(super) fn parse(place: &Place<'_>) -> Result<FileConfig> {
-    toml::from_str(place.text).map_err(|e| toml_error(place.text, &place.label, &e))
+    toml::from_str(place.text).map_err(|e| toml_error(place, &e))
 }
 
 /// A TOML error without the line it quotes (the line may hold a password), and without quoted
 /// values in serde's message (`invalid type: string "…"`): the line and column say where.
-fn toml_error(text: &str, label: &str, e: &toml::de::Error) -> color_eyre::eyre::Report {
-    let place = match e.span() {
+fn toml_error(place: &Place<'_>, e: &toml::de::Error) -> color_eyre::eyre::Report {
+    let at = match e.span() {
         Some(span) => {
-            let start = span.start.min(text.len());
-            let before = text.get(..start).unwrap_or("");
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let (line, col) = place.line_col(span.start);
             format!(", line {line}, column {col}")
         }
         None => String::new(),
     };
-    eyre!("{label}{place}: {}", redact_quoted(e.message().trim_end()))
+    eyre!(
+        "{}{at}: {}",
+        place.label,
+        redact_quoted(e.message().trim_end())
+    )
 }
 
 /// Replace every `"…"` in a message by `"…"`, and clip `` `…` `` names.
