@@ -40,14 +40,13 @@ impl Drop for Demo {
             let _ = g.try_stop();
         }
         let _ = self.blue.try_stop();
-        eprintln!(
-            "demo: stopped both clusters, removing {}, {} and {}",
-            self.dir.path().display(),
-            self.blue.base().display(),
-            self.green
-                .as_ref()
-                .map_or_else(String::new, |g| g.base().display().to_string())
-        );
+        let dirs: Vec<String> = [Some(self.dir.path()), Some(self.blue.base())]
+            .into_iter()
+            .chain([self.green.as_ref().map(Cluster::base)])
+            .flatten()
+            .map(|d| d.display().to_string())
+            .collect();
+        eprintln!("demo: stopped the clusters, removing {}", dirs.join(", "));
     }
 }
 

@@ -199,6 +199,16 @@ pub fn initdb(bin: &Bin, data: &Path, extra: &str) -> Result<()> {
     Ok(())
 }
 
+/// The installation's psql, else the newest installed one (a build may lack psql; any recent
+/// psql talks to any server).
+fn psql_for(bin: &Bin) -> PathBuf {
+    let own = bin.tool("psql");
+    if own.exists() {
+        return own;
+    }
+    Bin::installed().map_or_else(|_| PathBuf::from("psql"), |b| b.tool("psql"))
+}
+
 pub struct Cluster {
     pub name: String,
     pub bin: Bin,
@@ -207,6 +217,8 @@ pub struct Cluster {
     pub log: PathBuf,
     /// The settings appended at initdb, kept for the cluster an upgrade makes.
     conf: String,
+    /// The psql that runs `try_sql_db`, found once.
+    psql: PathBuf,
     base: tempfile::TempDir,
     running: bool,
     frozen: Vec<i32>,
@@ -232,6 +244,7 @@ impl Cluster {
             data,
             log,
             conf: conf.to_string(),
+            psql: psql_for(bin),
             base,
             running: false,
             frozen: Vec::new(),
@@ -345,7 +358,7 @@ impl Cluster {
     /// unaligned output, or its error text.
     pub fn try_sql_db(&self, db: &str, sql: &str) -> Result<String, String> {
         use std::io::Write;
-        let mut child = Command::new(self.psql())
+        let mut child = Command::new(&self.psql)
             .args([
                 "-X",
                 "-q",
@@ -374,16 +387,6 @@ impl Cluster {
         } else {
             Err(String::from_utf8_lossy(&out.stderr).to_string())
         }
-    }
-
-    /// This installation's psql, else the newest installed one (embedded builds lack psql;
-    /// any recent psql talks to any server).
-    fn psql(&self) -> PathBuf {
-        let own = self.bin.tool("psql");
-        if own.exists() {
-            return own;
-        }
-        Bin::installed().map_or_else(|_| PathBuf::from("psql"), |b| b.tool("psql"))
     }
 
     /// The postmaster and its children.
