@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use color_eyre::eyre::{Result, bail};
 
+use crate::app::{self, Msg, State};
 use crate::config::Settings;
 use crate::domain::guards::Action;
 use crate::domain::observed::Side;
@@ -18,6 +19,7 @@ use crate::domain::step::StepId;
 use crate::engine::{self, Outcome};
 use crate::harness::{Bin, Cluster, free_port};
 use crate::ui::Theme;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// What the demo's clusters add to the harness's settings.
 const CONF: &str = "
@@ -234,10 +236,55 @@ pub fn main(
 
 /// Render the real dashboard on the demo's data into SVG files: the overview at 160×48, the
 /// cutover dialog, the window timer during a cutover, and 80×24.
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -> Result<()> {
-    use crate::app::{self, Msg, State};
     std::fs::create_dir_all(dir)?;
+    let save = |st: &State, name: &str, w: u16, h: u16| -> Result<()> {
+        let svg = render_svg(st, theme, w, h)?;
+        std::fs::write(dir.join(name), svg)?;
+        say(&format!("wrote {}", dir.join(name).display()));
+        Ok(())
+    };
+    let (mut st, mut readers) = warmed_up(settings).await;
+    save(&st, "overview-160x48.svg", 160, 48)?;
+    save(&st, "overview-80x24.svg", 80, 24)?;
+
+    // The cutover dialog with its real plan.
+    update(
+        &mut st,
+        Msg::Key(KeyEvent::new(KeyCode::Char('C'), KeyModifiers::SHIFT)),
+    );
+    let (_, plan) = engine::plan(Action::Cutover, settings, &Default::default()).await;
+    update(&mut st, Msg::Planned(Action::Cutover, Ok(plan)));
+    save(&st, "cutover-dialog-160x48.svg", 160, 48)?;
+
+    // Confirm, and take a frame while the source is fenced (the window timer).
+    update(
+        &mut st,
+        Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+    );
+    let (events, outcome) = cutover(settings, journal).await;
+    let mut window_shot = false;
+    for (at, e) in events {
+        let is_drain_end =
+            matches!(&e, engine::Event::StepFinished { step, .. } if *step == StepId::Drain);
+        app::update(&mut st, Msg::Engine(e), SystemTime::now(), at);
+        if is_drain_end && !window_shot {
+            save(&st, "cutover-window-160x48.svg", 160, 48)?;
+            window_shot = true;
+        }
+    }
+    update(&mut st, Msg::Finished(Action::Cutover, outcome));
+    feed(&mut st, &mut readers, false).await;
+    save(&st, "after-cutover-160x48.svg", 160, 48)?;
+    Ok(())
+}
+
+fn update(st: &mut State, msg: Msg) {
+    app::update(st, msg, SystemTime::now(), Instant::now());
+}
+
+/// A dashboard state with a minute of samples (so the lag chart has a shape) and the redo line.
+async fn warmed_up(settings: &Settings) -> (State, [crate::collect::postgres::PgReader; 2]) {
     let mut st = State::new(
         settings.names.clone(),
         settings.app_roles.clone(),
@@ -250,95 +297,41 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
         crate::collect::reading::reader(settings, Side::Blue),
         crate::collect::reading::reader(settings, Side::Green),
     ];
-    // A minute of samples, so the lag chart has a shape.
     for i in 0..40 {
         feed(&mut st, &mut readers, i == 0).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     if let Ok(found) = crate::aws::redo_source::locate(settings).await {
-        app::update(
+        let data = Box::new(Ok(found));
+        update(
             &mut st,
             Msg::Redo {
                 at: SystemTime::now(),
-                data: Box::new(Ok(found)),
+                data,
             },
-            SystemTime::now(),
-            Instant::now(),
         );
     }
-    let save = |st: &State, name: &str, w: u16, h: u16| -> Result<()> {
-        let svg = render_svg(st, theme, w, h)?;
-        std::fs::write(dir.join(name), svg)?;
-        say(&format!("wrote {}", dir.join(name).display()));
-        Ok(())
-    };
-    save(&st, "overview-160x48.svg", 160, 48)?;
-    save(&st, "overview-80x24.svg", 80, 24)?;
+    (st, readers)
+}
 
-    // The cutover dialog with its real plan.
-    let key = |c: char| {
-        Msg::Key(crossterm::event::KeyEvent::new(
-            crossterm::event::KeyCode::Char(c),
-            crossterm::event::KeyModifiers::SHIFT,
-        ))
+/// Run the cutover, keeping each engine event with the instant it happened.
+async fn cutover(
+    settings: &Settings,
+    journal: &Path,
+) -> (
+    Vec<(Instant, engine::Event)>,
+    Result<engine::Outcome, String>,
+) {
+    let mut events = Vec::new();
+    let mut on_event = |e: &engine::Event| events.push((Instant::now(), e.clone()));
+    let opts = engine::RunOptions {
+        journal: Some(journal.to_path_buf()),
+        ..Default::default()
     };
-    app::update(&mut st, key('C'), SystemTime::now(), Instant::now());
-    let (_, plan) = engine::plan(Action::Cutover, settings, &Default::default()).await;
-    app::update(
-        &mut st,
-        Msg::Planned(Action::Cutover, Ok(plan)),
-        SystemTime::now(),
-        Instant::now(),
-    );
-    save(&st, "cutover-dialog-160x48.svg", 160, 48)?;
-
-    // Confirm, and take a frame while the source is fenced (the window timer).
-    app::update(
-        &mut st,
-        Msg::Key(crossterm::event::KeyEvent::new(
-            crossterm::event::KeyCode::Enter,
-            crossterm::event::KeyModifiers::NONE,
-        )),
-        SystemTime::now(),
-        Instant::now(),
-    );
-    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let ev2 = events.clone();
-    let mut on_event = move |e: &engine::Event| {
-        ev2.lock()
-            .expect("events")
-            .push((Instant::now(), e.clone()));
-    };
-    let outcome = engine::run(
-        Action::Cutover,
-        settings,
-        &engine::RunOptions {
-            journal: Some(journal.to_path_buf()),
-            ..Default::default()
-        },
-        &mut on_event,
-    )
-    .await
-    .map_err(|e| e.to_string());
-    let mut window_shot = false;
-    for (at, e) in events.lock().expect("events").drain(..) {
-        let is_drain_end =
-            matches!(&e, engine::Event::StepFinished { step, .. } if *step == StepId::Drain);
-        app::update(&mut st, Msg::Engine(e), SystemTime::now(), at);
-        if is_drain_end && !window_shot {
-            save(&st, "cutover-window-160x48.svg", 160, 48)?;
-            window_shot = true;
-        }
-    }
-    app::update(
-        &mut st,
-        Msg::Finished(Action::Cutover, outcome),
-        SystemTime::now(),
-        Instant::now(),
-    );
-    feed(&mut st, &mut readers, false).await;
-    save(&st, "after-cutover-160x48.svg", 160, 48)?;
-    Ok(())
+    let outcome = engine::run(Action::Cutover, settings, &opts, &mut on_event)
+        .await
+        .map_err(|e| e.to_string());
+    (events, outcome)
 }
 
 /// One poll of both sides into the state, as the dashboard's pollers would send it: live facts,

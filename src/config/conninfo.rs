@@ -221,7 +221,6 @@ fn split_userinfo(rest: &str) -> (Option<&str>, &str) {
     }
 }
 
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 fn parse_uri(rest: &str) -> Result<ConnInfo, ConnInfoError> {
     let mut out = ConnInfo::default();
     let (userinfo, after) = split_userinfo(rest);
@@ -246,15 +245,25 @@ fn parse_uri(rest: &str) -> Result<ConnInfo, ConnInfoError> {
         }
     }
     let end = after.find(['/', '?']).unwrap_or(after.len());
-    let hostspec = &after[..end];
-    let (path, query) = {
-        let tail = &after[end..];
-        let (before_q, q) = match tail.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (tail, None),
-        };
-        (before_q.strip_prefix('/'), q)
+    let tail = &after[end..];
+    let (before_q, query) = match tail.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (tail, None),
     };
+    uri_hosts(&after[..end], &mut out, &quote)?;
+    if let Some(db) = before_q.strip_prefix('/').filter(|p| !p.is_empty()) {
+        out.set("dbname", percent_decode(db)?)?;
+    }
+    uri_query(query.unwrap_or(""), &mut out, &quote)?;
+    Ok(out)
+}
+
+/// `host[:port],…` (IPv6 in brackets) into `host` and `port` lists, as libpq keeps them.
+fn uri_hosts(
+    hostspec: &str,
+    out: &mut ConnInfo,
+    quote: &dyn Fn(&str) -> String,
+) -> Result<(), ConnInfoError> {
     let mut hosts = Vec::new();
     let mut ports = Vec::new();
     for h in hostspec.split(',').filter(|h| !h.is_empty()) {
@@ -289,14 +298,16 @@ fn parse_uri(rest: &str) -> Result<ConnInfo, ConnInfoError> {
     if ports.iter().any(|p| !p.is_empty()) {
         out.set("port", ports.join(","))?;
     }
-    if let Some(db) = path.filter(|p| !p.is_empty()) {
-        out.set("dbname", percent_decode(db)?)?;
-    }
-    for pair in query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter(|p| !p.is_empty())
-    {
+    Ok(())
+}
+
+/// `key=value&…`, known keywords only.
+fn uri_query(
+    query: &str,
+    out: &mut ConnInfo,
+    quote: &dyn Fn(&str) -> String,
+) -> Result<(), ConnInfoError> {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').ok_or_else(|| {
             ConnInfoError(format!("URI parameter {} has no `=value`", quote(pair)))
         })?;
@@ -310,7 +321,7 @@ fn parse_uri(rest: &str) -> Result<ConnInfo, ConnInfoError> {
         }
         out.set(&k, percent_decode(v)?)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The connection described without secrets, for messages: `user@host:port/dbname`.

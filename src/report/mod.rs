@@ -194,59 +194,19 @@ fn ok<T>(o: Option<&Result<T, String>>) -> Option<&T> {
 }
 
 /// Assemble the report from what was read on both sides.
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
 pub fn build(
     names: &MigrationNames,
     app_roles: &[String],
     blue: &SideReading,
     green: &SideReading,
 ) -> Status {
-    let (bl, gl) = (blue.live.as_ref().ok(), green.live.as_ref().ok());
     let (ph, checks) = checks::assess(names, app_roles, blue.view(), green.view());
-
-    let per_side = |f: &mut dyn FnMut(Side, &Live)| {
-        for (s, l) in [(Side::Blue, bl), (Side::Green, gl)] {
-            if let Some(l) = l {
-                f(s, l);
-            }
+    let mut live = LiveLists::default();
+    for (side, r) in [(Side::Blue, blue), (Side::Green, green)] {
+        if let Ok(l) = r.live.as_ref() {
+            live.add(names, side, l);
         }
-    };
-    let mut slots = Vec::new();
-    let mut subscriptions = Vec::new();
-    let mut publications = Vec::new();
-    let mut roles = Vec::new();
-    per_side(&mut |side, l| {
-        let cur = l.server.current_lsn;
-        slots.extend(l.slots.iter().map(|s| SlotOut {
-            side,
-            name: s.name.clone(),
-            ours: s.name == names.slot,
-            plugin: s.plugin.clone(),
-            slot_type: s.slot_type.clone(),
-            active: s.active,
-            active_pid: s.active_pid,
-            restart_lsn: s.restart_lsn,
-            confirmed_flush_lsn: s.confirmed_flush_lsn,
-            wal_status: s.wal_status.clone(),
-            safe_wal_size: s.safe_wal_size,
-            lag_bytes: s.lag_bytes(cur),
-            wal_retained_bytes: s.wal_retained_bytes(cur),
-        }));
-        subscriptions.extend(l.subscriptions.iter().map(|s| SubscriptionOut {
-            side,
-            ours: s.name == names.subscription,
-            subscription: s.clone(),
-        }));
-        publications.extend(l.publications.iter().map(|p| PublicationOut {
-            side,
-            publication: p.clone(),
-        }));
-        roles.extend(l.app_roles.iter().map(|r| RoleOut {
-            side,
-            role: r.clone(),
-        }));
-    });
-
+    }
     let schema_diff = match (ok(blue.catalog.as_ref()), ok(green.catalog.as_ref())) {
         (Some(b), Some(g)) => Some(schema::diff(b, g)),
         _ => None,
@@ -275,15 +235,60 @@ pub fn build(
             blue: side_out(blue),
             green: side_out(green),
         },
-        slots,
-        subscriptions,
-        publications,
-        app_roles: roles,
+        slots: live.slots,
+        subscriptions: live.subscriptions,
+        publications: live.publications,
+        app_roles: live.roles,
         checks,
         schema_diff,
         sequences,
         snapshot: None,
         redo: None,
+    }
+}
+
+/// The report's per-object lists from both sides' live reads, each entry tagged with its side.
+#[derive(Default)]
+struct LiveLists {
+    slots: Vec<SlotOut>,
+    subscriptions: Vec<SubscriptionOut>,
+    publications: Vec<PublicationOut>,
+    roles: Vec<RoleOut>,
+}
+
+impl LiveLists {
+    fn add(&mut self, names: &MigrationNames, side: Side, l: &Live) {
+        let cur = l.server.current_lsn;
+        self.slots.extend(l.slots.iter().map(|s| SlotOut {
+            side,
+            name: s.name.clone(),
+            ours: s.name == names.slot,
+            plugin: s.plugin.clone(),
+            slot_type: s.slot_type.clone(),
+            active: s.active,
+            active_pid: s.active_pid,
+            restart_lsn: s.restart_lsn,
+            confirmed_flush_lsn: s.confirmed_flush_lsn,
+            wal_status: s.wal_status.clone(),
+            safe_wal_size: s.safe_wal_size,
+            lag_bytes: s.lag_bytes(cur),
+            wal_retained_bytes: s.wal_retained_bytes(cur),
+        }));
+        self.subscriptions
+            .extend(l.subscriptions.iter().map(|s| SubscriptionOut {
+                side,
+                ours: s.name == names.subscription,
+                subscription: s.clone(),
+            }));
+        self.publications
+            .extend(l.publications.iter().map(|p| PublicationOut {
+                side,
+                publication: p.clone(),
+            }));
+        self.roles.extend(l.app_roles.iter().map(|r| RoleOut {
+            side,
+            role: r.clone(),
+        }));
     }
 }
 

@@ -225,10 +225,9 @@ pub struct DashboardOptions {
     pub journal: Option<std::path::PathBuf>,
 }
 
-/// Run the dashboard until the operator quits.
-#[allow(clippy::too_many_lines)] // not yet split: issue 10 §3
-pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
-    let keymap = crate::app::keys::Keymap::with_overrides(&settings.keys).map_err(|e| {
+/// The keymap from `[keys]`; a bad entry names the file it came from.
+fn keymap(settings: &Settings) -> Result<crate::app::keys::Keymap> {
+    crate::app::keys::Keymap::with_overrides(&settings.keys).map_err(|e| {
         color_eyre::eyre::eyre!(
             "{}: {e}",
             settings
@@ -236,7 +235,80 @@ pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
                 .as_ref()
                 .map_or("the configuration".to_string(), |p| p.display().to_string())
         )
-    })?;
+    })
+}
+
+fn unix_second() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the loop owns besides the state: the pollers and the running action, and what it
+/// needs to start them again.
+struct Runtime {
+    settings: Arc<Settings>,
+    journal: Option<std::path::PathBuf>,
+    tx: mpsc::Sender<Msg>,
+    pollers: Pollers,
+    engine: Option<JoinHandle<()>>,
+}
+
+impl Runtime {
+    fn apply(&mut self, effect: Effect) {
+        match effect {
+            Effect::Quit => {}
+            Effect::SetInterval(iv) => {
+                self.pollers.stop();
+                self.pollers = Pollers::start(&self.settings, iv, &self.tx);
+            }
+            Effect::Plan(action) => {
+                let (s, tx) = (self.settings.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let (_, plan) =
+                        crate::engine::plan(action, &s, &crate::engine::RunOptions::default())
+                            .await;
+                    let _ = tx.send(Msg::Planned(action, Ok(plan))).await;
+                });
+            }
+            Effect::Run(action) => self.run(action),
+        }
+    }
+
+    fn run(&mut self, action: crate::domain::guards::Action) {
+        let s = self.settings.clone();
+        let eopts = crate::engine::RunOptions {
+            journal: self.journal.clone(),
+            ..Default::default()
+        };
+        // Steps and the outcome travel in order on their own unbounded channel: the engine's
+        // callback is synchronous and must never block on the UI.
+        let (etx, mut erx) = mpsc::unbounded_channel::<Msg>();
+        let fwd = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(m) = erx.recv().await {
+                if fwd.send(m).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.engine = Some(tokio::spawn(async move {
+            let out = run_guarded(action, s, eopts, etx.clone()).await;
+            let _ = etx.send(Msg::Finished(action, out));
+        }));
+    }
+
+    fn stop(mut self) {
+        self.pollers.stop();
+        if let Some(e) = self.engine {
+            e.abort();
+        }
+    }
+}
+
+/// Run the dashboard until the operator quits.
+pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
+    let keymap = keymap(&settings)?;
     let settings = Arc::new(settings);
     let mut st = State::new(
         settings.names.clone(),
@@ -253,16 +325,19 @@ pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
     tracing::info!("dashboard started (write = {})", opts.write);
 
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
-    let mut pollers = Pollers::start(&settings, st.interval, &tx);
+    let mut rt = Runtime {
+        pollers: Pollers::start(&settings, st.interval, &tx),
+        settings,
+        journal: opts.journal.clone(),
+        tx,
+        engine: None,
+    };
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut term_sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup_sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut last_second = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut engine: Option<JoinHandle<()>> = None;
+    let mut last_second = unix_second();
 
     let result: Result<()> = loop {
         let mut dirty = false;
@@ -285,13 +360,8 @@ pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
             m = rx.recv() => m,
             _ = tick.tick() => {
                 // Ages tick once a second; the window timer and a running action every 100 ms.
-                let s = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                if s != last_second || st.running.is_some() {
-                    last_second = s;
-                    Some(Msg::Tick)
-                } else {
-                    None
-                }
+                let s = unix_second();
+                (s != last_second || st.running.is_some()).then(|| { last_second = s; Msg::Tick })
             },
             _ = term_sig.recv() => { tracing::info!("SIGTERM"); break Ok(()) },
             _ = hup_sig.recv() => { tracing::info!("SIGHUP"); break Ok(()) },
@@ -307,44 +377,7 @@ pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
             dirty = true;
         }
         for e in effects {
-            match e {
-                Effect::Quit => {}
-                Effect::SetInterval(iv) => {
-                    pollers.stop();
-                    pollers = Pollers::start(&settings, iv, &tx);
-                }
-                Effect::Plan(action) => {
-                    let (s, tx) = (settings.clone(), tx.clone());
-                    tokio::spawn(async move {
-                        let (_, plan) =
-                            crate::engine::plan(action, &s, &crate::engine::RunOptions::default())
-                                .await;
-                        let _ = tx.send(Msg::Planned(action, Ok(plan))).await;
-                    });
-                }
-                Effect::Run(action) => {
-                    let s = settings.clone();
-                    let eopts = crate::engine::RunOptions {
-                        journal: opts.journal.clone(),
-                        ..Default::default()
-                    };
-                    // Steps and the outcome travel in order on their own unbounded channel:
-                    // the engine's callback is synchronous and must never block on the UI.
-                    let (etx, mut erx) = mpsc::unbounded_channel::<Msg>();
-                    let fwd = tx.clone();
-                    tokio::spawn(async move {
-                        while let Some(m) = erx.recv().await {
-                            if fwd.send(m).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
-                    engine = Some(tokio::spawn(async move {
-                        let out = run_guarded(action, s, eopts, etx.clone()).await;
-                        let _ = etx.send(Msg::Finished(action, out));
-                    }));
-                }
-            }
+            rt.apply(e);
         }
         if st.quit {
             break Ok(());
@@ -353,10 +386,7 @@ pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
             term.draw(|f| ui::draw(&st, &opts.theme, f))?;
         }
     };
-    pollers.stop();
-    if let Some(e) = engine {
-        e.abort();
-    }
+    rt.stop();
     restore();
     tracing::info!("dashboard stopped");
     result
