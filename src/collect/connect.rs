@@ -300,8 +300,13 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 /// Open a connection and drive it on a background task. The error names the side and the
 /// server (never the password) and says what to look at.
 pub async fn connect(s: &SideSettings, timeout: Duration) -> Result<Client> {
+    connect_named(s.side.upper(), s, timeout).await
+}
+
+/// `connect` for a server that is not a side (a PgBouncer's admin console): `side` names it in
+/// messages.
+pub async fn connect_named(side: &str, s: &SideSettings, timeout: Duration) -> Result<Client> {
     let mut t = target(s, timeout)?;
-    let side = s.side.upper();
     if let crate::config::Auth::Iam(aws) = &s.auth {
         // A token per connection: each is valid for 15 minutes.
         let host = t

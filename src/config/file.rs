@@ -27,6 +27,38 @@ pub(super) struct FileConfig {
     pub keys: Option<std::collections::BTreeMap<String, KeysValue>>,
     #[serde(default)]
     pub ui: UiFile,
+    #[serde(default)]
+    pub traffic: TrafficFile,
+}
+
+/// `[traffic]`: how the application's connections follow the switch.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TrafficFile {
+    pub router: Option<Spanned<String>>,
+    pub pause_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub pgbouncer: Vec<BouncerFile>,
+    pub command: Option<CommandFile>,
+}
+
+/// `[[traffic.pgbouncer]]`: one PgBouncer, reached on its admin console.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BouncerFile {
+    pub admin: Spanned<String>,
+    pub databases: Spanned<Vec<String>>,
+    pub include_file: Option<PathBuf>,
+    pub retarget_argv: Option<Spanned<Vec<String>>>,
+    pub password_env: Option<String>,
+}
+
+/// `[traffic.command]`: the operator's own router.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CommandFile {
+    pub argv: Spanned<Vec<String>>,
+    pub timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +111,8 @@ pub(super) struct SideFile {
     pub auth: Option<Spanned<String>>,
     /// Replaces the embedded RDS CA bundle for this side.
     pub rds_ca_bundle: Option<PathBuf>,
+    /// What PgBouncer's entries say while this side serves.
+    pub pgbouncer_target: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +133,8 @@ pub(super) struct CutoverFile {
     pub sample_interval_ms: Option<Spanned<u64>>,
     pub drain_timeout_s: Option<Spanned<u64>>,
     pub fence_timeout_s: Option<Spanned<u64>>,
+    pub gate_timeout_s: Option<Spanned<u64>>,
+    pub fence_grace_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

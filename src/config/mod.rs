@@ -6,6 +6,9 @@ mod file;
 pub mod libpq_files;
 mod sections;
 mod side;
+mod traffic;
+
+pub use traffic::{Bouncer, CommandRouter, Retarget, RouteTarget, Router, TrafficSettings};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -102,6 +105,11 @@ pub struct CutoverSettings {
     pub drain_timeout: Duration,
     /// Longest wait for the app's sessions to end after NOLOGIN.
     pub fence_timeout: Duration,
+    /// How long the lag gate waits for the lag to come down before it refuses.
+    pub gate_timeout: Duration,
+    /// How long a fenced session's open transaction may take to finish before it is ended
+    /// (idle sessions end at once); zero ends every session at once.
+    pub fence_grace: Duration,
 }
 
 /// Where `start` reads GREEN's `redo done at` line from.
@@ -169,6 +177,7 @@ pub struct Settings {
     pub keys: std::collections::BTreeMap<String, Vec<String>>,
     /// `[ui] theme`; `--theme` wins.
     pub theme: Option<String>,
+    pub traffic: TrafficSettings,
 }
 
 impl Settings {
@@ -267,6 +276,7 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         redo_not_before,
         cutover: sections::cutover(&fc.cutover, &place)?,
         poll: sections::poll(&fc.poll, &place)?,
+        traffic: traffic::resolve(&fc.traffic, [fc.blue.as_ref(), fc.green.as_ref()], &place)?,
         file: file.map(Path::to_path_buf),
     })
 }

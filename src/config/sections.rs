@@ -301,12 +301,28 @@ pub(super) fn cutover(c: &CutoverFile, p: &Place<'_>) -> Result<CutoverSettings>
         600,
         10,
     )?;
+    let gate_timeout = p.within(
+        c.gate_timeout_s.as_ref(),
+        "[cutover] gate_timeout_s",
+        0,
+        3600,
+        60,
+    )?;
+    let fence_grace = p.within(
+        c.fence_grace_ms.as_ref(),
+        "[cutover] fence_grace_ms",
+        0,
+        60_000,
+        0,
+    )?;
     let cutover = CutoverSettings {
         max_lag_bytes,
         steady_samples: steady_samples.try_into().unwrap_or(usize::MAX),
         sample_interval: Duration::from_millis(sample_interval),
         drain_timeout: Duration::from_secs(drain),
         fence_timeout: Duration::from_secs(fence),
+        gate_timeout: Duration::from_secs(gate_timeout),
+        fence_grace: Duration::from_millis(fence_grace),
     };
     // The gate's samples are taken by `plan` too, which must answer promptly.
     let gate =

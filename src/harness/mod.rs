@@ -4,6 +4,8 @@
 //! integration tests (`tests/common`), so both exercise the same clusters. Every server a
 //! `Cluster` starts is stopped when it is dropped, whatever happened.
 
+pub mod pgbouncer;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
