@@ -221,10 +221,16 @@ fn refused(r: &Run, guard: &str) {
 fn every_guard_refuses() {
     let mut m = Mig::replicating(Copy::BaseBackup, "");
 
-    // lag above the gate
-    let tight = m.config_with("max_lag_bytes = 1");
+    // a gate no lag passes (below 0 bytes), with no time to wait for it: refused at once
+    let tight = m.config_with("max_lag_bytes = 0\ngate_timeout_s = 0");
     refused(&m.pgc_with(&tight, &["run", "cutover", "--yes"]), "lag");
     refused(&m.pgc_with(&tight, &["plan", "cutover"]), "lag");
+    // with time to wait, the gate step waits, then gives up naming the settings; nothing changed
+    let waits = m.config_with("max_lag_bytes = 0\ngate_timeout_s = 1");
+    let r = m.pgc_with(&waits, &["run", "cutover", "--yes"]);
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("gate_timeout_s"), "{}", r.stdout);
+    m.assert_serving("blue");
 
     // wrong phase: nothing to roll back
     refused(&m.pgc(&["run", "rollback", "--yes"]), "state");

@@ -200,6 +200,8 @@ pub struct LagGate {
     pub needed: usize,
     /// Lag samples taken just now, oldest first.
     pub samples: Vec<u64>,
+    /// How long the switch's gate step waits for the lag to come down (0: refuse now).
+    pub wait_s: u64,
 }
 
 pub struct GuardInput<'a> {
@@ -655,11 +657,19 @@ fn full_switch(input: &GuardInput, src: (Side, &Live), tgt: (Side, &Live), out: 
                     .rev()
                     .take(l.needed)
                     .all(|b| *b < l.max_bytes);
+            let waits = if low || l.wait_s == 0 {
+                String::new()
+            } else {
+                format!(
+                    "; not yet: the lag_gate step waits up to {} s for it ([cutover] gate_timeout_s)",
+                    l.wait_s
+                )
+            };
             out.push(Guard::new(
                 "lag",
-                low,
+                low || l.wait_s > 0,
                 format!(
-                    "last {} lag samples {:?} bytes, gate < {} for {} ([cutover] max_lag_bytes, steady_samples)",
+                    "last {} lag samples {:?} bytes, gate < {} for {} ([cutover] max_lag_bytes, steady_samples){waits}",
                     l.samples.len(),
                     l.samples,
                     l.max_bytes,
@@ -826,12 +836,14 @@ mod tests {
             max_bytes: 100,
             needed: 3,
             samples: vec![10, 20, 30],
+            wait_s: 0,
         };
         assert!(failing(&eval(Action::Cutover, &blue, &green, Some(&low))).is_empty());
         let high = LagGate {
             max_bytes: 100,
             needed: 3,
             samples: vec![10, 200, 30],
+            wait_s: 0,
         };
         assert_eq!(
             failing(&eval(Action::Cutover, &blue, &green, Some(&high))),
@@ -841,10 +853,19 @@ mod tests {
             max_bytes: 100,
             needed: 3,
             samples: vec![10],
+            wait_s: 0,
         };
         assert_eq!(
             failing(&eval(Action::Cutover, &blue, &green, Some(&short))),
             ["lag"]
+        );
+        // with a gate that waits, a high lag is not a refusal: the gate step waits for it
+        let waits = LagGate { wait_s: 60, ..high };
+        let gs = eval(Action::Cutover, &blue, &green, Some(&waits));
+        assert!(failing(&gs).is_empty(), "{gs:?}");
+        assert!(
+            gs.iter().any(|g| g.detail.contains("gate_timeout_s")),
+            "{gs:?}"
         );
         // a rollback of a pair that never cut over is refused, not "nothing to do"
         assert_eq!(

@@ -49,6 +49,8 @@ step_ids! {
     ArmSlot = "arm_slot",
     ArmPublication = "arm_publication",
     ArmSubscription = "arm_subscription",
+    LagGate = "lag_gate",
+    TrafficPause = "traffic_pause",
     // inside the window
     PreparedXacts = "prepared_xacts",
     SourceLsn = "source_lsn",
@@ -57,6 +59,11 @@ step_ids! {
     TargetLsn = "target_lsn",
     ArmOrigin = "arm_origin",
     Sequences = "sequences",
+    VerifyFence = "verify_fence",
+    // after the window: the application's traffic follows
+    TrafficRetarget = "traffic_retarget",
+    TrafficResume = "traffic_resume",
+    RouterCommand = "router_command",
     // after the window
     DropForward = "drop_forward",
     DropSourceSlot = "drop_source_slot",
@@ -67,6 +74,7 @@ step_ids! {
     UndoUnfenceSource = "undo_unfence_source",
     UndoEnableForward = "undo_enable_forward",
     UndoDisarm = "undo_disarm",
+    UndoResumeTraffic = "undo_resume_traffic",
     // RDS
     SnapshotCall = "snapshot",
     UpgradeSnapshotCall = "upgrade-snapshot",

@@ -10,6 +10,7 @@ pub mod sqlgen;
 mod step;
 mod steps;
 mod switch;
+pub mod traffic;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -371,6 +372,7 @@ async fn sample_lag(settings: &Settings, source: Side) -> Option<LagGate> {
         max_bytes: settings.cutover.max_lag_bytes,
         needed: settings.cutover.steady_samples,
         samples,
+        wait_s: settings.cutover.gate_timeout.as_secs(),
     })
 }
 
@@ -420,6 +422,29 @@ pub async fn plan(action: Action, settings: &Settings, opts: &RunOptions) -> (Ob
     (state, plan)
 }
 
+/// For a switch, what the bouncers say now; before a full switch, whether they may be paused.
+async fn traffic_views(
+    action: Action,
+    settings: &Settings,
+    state: &Observed,
+    guards: &mut Vec<Guard>,
+) -> Vec<traffic::BouncerView> {
+    if !matches!(action, Action::Cutover | Action::Rollback) {
+        return Vec::new();
+    }
+    let bouncers = traffic::observe(settings).await;
+    let (src, tgt) = switch::sides(action);
+    if let (Some(s), Some(t)) = (state.live(src), state.live(tgt))
+        && matches!(
+            guards::switch_mode(&settings.names, s, t),
+            guards::SwitchMode::Full | guards::SwitchMode::ResumeWindow
+        )
+    {
+        guards.extend(traffic::guard(settings, &bouncers, src));
+    }
+    bouncers
+}
+
 /// What `plan` computes, plus the executable steps (which carry secrets the plan redacts).
 async fn prepare(
     action: Action,
@@ -452,6 +477,8 @@ async fn prepare(
             origin: origin.as_ref(),
         },
     );
+    let mut guards = guards;
+    let bouncers = traffic_views(action, settings, &state, &mut guards).await;
     let mut p = Plan {
         action: action.name(),
         guards,
@@ -478,7 +505,8 @@ async fn prepare(
             Action::Cutover | Action::Rollback => {
                 let (src, tgt) = switch::sides(action);
                 seen.need(src).and_then(|s| {
-                    let (mode, steps, notes) = switch::plan(action, settings, s, seen.need(tgt)?);
+                    let (mode, steps, notes) =
+                        switch::plan(action, settings, s, seen.need(tgt)?, &bouncers);
                     Ok((Some(mode), steps, notes))
                 })
             }

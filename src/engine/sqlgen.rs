@@ -66,6 +66,35 @@ pub fn terminate_sessions(roles: &[String]) -> Stmt {
     ))
 }
 
+/// The app roles' sessions that hold no transaction: a graceful fence ends these at once and
+/// gives the others `fence_grace_ms` to commit.
+pub fn terminate_idle_sessions(roles: &[String]) -> Stmt {
+    Stmt::new(format!(
+        "SELECT count(pg_terminate_backend(pid)) {} AND state = 'idle'",
+        app_sessions(roles)
+    ))
+}
+
+/// The slot's lag: how far its confirmed position is behind the server's WAL.
+pub fn slot_lag(slot: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, active \
+         FROM pg_replication_slots WHERE slot_name = {}",
+        literal(slot)
+    ))
+}
+
+/// Data changes (insert, update, delete, truncate) the slot would still send, read without
+/// consuming them: after the drain there must be none, or a write reached the fenced source.
+pub fn peek_data_changes(slot: &str, publication: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT count(*) FROM pg_logical_slot_peek_binary_changes({}, NULL, NULL, \
+         'proto_version', '1', 'publication_names', {}) WHERE get_byte(data, 0) IN (73, 85, 68, 84)",
+        literal(slot),
+        literal(&ident(publication))
+    ))
+}
+
 pub fn count_sessions(roles: &[String]) -> Stmt {
     Stmt::new(format!("SELECT count(*) {}", app_sessions(roles)))
 }

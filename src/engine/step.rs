@@ -3,6 +3,7 @@
 
 use super::PlanStep;
 use super::sqlgen::Stmt;
+use super::traffic::RouterOp;
 use crate::domain::observed::Side;
 use crate::domain::step::{Edge, StepId};
 
@@ -17,6 +18,9 @@ pub struct Step {
     /// How the last statement repeats (a wait), as the plan says it.
     pub repeat: Option<String>,
     pub window: Option<Edge>,
+    /// What the step asks of the application's router (PgBouncer, the operator's command),
+    /// each with the text the plan shows for it.
+    pub router: Vec<(RouterOp, String)>,
 }
 
 impl Step {
@@ -29,7 +33,13 @@ impl Step {
             later: Vec::new(),
             repeat: None,
             window: None,
+            router: Vec::new(),
         }
+    }
+
+    pub fn op(mut self, op: RouterOp, shown: impl Into<String>) -> Step {
+        self.router.push((op, shown.into()));
+        self
     }
 
     pub fn stmt(mut self, s: Stmt) -> Step {
@@ -67,6 +77,7 @@ impl Step {
 
     pub fn to_plan(&self) -> PlanStep {
         let mut sql: Vec<String> = self.stmts.iter().map(|s| s.shown.clone()).collect();
+        sql.extend(self.router.iter().map(|(_, shown)| shown.clone()));
         sql.extend(self.later.iter().cloned());
         if let (Some(how), Some(last)) = (&self.repeat, sql.last_mut()) {
             last.push_str("  -- ");

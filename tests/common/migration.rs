@@ -52,7 +52,18 @@ impl Mig {
 
     /// The same with the writer at `tps` inserts per second.
     pub fn replicating_at(copy: Copy, extra_config: &str, tps: u32) -> Mig {
-        let m = Mig::subscribed_at(copy, extra_config, tps);
+        Mig::replicating_seeded(copy, extra_config, tps, &|_| {})
+    }
+
+    /// The same with more of the app's data created on BLUE before `prepare` (so it is in the
+    /// copy and the publication).
+    pub fn replicating_seeded(
+        copy: Copy,
+        extra_config: &str,
+        tps: u32,
+        more: &dyn Fn(&Cluster),
+    ) -> Mig {
+        let m = Mig::subscribed_at(copy, extra_config, tps, more);
         let r = m.pgc(&["run", "start", "--yes"]);
         assert_eq!(r.code, 0, "start: {}\n{}", r.stdout, r.stderr);
         m.wait_phase("replicating");
@@ -61,12 +72,13 @@ impl Mig {
 
     /// The same, up to `subscribe`: the subscription exists, disabled.
     pub fn subscribed(copy: Copy, extra_config: &str) -> Mig {
-        Mig::subscribed_at(copy, extra_config, 150)
+        Mig::subscribed_at(copy, extra_config, 150, &|_| {})
     }
 
-    fn subscribed_at(copy: Copy, extra_config: &str, tps: u32) -> Mig {
+    fn subscribed_at(copy: Copy, extra_config: &str, tps: u32, more: &dyn Fn(&Cluster)) -> Mig {
         let mut blue = Cluster::new("blue", &Bin::pg15());
         seed(&blue);
+        more(&blue);
         let ports = Arc::new(Mutex::new(vec![blue.port]));
         let writer = Writer::start(ports.clone(), &ROLES, tps);
         let home = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ use tokio_postgres::error::SqlState;
 use super::super::db::{Db, Rows, sqlstate};
 use super::super::sqlgen;
 use super::super::step::Step;
+use super::super::traffic::{self, TrafficProgress};
 use super::super::{Ctx, Wait};
 use crate::collect::queries;
 use crate::config::Settings;
@@ -58,6 +59,7 @@ pub struct Changed {
 #[derive(Default)]
 pub struct Progress {
     pub changed: Changed,
+    pub traffic: TrafficProgress,
     source_lsn: Option<Lsn>,
     target_lsn: Option<Lsn>,
     opened: Option<Instant>,
@@ -102,6 +104,12 @@ pub async fn step(
         return Ok(detail);
     }
     match id {
+        StepId::TrafficPause => traffic::pause(step, settings, &mut p.traffic, ctx).await,
+        StepId::TrafficRetarget => traffic::retarget(step, settings, ctx).await,
+        StepId::TrafficResume => traffic::resume(step, settings, &mut p.traffic, ctx).await,
+        StepId::RouterCommand => traffic::command(step, settings, action, ctx).await,
+        StepId::LagGate => lag_gate(step, settings, db, ctx).await,
+        StepId::VerifyFence => verify_fence(step, db, ctx).await,
         StepId::ForwardStreaming => forward_streaming(step, db, ctx).await,
         StepId::ArmSlot => {
             let lsn = db.value(ctx, id, step.sql(0)?).await?;
@@ -219,8 +227,14 @@ async fn fence(
     p.changed.fenced = true; // set before sending: if the answer is lost, undo must still unfence
     db.run(ctx, id, nologin).await?;
     let wait = Wait::new(settings.cutover.fence_timeout, Duration::from_millis(5));
+    let grace_until = Instant::now() + settings.cutover.fence_grace;
     loop {
-        db.run(ctx, id, terminate).await?;
+        // a graceful fence ends idle sessions first; open transactions get the grace to commit
+        let end = match step.stmts.get(3) {
+            Some(idle) if Instant::now() < grace_until => idle,
+            _ => terminate,
+        };
+        db.run(ctx, id, end).await?;
         let left = db.value(ctx, id, count).await?;
         if left.as_deref() == Some("0") {
             return Ok(format!("{su} fenced"));
@@ -231,6 +245,64 @@ async fn fence(
                 left.unwrap_or_default(),
                 settings.cutover.fence_timeout.as_secs()
             );
+        }
+    }
+}
+
+/// Wait until the source's slot is within the lag limit for the configured run of samples.
+async fn lag_gate(step: &Step, settings: &Settings, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+    let c = &settings.cutover;
+    let q = step.sql(0)?;
+    let wait = Wait::new(c.gate_timeout, c.sample_interval);
+    let mut samples: Vec<u64> = Vec::new();
+    loop {
+        let lag = db.value(ctx, step.id, q).await?;
+        let lag = lag
+            .as_deref()
+            .and_then(|v| v.parse::<i64>().ok())
+            .ok_or_else(|| eyre!("the slot's lag cannot be read on {}", db.side.upper()))?;
+        samples.push(u64::try_from(lag).unwrap_or(0));
+        let recent = &samples[samples.len().saturating_sub(c.steady_samples)..];
+        if recent.len() == c.steady_samples && recent.iter().all(|b| *b < c.max_lag_bytes) {
+            return Ok(format!(
+                "lag {recent:?} bytes after {} sample(s)",
+                samples.len()
+            ));
+        }
+        if !wait.again().await {
+            bail!(
+                "the lag stayed at or above {} bytes for {} s (last samples {:?}): retry when the load is lower, \
+                 or raise [cutover] max_lag_bytes or gate_timeout_s",
+                c.max_lag_bytes,
+                c.gate_timeout.as_secs(),
+                &samples[samples.len().saturating_sub(5)..]
+            );
+        }
+    }
+}
+
+/// Prove that nothing written to the source after the fence is missing on the target: the
+/// stopped forward slot must hold no data change past its drained position.
+async fn verify_fence(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+    let q = step.sql(0)?;
+    let wait = Wait::new(WALSENDER_EXIT, Duration::from_millis(5));
+    let t0 = Instant::now();
+    loop {
+        match db.value(ctx, step.id, q).await {
+            Ok(n) if n.as_deref() == Some("0") => {
+                return Ok(format!(
+                    "no write after the drain ({:.1} ms)",
+                    t0.elapsed().as_secs_f64() * 1000.0
+                ));
+            }
+            Ok(n) => bail!(
+                "{} change(s) reached {} after its fence (a role outside [cutover] app_roles, or a session \
+                 that survived it): the target lacks them. Find the writer in pg_stat_activity, then retry",
+                n.unwrap_or_default(),
+                db.side.upper()
+            ),
+            Err(e) if sqlstate(&e) == Some(&SqlState::OBJECT_IN_USE) && wait.again().await => {}
+            Err(e) => return Err(e),
         }
     }
 }

@@ -24,7 +24,7 @@ use super::db::Db;
 use super::sqlgen;
 use super::step::Step;
 use super::steps::disabled_subscription;
-use super::{Ctx, Outcome};
+use super::{Ctx, Outcome, traffic};
 use crate::collect::queries;
 use crate::config::Settings;
 use crate::domain::guards::{Action, SwitchMode, switch_mode};
@@ -48,6 +48,7 @@ pub fn plan(
     settings: &Settings,
     s: &Live,
     t: &Live,
+    bouncers: &[traffic::BouncerView],
 ) -> (SwitchMode, Vec<Step>, Vec<String>) {
     let (src, tgt) = sides(action);
     let mode = switch_mode(&settings.names, s, t);
@@ -55,7 +56,17 @@ pub fn plan(
     let mut notes = Vec::new();
     if matches!(mode, SwitchMode::Full | SwitchMode::ResumeWindow) {
         steps.extend(arm_steps(settings, src, tgt, s, t));
+        steps.extend(traffic::pause_step(settings, src));
         steps.extend(window_steps(settings, src, tgt));
+        // the application follows before the cleanup: it waits in the pause meanwhile
+        steps.extend(traffic::follow_steps(settings, tgt, None));
+    }
+    if matches!(mode, SwitchMode::Finish | SwitchMode::Done) {
+        // a previous run passed the point of no return: finish moving the traffic
+        let views = (!bouncers.is_empty()).then_some(bouncers);
+        if views.is_some() || mode == SwitchMode::Finish {
+            steps.extend(traffic::follow_steps(settings, tgt, views));
+        }
     }
     if matches!(
         mode,
@@ -63,7 +74,7 @@ pub fn plan(
     ) {
         steps.extend(finish_steps(action, settings, mode, src, tgt, s, t));
     }
-    if mode == SwitchMode::Done {
+    if mode == SwitchMode::Done && steps.is_empty() {
         notes.push(format!(
             "{} already serves and {} applies from it: nothing to do",
             tgt.upper(),
@@ -118,6 +129,7 @@ fn arm_steps(settings: &Settings, src: Side, tgt: Side, s: &Live, t: &Live) -> V
             exec::WORKER_START.as_secs()
         )),
     );
+    steps.push(lag_gate_step(settings, src, tgt));
     if t.slot(&n.slot).is_none() {
         steps.push(
             Step::new(
@@ -151,8 +163,30 @@ fn arm_steps(settings: &Settings, src: Side, tgt: Side, s: &Live, t: &Live) -> V
     steps
 }
 
+/// The lag gate waits (the forward subscription already commits synchronously, so its
+/// confirmed position is current) instead of refusing at the first high sample.
+fn lag_gate_step(settings: &Settings, src: Side, tgt: Side) -> Step {
+    let (su, tu) = (src.upper(), tgt.upper());
+    let c = &settings.cutover;
+    Step::new(
+        StepId::LagGate,
+        src,
+        format!(
+            "lag gate: {tu} within {} bytes of {su} for {} samples {} ms apart",
+            c.max_lag_bytes,
+            c.steady_samples,
+            c.sample_interval.as_millis()
+        ),
+    )
+    .stmt(sqlgen::slot_lag(&settings.names.slot))
+    .repeat(format!(
+        "until it holds, up to {} s ([cutover] gate_timeout_s)",
+        c.gate_timeout.as_secs()
+    ))
+}
+
 /// The window: from the source's fence to the target's unfence.
-#[allow(clippy::too_many_lines)] // the window's nine steps as one table, in the order they run
+#[allow(clippy::too_many_lines)] // the window's ten steps as one table, in the order they run
 fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
     let n = &settings.names;
     let roles = &settings.app_roles;
@@ -168,10 +202,20 @@ fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
         .stmt(sqlgen::set_login(roles, false))
         .stmt(sqlgen::terminate_sessions(roles))
         .stmt(sqlgen::count_sessions(roles))
-        .repeat(format!(
-            "the last two until 0 are left, up to {} s",
-            c.fence_timeout.as_secs()
-        )),
+        .stmts((!c.fence_grace.is_zero()).then(|| sqlgen::terminate_idle_sessions(roles)))
+        .repeat(if c.fence_grace.is_zero() {
+            format!(
+                "the last two until 0 are left, up to {} s",
+                c.fence_timeout.as_secs()
+            )
+        } else {
+            format!(
+                "idle sessions ended at once (the last), open transactions given {} ms to finish, \
+                 then all ended (the second); until 0 are left, up to {} s",
+                c.fence_grace.as_millis(),
+                c.fence_timeout.as_secs()
+            )
+        }),
         Step::new(
             StepId::PreparedXacts,
             src,
@@ -248,6 +292,16 @@ fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
             )])
             .shown,
             &[("ARRAY[0]", &format!("ARRAY[<value from {su}>]"))],
+        )),
+        Step::new(
+            StepId::VerifyFence,
+            src,
+            format!("verify the fence: no write reached {su} after the drain"),
+        )
+        .stmt(sqlgen::peek_data_changes(&n.slot, &n.publication))
+        .repeat(format!(
+            "retried while the slot's walsender exits, up to {} s; any row → undo",
+            exec::WALSENDER_EXIT.as_secs()
         )),
         Step::new(
             StepId::Unfence,
@@ -358,6 +412,62 @@ fn stage(steps: &[Step], i: usize) -> Stage {
     }
 }
 
+/// A step failed: what is left depends on where it stood.
+async fn on_failure(
+    action: Action,
+    settings: &Settings,
+    stage: Stage,
+    dbs: &exec::Conns,
+    progress: &exec::Progress,
+    ctx: &mut Ctx<'_>,
+    e: color_eyre::eyre::Report,
+) -> Result<Outcome> {
+    let (su, tu) = (dbs.s.side.upper(), dbs.t.side.upper());
+    match stage {
+        Stage::Arm => {
+            // the pause step resumes what it paused; anything after it must too
+            if !progress.traffic.paused.is_empty() {
+                let problems = traffic::resume_all(settings, ctx).await;
+                if !problems.is_empty() {
+                    return Err(e.wrap_err(format!(
+                        "and RESUME failed: {}; RESUME by hand",
+                        problems.join("; ")
+                    )));
+                }
+            }
+            Err(e)
+        }
+        Stage::Window => {
+            let mut out = undo::undo(settings, dbs, ctx, &progress.changed, e).await?;
+            // the bouncers still point at the source: resume them only if it serves again
+            if matches!(out, Outcome::FailedSafe { .. }) && !progress.traffic.paused.is_empty() {
+                let problems = traffic::resume_all(settings, ctx).await;
+                out.append(&if problems.is_empty() {
+                    format!("; PgBouncer resumed, still pointing at {su}: the app saw only latency")
+                } else {
+                    format!("; PgBouncer RESUME failed: {}", problems.join("; "))
+                });
+            } else if !progress.traffic.paused.is_empty() {
+                out.append("; PgBouncer is still PAUSED: rerun to finish the switch and resume it");
+            }
+            Ok(out)
+        }
+        Stage::Finish => Ok(Outcome::FailedAfterSwitch {
+            error: crate::format::report_chain(&e),
+            state: format!(
+                "{tu} serves (app roles LOGIN), {su} is fenced.{} The reverse path is not finished; \
+                     run `pgcutover run {}` again to complete it",
+                if progress.traffic.paused.is_empty() {
+                    String::new()
+                } else {
+                    " PgBouncer is still PAUSED (the app waits): the rerun repoints and resumes it first.".to_string()
+                },
+                action.name()
+            ),
+        }),
+    }
+}
+
 /// Run the planned steps, in order.
 pub async fn run(
     action: Action,
@@ -367,7 +477,7 @@ pub async fn run(
     notes: &[String],
     ctx: &mut Ctx<'_>,
 ) -> Result<Outcome> {
-    if mode == SwitchMode::Done {
+    if mode == SwitchMode::Done && steps.is_empty() {
         return Ok(Outcome::NothingToDo {
             summary: notes.join("; "),
         });
@@ -389,25 +499,19 @@ pub async fn run(
         }
         .await;
         let Err(e) = result else { continue };
-        return match stage(steps, i) {
-            Stage::Arm => Err(e),
-            Stage::Window => undo::undo(settings, &dbs, ctx, &progress.changed, e).await,
-            Stage::Finish => Ok(Outcome::FailedAfterSwitch {
-                error: crate::format::report_chain(&e),
-                state: format!(
-                    "{tu} serves (app roles LOGIN), {su} is fenced. The reverse path is not finished; \
-                     run `pgcutover run {}` again to complete it",
-                    action.name()
-                ),
-            }),
-        };
+        return on_failure(action, settings, stage(steps, i), &dbs, &progress, ctx, e).await;
     }
+    let held = progress
+        .traffic
+        .held_ms
+        .map(|ms| format!("; the app was held {ms:.0} ms by PgBouncer"))
+        .unwrap_or_default();
     Ok(Outcome::Done {
         summary: match progress.window_ms {
             Some(ms) => format!(
-                "{tu} serves; {su} fenced and applying from {tu}; writes were unavailable for {ms:.0} ms"
+                "{tu} serves; {su} fenced and applying from {tu}; writes were unavailable for {ms:.0} ms{held}"
             ),
-            None => format!("finished: {tu} serves; {su} applies from {tu}"),
+            None => format!("finished: {tu} serves; {su} applies from {tu}{held}"),
         },
         window_ms: progress.window_ms,
         steps: ctx.steps.clone(),
