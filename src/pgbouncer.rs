@@ -11,7 +11,8 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::config::{Bouncer, RouteTarget};
+use crate::config::{Bouncer, RouteTarget, TrafficSettings};
+use crate::domain::observed::Side;
 
 /// One admin-console session.
 pub struct Admin {
@@ -127,9 +128,17 @@ fn field(r: &Row, k: &str) -> String {
     r.get(k).cloned().unwrap_or_default()
 }
 
-/// Whether an entry points at `t` (its database checked when `t` names one).
+/// Whether an entry points at `t`: its address, and its database as `t` names it (or, when `t`
+/// names none, the entry's own name, as `include_text` writes it).
 pub fn points_at(e: &Entry, t: &RouteTarget, db: &str) -> bool {
     e.host == t.host && e.port == t.port && e.database == t.dbname.as_deref().unwrap_or(db)
+}
+
+/// The side an entry serves: the one whose `pgbouncer_target` it points at.
+pub fn side_of(e: &Entry, traffic: &TrafficSettings) -> Option<Side> {
+    Side::BOTH
+        .into_iter()
+        .find(|s| traffic.target(*s).is_some_and(|t| points_at(e, t, &e.name)))
 }
 
 /// The include file's text for `b`'s databases pointing at `t`.
@@ -199,6 +208,41 @@ pub fn write_include(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_serves_the_side_whose_target_it_points_at() {
+        let target = |host: &str, dbname: Option<&str>| RouteTarget {
+            entry: String::new(),
+            host: host.into(),
+            port: 5432,
+            dbname: dbname.map(str::to_string),
+        };
+        let traffic = TrafficSettings {
+            targets: [
+                Some(target("10.0.0.1", Some("app"))),
+                Some(target("10.0.0.2", None)),
+            ],
+            ..TrafficSettings::default()
+        };
+        let entry = |host: &str, database: &str| Entry {
+            name: "app".into(),
+            host: host.into(),
+            port: 5432,
+            database: database.into(),
+            paused: false,
+        };
+        assert_eq!(
+            side_of(&entry("10.0.0.2", "app"), &traffic),
+            Some(Side::Green)
+        );
+        assert_eq!(
+            side_of(&entry("10.0.0.1", "app"), &traffic),
+            Some(Side::Blue)
+        );
+        assert_eq!(side_of(&entry("10.0.0.1", "other"), &traffic), None);
+        assert_eq!(side_of(&entry("10.0.0.2", "other"), &traffic), None);
+        assert_eq!(side_of(&entry("10.0.0.9", "app"), &traffic), None);
+    }
 
     #[test]
     fn include_file_is_replaced_keeping_mode() {

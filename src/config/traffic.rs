@@ -27,17 +27,6 @@ impl TrafficSettings {
         self.targets[usize::from(s == Side::Green)].as_ref()
     }
 
-    /// The side an entry pointing at `host:port` (and `dbname`, when known) serves.
-    pub fn side_of(&self, host: &str, port: u16, dbname: Option<&str>) -> Option<Side> {
-        Side::BOTH.into_iter().find(|s| {
-            self.target(*s).is_some_and(|t| {
-                t.host == host
-                    && t.port == port
-                    && (dbname.is_none() || t.dbname.is_none() || t.dbname.as_deref() == dbname)
-            })
-        })
-    }
-
     pub fn bouncers(&self) -> &[Bouncer] {
         match &self.router {
             Router::PgBouncer(b) => b,
@@ -294,14 +283,13 @@ fn admin_login(key: &str, b: &BouncerFile) -> Result<SideSettings> {
     let defaults = conninfo::parse("dbname=pgbouncer port=6432").map_err(|e| eyre!("{e}"))?;
     let ci: ConnInfo = ci.with_defaults(&defaults);
     let sslmode = match ci.get("sslmode") {
-        None | Some("prefer") => SslMode::Prefer,
-        Some("disable") => SslMode::Disable,
-        Some("require") => SslMode::Require,
-        Some("verify-ca" | "verify-full") => SslMode::VerifyFull,
-        Some(m) => bail!(
-            "{key} admin: sslmode \"{}\" is not one of disable, prefer, require, verify-ca, verify-full",
-            echo(m)
-        ),
+        None => SslMode::Prefer,
+        Some(m) => SslMode::parse(m).ok_or_else(|| {
+            eyre!(
+                "{key} admin: sslmode \"{}\" is not one of disable, prefer, require, verify-ca, verify-full",
+                echo(m)
+            )
+        })?,
     };
     let roots = match ci.get("sslrootcert") {
         Some(f) => Roots::File(PathBuf::from(f)),
@@ -385,16 +373,8 @@ mod tests {
         assert_eq!(s.traffic.pause_timeout.as_millis(), 2000);
         let green = s.traffic.target(Side::Green).unwrap();
         assert_eq!(green.entry_for("app"), "host=10.0.0.2 dbname=app");
-        assert_eq!(
-            s.traffic.side_of("10.0.0.2", 5432, Some("app")),
-            Some(Side::Green)
-        );
-        assert_eq!(
-            s.traffic.side_of("10.0.0.1", 5432, Some("app")),
-            Some(Side::Blue)
-        );
-        assert_eq!(s.traffic.side_of("10.0.0.1", 5432, Some("other")), None);
-        assert_eq!(s.traffic.side_of("10.0.0.9", 5432, None), None);
+        assert_eq!((green.host.as_str(), green.port), ("10.0.0.2", 5432));
+        assert_eq!(green.dbname, None);
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn guard(settings: &Settings, views: &[BouncerView], src: Side) -> Option<Gu
             Err(e) => problems.push(e),
             Ok(entries) => {
                 for e in entries {
-                    let side = settings.traffic.side_of(&e.host, e.port, Some(&e.database));
+                    let side = pgbouncer::side_of(e, &settings.traffic);
                     if side != Some(src) {
                         problems.push(format!(
                             "{}: `{}` points at {}:{} ({}), not at {}",
@@ -240,20 +240,26 @@ fn bouncer_follow_steps(
         } else {
             b.databases.clone()
         };
-        for db in to_resume {
-            resume = resume.op(
-                RouterOp::Resume {
-                    bouncer: i,
-                    db: db.clone(),
-                },
-                format!("RESUME {db};  -- {}", b.name),
-            );
+        for db in &to_resume {
+            let (op, shown) = resume_op(i, b, db);
+            resume = resume.op(op, shown);
         }
     }
     [retarget, resume]
         .into_iter()
         .filter(|s| !s.router.is_empty())
         .collect()
+}
+
+/// RESUME of database `db` on bouncer `i`, and how the plan shows it.
+fn resume_op(i: usize, b: &Bouncer, db: &str) -> (RouterOp, String) {
+    (
+        RouterOp::Resume {
+            bouncer: i,
+            db: db.to_string(),
+        },
+        format!("RESUME {db};  -- {}", b.name),
+    )
 }
 
 /// What the traffic steps did, for the undo and the outcome.
@@ -354,17 +360,7 @@ pub async fn resume_all(settings: &Settings, ctx: &mut Ctx<'_>) -> Vec<String> {
         .bouncers()
         .iter()
         .enumerate()
-        .flat_map(|(i, b)| {
-            b.databases.iter().map(move |db| {
-                (
-                    RouterOp::Resume {
-                        bouncer: i,
-                        db: db.clone(),
-                    },
-                    format!("RESUME {db};  -- {}", b.name),
-                )
-            })
-        })
+        .flat_map(|(i, b)| b.databases.iter().map(move |db| resume_op(i, b, db)))
         .collect();
     resume_ops(settings, &ops, StepId::UndoResumeTraffic, ctx).await
 }

@@ -99,11 +99,6 @@ impl PgBouncer {
         format!("host=127.0.0.1 port={} user=pgbouncer", self.port)
     }
 
-    /// The temp dir holding its files.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     fn pid(&self) -> Option<i32> {
         std::fs::read_to_string(&self.pidfile)
             .ok()
