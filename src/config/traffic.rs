@@ -461,4 +461,47 @@ mod tests {
         assert!(with("port=5432", "host=y").contains("needs one host"));
         assert!(with("host=x port=99999", "host=y").contains("not a port number"));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// The traffic tables' own syntax mixed with wide and control characters: an
+            /// answer or an error, never a panic.
+            #[test]
+            fn traffic_soup_loads_or_errs_without_panic(text in crate::text::token_soup(&[
+                "[traffic]", "[[traffic.pgbouncer]]", "[traffic.command]", "router", "=",
+                "\"pgbouncer\"", "\"command\"", "pause_timeout_ms", "admin", "databases",
+                "include_file", "retarget_argv", "argv", "timeout_ms", "pgbouncer_target",
+                "\"host=h port=1\"", "[\"app\"]", "[]", "\"/x\"", "\n", "1", "-1", "nan",
+                "password=", "\"",
+            ], 60)) {
+                let _ = load(&text);
+            }
+
+            /// A password in the admin console's DSN or in a target never shows.
+            #[test]
+            fn a_traffic_password_never_shows(post in "[a-z =\"'\\[\\]\\n/?@:]{0,20}", target in any::<bool>()) {
+                let secret = "password=Zq9Xw7Kp";
+                let bouncer = |admin: &str| format!(
+                    "[traffic]\nrouter = \"pgbouncer\"\n[[traffic.pgbouncer]]\nadmin = \"{admin}\"\n\
+                     databases = [\"app\"]\ninclude_file = \"/x\"\n"
+                );
+                let text = if target {
+                    format!(
+                        "{}{}",
+                        SIDES.replace("host=10.0.0.1 port=5432 dbname=app", &format!("host=h {secret}{post}")),
+                        bouncer("host=b")
+                    )
+                } else {
+                    format!("{SIDES}{}", bouncer(&format!("host=h {secret}{post}")))
+                };
+                if let Err(e) = from_str(&text, None, &Overrides::default()) {
+                    let e = format!("{e:#}");
+                    prop_assert!(!e.contains("Zq9X"), "{}", e);
+                }
+            }
+        }
+    }
 }
