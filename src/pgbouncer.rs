@@ -85,33 +85,12 @@ impl Admin {
 
     pub async fn databases(&self, timeout: Duration) -> Result<Vec<Entry>> {
         let rows = self.rows("SHOW DATABASES", timeout).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Entry {
-                name: field(r, "name"),
-                host: field(r, "host"),
-                port: field(r, "port").parse().unwrap_or(0),
-                database: field(r, "database"),
-                paused: field(r, "paused") == "1",
-            })
-            .collect())
+        Ok(rows.iter().map(entry).collect())
     }
 
     /// Client and server counts of each database's pools, summed over users.
     pub async fn pools(&self, timeout: Duration) -> Result<HashMap<String, PoolLoad>> {
-        let rows = self.rows("SHOW POOLS", timeout).await?;
-        let mut out: HashMap<String, PoolLoad> = HashMap::new();
-        for r in &rows {
-            let n = |k: &str| field(r, k).parse::<u64>().unwrap_or(0);
-            let p = out.entry(field(r, "database")).or_default();
-            p.cl_active += n("cl_active");
-            p.cl_waiting += n("cl_waiting");
-            p.sv_active += n("sv_active");
-            p.sv_idle += n("sv_idle");
-            let wait_ms = n("maxwait") * 1000 + n("maxwait_us") / 1000;
-            p.maxwait_ms = p.maxwait_ms.max(wait_ms);
-        }
-        Ok(out)
+        Ok(pool_loads(&self.rows("SHOW POOLS", timeout).await?))
     }
 
     /// `SHOW CONFIG` as key → value.
@@ -122,6 +101,35 @@ impl Admin {
             .map(|r| (field(r, "key"), field(r, "value")))
             .collect())
     }
+}
+
+/// A `SHOW DATABASES` row; what cannot be read is empty or 0 (then it points at no side).
+fn entry(r: &Row) -> Entry {
+    Entry {
+        name: field(r, "name"),
+        host: field(r, "host"),
+        port: field(r, "port").parse().unwrap_or(0),
+        database: field(r, "database"),
+        paused: field(r, "paused") == "1",
+    }
+}
+
+/// `SHOW POOLS` rows summed per database; counts saturate rather than overflow on a bad row.
+fn pool_loads(rows: &[Row]) -> HashMap<String, PoolLoad> {
+    let mut out: HashMap<String, PoolLoad> = HashMap::new();
+    for r in rows {
+        let n = |k: &str| field(r, k).parse::<u64>().unwrap_or(0);
+        let p = out.entry(field(r, "database")).or_default();
+        p.cl_active = p.cl_active.saturating_add(n("cl_active"));
+        p.cl_waiting = p.cl_waiting.saturating_add(n("cl_waiting"));
+        p.sv_active = p.sv_active.saturating_add(n("sv_active"));
+        p.sv_idle = p.sv_idle.saturating_add(n("sv_idle"));
+        let wait_ms = n("maxwait")
+            .saturating_mul(1000)
+            .saturating_add(n("maxwait_us") / 1000);
+        p.maxwait_ms = p.maxwait_ms.max(wait_ms);
+    }
+    out
 }
 
 fn field(r: &Row, k: &str) -> String {
@@ -208,6 +216,59 @@ pub fn write_include(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn row() -> impl Strategy<Value = Row> {
+            let key = prop::sample::select(vec![
+                "name",
+                "host",
+                "port",
+                "database",
+                "paused",
+                "cl_active",
+                "cl_waiting",
+                "sv_active",
+                "sv_idle",
+                "maxwait",
+                "maxwait_us",
+                "x",
+            ]);
+            let value = prop_oneof![
+                "\\PC{0,12}",
+                any::<u64>().prop_map(|n| n.to_string()),
+                Just(u64::MAX.to_string()),
+                Just("-1".to_string()),
+            ];
+            prop::collection::hash_map(key.prop_map(str::to_string), value, 0..12)
+        }
+
+        proptest! {
+            /// Whatever PgBouncer answers (or something else on its port), reading it never
+            /// panics, overflow included.
+            #[test]
+            fn any_rows_read_without_panic(rows in prop::collection::vec(row(), 0..8)) {
+                let _ = rows.iter().map(entry).collect::<Vec<_>>();
+                let _ = pool_loads(&rows);
+            }
+        }
+    }
+
+    #[test]
+    fn pool_counts_saturate() {
+        let big: Row = [
+            ("database", "app"),
+            ("maxwait", "18446744073709551615"),
+            ("cl_waiting", "18446744073709551615"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let p = &pool_loads(&[big.clone(), big])["app"];
+        assert_eq!((p.maxwait_ms, p.cl_waiting), (u64::MAX, u64::MAX));
+    }
 
     #[test]
     fn an_entry_serves_the_side_whose_target_it_points_at() {
