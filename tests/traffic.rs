@@ -30,6 +30,11 @@ fn entry(c: &Cluster) -> String {
     format!("host=127.0.0.1 port={} dbname={DB}", c.port)
 }
 
+/// A PgBouncer in transaction pooling whose database `bench` points at `c`, for `app`.
+fn bouncer_on(c: &Cluster) -> PgBouncer {
+    PgBouncer::try_start(&[format!("bench = {}", entry(c))], &["app"], "transaction").unwrap()
+}
+
 /// The migration's configuration with `[traffic]` for `bouncers` and both sides' targets.
 fn traffic_config(m: &Mig, bouncers: &[&PgBouncer], extra: &str) -> PathBuf {
     let mut text = std::fs::read_to_string(&m.cfg).unwrap();
@@ -153,18 +158,8 @@ fn points_at(b: &PgBouncer, c: &Cluster) -> bool {
 #[test]
 fn pgbench_through_two_pgbouncers_follows_cutover_and_rollback_without_a_failed_transaction() {
     let mut m = Mig::replicating_seeded(Copy::BaseBackup, "", 20, &pgbench_tables);
-    let b1 = PgBouncer::try_start(
-        &[format!("bench = {}", entry(&m.blue))],
-        &["app"],
-        "transaction",
-    )
-    .unwrap();
-    let b2 = PgBouncer::try_start(
-        &[format!("bench = {}", entry(&m.blue))],
-        &["app"],
-        "transaction",
-    )
-    .unwrap();
+    let b1 = bouncer_on(&m.blue);
+    let b2 = bouncer_on(&m.blue);
     m.cfg = traffic_config(&m, &[&b1, &b2], "");
     let bench_dir = tempfile::tempdir().unwrap();
     let bench = pgbench(b1.port, 30, bench_dir.path());
@@ -234,12 +229,7 @@ fn pgbench_through_two_pgbouncers_follows_cutover_and_rollback_without_a_failed_
 #[test]
 fn a_bouncer_that_cannot_pause_in_time_abandons_the_cutover_with_nothing_changed() {
     let mut m = Mig::replicating_seeded(Copy::BaseBackup, "", 20, &pgbench_tables);
-    let b = PgBouncer::try_start(
-        &[format!("bench = {}", entry(&m.blue))],
-        &["app"],
-        "transaction",
-    )
-    .unwrap();
+    let b = bouncer_on(&m.blue);
     m.cfg = traffic_config(&m, &[&b], "");
     let short = std::fs::read_to_string(&m.cfg)
         .unwrap()
@@ -268,15 +258,7 @@ fn a_bouncer_that_cannot_pause_in_time_abandons_the_cutover_with_nothing_changed
     // nothing changed: BLUE serves, the bouncer points at it and is not paused
     m.assert_serving("blue");
     assert!(points_at(&b, &m.blue));
-    let out = run_ok(
-        Command::new(Bin::pg15().tool("psql"))
-            .args(["-X", "-At", "-h", "127.0.0.1", "-p"])
-            .arg(b.port.to_string())
-            .args(["-U", "pgbouncer", "pgbouncer", "-c", "SHOW DATABASES"]),
-        "SHOW DATABASES",
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let bench = text.lines().find(|l| l.starts_with("bench|")).unwrap();
+    let bench = bench_row(&b);
     assert!(bench.ends_with("|0|0"), "still paused: {bench}");
     let _ = open.wait();
 }
@@ -292,27 +274,24 @@ fn admin_sql(b: &PgBouncer, cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn paused(b: &PgBouncer) -> bool {
+/// `bench`'s row of SHOW DATABASES; it ends in `|paused|disabled`.
+fn bench_row(b: &PgBouncer) -> String {
     let text = admin_sql(b, "SHOW DATABASES");
-    let bench = text.lines().find(|l| l.starts_with("bench|")).unwrap();
-    bench.ends_with("|1|0")
+    text.lines()
+        .find(|l| l.starts_with("bench|"))
+        .unwrap()
+        .to_string()
+}
+
+fn paused(b: &PgBouncer) -> bool {
+    bench_row(b).ends_with("|1|0")
 }
 
 #[test]
 fn killed_between_two_bouncers_a_rerun_repoints_the_rest_and_resumes_all() {
     let mut m = Mig::replicating_seeded(Copy::BaseBackup, "", 20, &pgbench_tables);
-    let b1 = PgBouncer::try_start(
-        &[format!("bench = {}", entry(&m.blue))],
-        &["app"],
-        "transaction",
-    )
-    .unwrap();
-    let b2 = PgBouncer::try_start(
-        &[format!("bench = {}", entry(&m.blue))],
-        &["app"],
-        "transaction",
-    )
-    .unwrap();
+    let b1 = bouncer_on(&m.blue);
+    let b2 = bouncer_on(&m.blue);
     m.cfg = traffic_config(&m, &[&b1, &b2], "");
     let r = m.pgc_env(
         ("PGCUTOVER_TEST_ABORT_AFTER", "traffic_retarget"),
