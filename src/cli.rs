@@ -455,14 +455,18 @@ pub async fn status(settings: &Settings) -> report::Status {
         .aws
         .as_ref()
         .map_or(settings.poll.timeout, |a| a.timeout);
-    let ((mut b, mut g), aws) = tokio::join!(
+    let ((mut b, mut g), aws, traffic) = tokio::join!(
         reading::read_both(settings, true),
-        crate::collect::rds::read(settings, budget)
+        crate::collect::rds::read(settings, budget),
+        crate::pgbouncer::read(&settings.traffic, settings.poll.timeout)
     );
     b.rds = aws.blue;
     g.rds = aws.green;
     let mut st = report::build(&settings.names, &settings.app_roles, &b, &g);
     st.snapshot = aws.snapshot;
+    if let Some(t) = traffic {
+        report::with_traffic(&mut st, t);
+    }
     let has_source = settings.redo_log_file.is_some()
         || (settings.aws.is_some() && settings.green.rds_instance.is_some());
     if has_source {

@@ -440,3 +440,94 @@ fn the_graceful_fence_lets_a_short_transaction_commit() {
         "1"
     );
 }
+
+#[test]
+fn status_and_check_read_the_bouncers_and_name_what_is_wrong() {
+    let mut m = Mig::replicating(Copy::BaseBackup, "");
+    let b = PgBouncer::try_start(
+        &[format!("bench = {}", entry(&m.blue))],
+        &["app"],
+        "transaction",
+    )
+    .unwrap();
+    m.cfg = traffic_config(&m, &[&b], "");
+    let s = m.status();
+    let t = &s["traffic"];
+    assert_eq!(
+        t["pointed"],
+        serde_json::json!({"to": "side", "side": "blue"}),
+        "{t:#}"
+    );
+    let bouncer = &t["bouncers"][0];
+    assert_eq!(bouncer["admin_rights"], true, "{t:#}");
+    assert_eq!(bouncer["include"]["state"], "matches", "{t:#}");
+    assert_eq!(bouncer["server_login_retry_s"], 15, "{t:#}");
+    let e = &bouncer["entries"][0];
+    assert_eq!(
+        (&e["db"], &e["side"], &e["paused"], &e["pool_mode"]),
+        (
+            &"bench".into(),
+            &"blue".into(),
+            &false.into(),
+            &"transaction".into()
+        ),
+        "{t:#}"
+    );
+    let r = m.pgc(&["check"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("server_login_retry") && r.stdout.contains("include_file"),
+        "{}",
+        r.stdout
+    );
+
+    // A SHOW-only login cannot PAUSE: check blocks and says what to change.
+    let stats = m.home.path().join("stats.toml");
+    std::fs::write(
+        &stats,
+        std::fs::read_to_string(&m.cfg)
+            .unwrap()
+            .replace("user=pgbouncer", "user=stats"),
+    )
+    .unwrap();
+    let r = m.pgc_with(&stats, &["check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("may only SHOW") && r.stdout.contains("admin_users"),
+        "{}",
+        r.stdout
+    );
+
+    // Paused by hand: the status says so.
+    admin_sql(&b, "PAUSE bench");
+    let r = m.pgc(&["status"]);
+    assert!(r.stdout.contains("PAUSED"), "{}", r.stdout);
+    admin_sql(&b, "RESUME bench");
+
+    // The include file edited to GREEN without a RELOAD: they differ, and check says why.
+    std::fs::write(
+        &b.include,
+        format!("[databases]\nbench = {}\n", entry(&m.green)),
+    )
+    .unwrap();
+    let r = m.pgc(&["check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("RELOAD pending"), "{}", r.stdout);
+
+    // RELOADed: the app is sent to GREEN, where app roles cannot log in — an alarm, and
+    // check blocks.
+    admin_sql(&b, "RELOAD");
+    let s = m.status();
+    let alarms = s["traffic"]["alarms"].to_string();
+    assert!(
+        alarms.contains("on_fenced_side") && alarms.contains("APP DOWN"),
+        "{alarms}"
+    );
+    let r = m.pgc(&["check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("traffic_serving_side") && r.stdout.contains("while BLUE serves"),
+        "{}",
+        r.stdout
+    );
+}

@@ -20,10 +20,11 @@ use crate::domain::rds::{InstanceFacts, Snapshot};
 use crate::domain::schema::{self, Catalog, SchemaDiff};
 use crate::domain::sequences::{self, SequenceRow};
 use crate::domain::step::Edge;
+use crate::domain::traffic::{self, TrafficAlarm, TrafficReading};
 use crate::engine::{Event, Outcome, Plan};
 use keys::{Command, Keymap};
 
-/// The panels, in Tab order; 1–7 jump to them.
+/// The panels, in Tab order; 1–8 jump to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Panel {
     Replication,
@@ -33,10 +34,11 @@ pub enum Panel {
     Schema,
     Sequences,
     Journal,
+    Traffic,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 7] = [
+    pub const ALL: [Panel; 8] = [
         Panel::Replication,
         Panel::Instances,
         Panel::Redo,
@@ -44,6 +46,7 @@ impl Panel {
         Panel::Schema,
         Panel::Sequences,
         Panel::Journal,
+        Panel::Traffic,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -54,11 +57,32 @@ impl Panel {
             Panel::Schema => "Schema diff",
             Panel::Sequences => "Sequences",
             Panel::Journal => "Journal",
+            Panel::Traffic => "Traffic",
         }
     }
     pub fn index(self) -> usize {
         Panel::ALL.iter().position(|p| *p == self).unwrap_or(0)
     }
+}
+
+/// The routers as the dashboard knows them.
+#[derive(Debug)]
+pub struct TrafficView {
+    /// `pgbouncer` or `command`, from the configuration (before any reading).
+    pub router: &'static str,
+    pub reading: Polled<TrafficReading>,
+    pub alarms: Vec<TrafficAlarm>,
+    /// A pause longer than this is an alarm: the cutover would have abandoned its own by then.
+    pub pause_limit: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastSwitch {
+    pub action: Action,
+    pub to: Side,
+    pub at: SystemTime,
+    pub window_ms: Option<f64>,
+    pub held_ms: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -148,6 +172,11 @@ pub enum Msg {
         at: SystemTime,
         data: Box<Result<Found, String>>,
     },
+    /// What the application's routers say (only when `[traffic] router` is set).
+    Traffic {
+        at: SystemTime,
+        data: Box<TrafficReading>,
+    },
     Planned(Action, Result<Plan, String>),
     Engine(Event),
     Finished(Action, Result<Outcome, String>),
@@ -175,9 +204,13 @@ pub struct State {
     pub running: Option<Running>,
     /// The last switch's window (NOLOGIN → LOGIN), ms.
     pub last_window_ms: Option<f64>,
+    /// The routers, when configured: their last reading and its alarms.
+    pub traffic: Option<TrafficView>,
+    /// The last switch made in this session, with how long the routers held the app.
+    pub last_switch: Option<LastSwitch>,
     pub overlay: Option<Overlay>,
     pub focus: Panel,
-    pub scroll: [u16; 7],
+    pub scroll: [u16; 8],
     pub frozen: bool,
     pub keymap: Keymap,
     /// Wall clock and monotonic clock of the last message, for ages and timers.
@@ -216,9 +249,11 @@ impl State {
             journal: Vec::new(),
             running: None,
             last_window_ms: None,
+            traffic: None,
+            last_switch: None,
             overlay: None,
             focus: Panel::Replication,
-            scroll: [0; 7],
+            scroll: [0; 8],
             frozen: false,
             keymap,
             now: SystemTime::now(),
@@ -255,6 +290,17 @@ impl State {
         r.fenced_at.map(|t| self.now_i.saturating_duration_since(t))
     }
 
+    /// Watch the routers too: `router` is `pgbouncer` or `command`.
+    pub fn with_traffic(mut self, router: &'static str, pause_limit: Duration) -> State {
+        self.traffic = Some(TrafficView {
+            router,
+            reading: Polled::default(),
+            alarms: Vec::new(),
+            pause_limit,
+        });
+        self
+    }
+
     fn recompute(&mut self) {
         (self.phase, self.checks) = checks::assess(
             &self.names,
@@ -262,6 +308,26 @@ impl State {
             self.blue.view(),
             self.green.view(),
         );
+        if let Some(r) = self.traffic.as_ref().and_then(|t| t.reading.fresh()) {
+            let serving = match self.phase.writable.as_slice() {
+                [s] => Some(*s),
+                _ => None,
+            };
+            self.checks.extend(traffic::checks(r, serving));
+            self.checks.sort_by_key(|c| (c.ok, c.severity));
+        }
+        self.traffic_alarms();
+    }
+
+    /// The routers' alarms at `now`: a pause grows longer with the clock alone.
+    fn traffic_alarms(&mut self) {
+        let switching = self.running.is_some();
+        let (writable, now) = (&self.phase.writable, self.now);
+        if let Some(t) = &mut self.traffic {
+            t.alarms = t.reading.fresh().map_or_else(Vec::new, |r| {
+                traffic::alarms(r, writable, switching, t.pause_limit, now)
+            });
+        }
     }
 
     fn log(&mut self, kind: JournalKind, text: String, ms: Option<f64>) {
@@ -284,7 +350,16 @@ pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<
     st.now_i = now_i;
     match msg {
         Msg::Key(k) => key(st, k),
-        Msg::Tick => Vec::new(),
+        Msg::Tick => {
+            st.traffic_alarms();
+            Vec::new()
+        }
+        Msg::Traffic { at, data } => {
+            if !st.frozen {
+                traffic_sample(st, at, *data);
+            }
+            Vec::new()
+        }
         Msg::Sample(s) => {
             if !st.frozen {
                 sample(st, s, now_i);
@@ -329,21 +404,50 @@ pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<
             Vec::new()
         }
         Msg::Finished(action, result) => {
-            st.running = None;
-            let (ok, text) = match &result {
-                Ok(o) => outcome_line(action, o),
-                Err(e) => (false, format!("{}: error: {e}", action.name())),
-            };
-            if let Ok(Outcome::Done {
-                window_ms: Some(w), ..
-            }) = &result
-            {
-                st.last_window_ms = Some(*w);
-            }
-            st.log(JournalKind::Outcome { ok }, text, None);
+            finished(st, action, &result);
             Vec::new()
         }
     }
+}
+
+fn traffic_sample(st: &mut State, at: SystemTime, mut r: TrafficReading) {
+    if let Some(t) = &mut st.traffic {
+        r.stamp_pauses(t.reading.value.as_ref(), at);
+        t.reading.record(at, Ok(r));
+        st.recompute();
+    }
+}
+
+/// An action ended: its outcome goes to the journal, a switch's times to the header and the
+/// Traffic panel.
+fn finished(st: &mut State, action: Action, result: &Result<Outcome, String>) {
+    st.running = None;
+    let (ok, text) = match result {
+        Ok(o) => outcome_line(action, o),
+        Err(e) => (false, format!("{}: error: {e}", action.name())),
+    };
+    if let Ok(Outcome::Done {
+        window_ms, held_ms, ..
+    }) = result
+    {
+        if let Some(w) = window_ms {
+            st.last_window_ms = Some(*w);
+        }
+        if matches!(action, Action::Cutover | Action::Rollback) {
+            st.last_switch = Some(LastSwitch {
+                action,
+                to: if action == Action::Cutover {
+                    Side::Green
+                } else {
+                    Side::Blue
+                },
+                at: st.now,
+                window_ms: *window_ms,
+                held_ms: *held_ms,
+            });
+        }
+    }
+    st.log(JournalKind::Outcome { ok }, text, None);
 }
 
 fn outcome_line(action: Action, o: &Outcome) -> (bool, String) {
@@ -517,7 +621,7 @@ fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         None => {}
     }
-    if let KeyCode::Char(c @ '1'..='7') = k.code {
+    if let KeyCode::Char(c @ '1'..='8') = k.code {
         st.focus = Panel::ALL[(c as usize) - ('1' as usize)];
         return Vec::new();
     }
@@ -666,6 +770,7 @@ mod tests {
                 Ok(Outcome::Done {
                     summary: "GREEN serves".into(),
                     window_ms: Some(17.5),
+                    held_ms: Some(48.0),
                     steps: vec![],
                 }),
             ),

@@ -181,6 +181,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The longest a switch of this configuration may hold the app paused on purpose: the
+    /// PAUSE's own limit, then a fence and a drain at theirs. A pause seen for longer is not
+    /// the tool's doing any more (or it was killed mid-switch).
+    pub fn longest_hold(&self) -> Duration {
+        self.traffic.pause_timeout + self.cutover.fence_timeout + self.cutover.drain_timeout
+    }
+
     pub fn side(&self, s: Side) -> &SideSettings {
         match s {
             Side::Blue => &self.blue,

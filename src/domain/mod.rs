@@ -17,3 +17,4 @@ pub mod step;
 /// Observed states for unit tests, snapshot tests and the dashboard benchmark.
 #[doc(hidden)]
 pub mod testdata;
+pub mod traffic;

@@ -94,6 +94,8 @@ pub enum Outcome {
         summary: String,
         /// NOLOGIN on the source → LOGIN on the target, for cutover and rollback.
         window_ms: Option<f64>,
+        /// PAUSE → RESUME: how long the routers held the application, for a switch with them.
+        held_ms: Option<f64>,
         steps: Vec<StepTime>,
     },
     NothingToDo {

@@ -254,6 +254,7 @@ pub async fn run(
     Ok(Outcome::Done {
         summary: last,
         window_ms: None,
+        held_ms: None,
         steps: ctx.steps.clone(),
     })
 }

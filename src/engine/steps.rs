@@ -373,6 +373,7 @@ pub async fn run(
     Ok(Outcome::Done {
         summary: summary.join("; "),
         window_ms: None,
+        held_ms: None,
         steps: ctx.steps.clone(),
     })
 }

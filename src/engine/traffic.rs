@@ -592,6 +592,7 @@ mod tests {
                 port: 5432,
                 database: "app".into(),
                 paused,
+                pool_mode: String::new(),
             }]),
         }
     }

@@ -23,7 +23,7 @@ pub struct PgBouncer {
 
 impl PgBouncer {
     /// Start with `entries` (`name = connection string` lines) in the include file, trusting
-    /// `users` (plus the admin user `pgbouncer`), in `pool_mode`.
+    /// `users` (plus the admin user `pgbouncer` and the SHOW-only user `stats`), in `pool_mode`.
     pub fn try_start(entries: &[String], users: &[&str], pool_mode: &str) -> Result<PgBouncer> {
         if !Path::new(BINARY).exists() {
             bail!("PgBouncer is not installed ({BINARY}): apt-get install pgbouncer");
@@ -35,7 +35,7 @@ impl PgBouncer {
         let pidfile = dir.path().join("pgbouncer.pid");
         let users_file = dir.path().join("users.txt");
         std::fs::write(&include, format!("[databases]\n{}\n", entries.join("\n")))?;
-        let mut list = vec!["pgbouncer"];
+        let mut list = vec!["pgbouncer", "stats"];
         list.extend_from_slice(users);
         let users_text = list.iter().fold(String::new(), |mut acc, u| {
             acc.push_str(&format!("\"{}\" \"\"\n", u.replace('"', "\"\"")));
@@ -47,7 +47,7 @@ impl PgBouncer {
             &ini,
             format!(
                 "[databases]\n%include {}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
-                 unix_socket_dir =\nauth_type = trust\nauth_file = {}\nadmin_users = pgbouncer\n\
+                 unix_socket_dir =\nauth_type = trust\nauth_file = {}\nadmin_users = pgbouncer\nstats_users = stats\n\
                  pool_mode = {pool_mode}\nmax_client_conn = 200\ndefault_pool_size = 20\n\
                  logfile = {}\npidfile = {}\n",
                 include.display(),

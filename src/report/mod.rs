@@ -14,6 +14,7 @@ use crate::domain::phase::{Alarm, Direction, MigrationNames, Phase};
 use crate::domain::rds::{Event, Instance, Point, Snapshot};
 use crate::domain::schema::{self, SchemaDiff};
 use crate::domain::sequences::{self, SequenceRow};
+use crate::domain::traffic::{self, Pointed, TrafficAlarm, TrafficReading};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -36,6 +37,54 @@ pub struct Status {
     pub snapshot: Option<Result<Option<Snapshot>, String>>,
     /// The restore's redo line, when a source is configured.
     pub redo: Option<RedoOut>,
+    /// The application's routers, when `[traffic] router` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficOut>,
+}
+
+/// Where the application's traffic goes and what each router says.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrafficOut {
+    pub pointed: Pointed,
+    pub alarms: Vec<TrafficAlarmOut>,
+    #[serde(flatten)]
+    pub reading: TrafficReading,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrafficAlarmOut {
+    #[serde(flatten)]
+    pub alarm: TrafficAlarm,
+    pub message: String,
+}
+
+/// Add the routers' reading to a report: its alarms (a one-shot reading cannot tell how long a
+/// pause has lasted) and its checks, which `check` counts like the others.
+pub fn with_traffic(st: &mut Status, reading: TrafficReading) {
+    let serving = match st.writable.as_slice() {
+        [s] => Some(*s),
+        _ => None,
+    };
+    st.checks.extend(traffic::checks(&reading, serving));
+    st.checks.sort_by_key(|c| (c.ok, c.severity));
+    let alarms = traffic::alarms(
+        &reading,
+        &st.writable,
+        false,
+        std::time::Duration::MAX,
+        std::time::SystemTime::now(),
+    );
+    st.traffic = Some(TrafficOut {
+        pointed: reading.pointed(),
+        alarms: alarms
+            .into_iter()
+            .map(|a| TrafficAlarmOut {
+                message: a.message(),
+                alarm: a,
+            })
+            .collect(),
+        reading,
+    });
 }
 
 impl Status {
@@ -244,6 +293,7 @@ pub fn build(
         sequences,
         snapshot: None,
         redo: None,
+        traffic: None,
     }
 }
 

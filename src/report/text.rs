@@ -24,6 +24,7 @@ pub fn status(s: &Status) -> String {
     sides(&mut o, s);
     slots(&mut o, s);
     subscriptions(&mut o, s);
+    traffic(&mut o, s);
     o.push_str("\nchecks:\n");
     o.push_str(&checks(s));
     schema_diff(&mut o, s);
@@ -49,6 +50,9 @@ fn header(o: &mut String, s: &Status) {
     );
     for a in &s.alarms {
         let _ = writeln!(o, "ALARM ✗ {}", a.message);
+    }
+    for a in s.traffic.iter().flat_map(|t| &t.alarms) {
+        let _ = writeln!(o, "ALARM ✗ {}", crate::text::one_line(&a.message));
     }
     o.push('\n');
 }
@@ -197,6 +201,48 @@ fn slots(o: &mut String, s: &Status) {
                 sl.wal_retained_bytes.map_or_else(|| "-".into(), bytes),
                 sl.wal_status.as_deref().unwrap_or(""),
             );
+        }
+    }
+}
+
+/// Where the app's traffic goes: per bouncer and database, the side, paused, and the load.
+fn traffic(o: &mut String, s: &Status) {
+    use crate::domain::traffic::Pointed;
+    let Some(t) = &s.traffic else { return };
+    let to = match t.pointed {
+        Pointed::Side(side) => side.upper().to_string(),
+        Pointed::Split => "SPLIT".into(),
+        Pointed::Unknown => "unknown".into(),
+    };
+    let _ = writeln!(o, "\ntraffic ({}) → {to}", t.reading.router);
+    if let Some(p) = &t.reading.command_problem {
+        let _ = writeln!(o, "  ✗ command: {}", crate::text::one_line(p));
+    }
+    for b in &t.reading.bouncers {
+        if let Some(e) = &b.error {
+            let _ = writeln!(o, "  ✗ {}: {}", b.name, crate::text::one_line(e));
+            continue;
+        }
+        for e in &b.entries {
+            let load = e.load.as_ref().map_or(String::new(), |l| {
+                format!(
+                    "  clients {}/{} waiting  servers {}/{} idle  max wait {} ms",
+                    l.cl_active, l.cl_waiting, l.sv_active, l.sv_idle, l.maxwait_ms
+                )
+            });
+            let _ = writeln!(
+                o,
+                "  {} {:<8} → {:<5} {}{}{}",
+                crate::text::one_line(&b.name),
+                e.db,
+                e.side.map_or("?", Side::upper),
+                crate::text::one_line(&e.address()),
+                if e.paused { "  PAUSED" } else { "" },
+                load
+            );
+        }
+        for m in &b.missing {
+            let _ = writeln!(o, "  ✗ {}: no database {m}", b.name);
         }
     }
 }
@@ -375,11 +421,15 @@ pub fn outcome(out: &crate::engine::Outcome) -> String {
         Outcome::Done {
             summary,
             window_ms,
+            held_ms,
             steps,
         } => {
             let mut o = format!("done: {summary}\n");
             if let Some(w) = window_ms {
                 let _ = writeln!(o, "write-unavailability window: {w:.1} ms");
+            }
+            if let Some(h) = held_ms {
+                let _ = writeln!(o, "the routers held the app (PAUSE → RESUME): {h:.1} ms");
             }
             for s in steps {
                 let _ = writeln!(o, "  {:<20} {:>8.1} ms", s.step, s.ms);

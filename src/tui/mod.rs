@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{self, Effect, Msg, State};
 use crate::collect::{poller, reading};
-use crate::config::Settings;
+use crate::config::{Router, Settings};
 use crate::domain::observed::Side;
 use crate::ui::{self, Theme};
 
@@ -128,6 +128,13 @@ impl Pollers {
         if settings.aws.is_some() {
             handles.push(tokio::spawn(aws_poller(settings.clone(), tx.clone())));
         }
+        if !matches!(settings.traffic.router, Router::None) {
+            handles.push(tokio::spawn(traffic_poller(
+                settings.clone(),
+                interval,
+                tx.clone(),
+            )));
+        }
         if settings.redo_log_file.is_some()
             || (settings.aws.is_some() && settings.green.rds_instance.is_some())
         {
@@ -139,6 +146,26 @@ impl Pollers {
     fn stop(&mut self) {
         for h in self.handles.drain(..) {
             h.abort();
+        }
+    }
+}
+
+/// The routers at the refresh rate, over admin sessions kept between reads.
+pub async fn traffic_poller(settings: Arc<Settings>, interval: Duration, tx: mpsc::Sender<Msg>) {
+    let mut reader = crate::pgbouncer::Reader::default();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let Some(r) = reader.read(&settings.traffic, settings.poll.timeout).await else {
+            return;
+        };
+        let msg = Msg::Traffic {
+            at: SystemTime::now(),
+            data: Box::new(r),
+        };
+        if tx.send(msg).await.is_err() {
+            return;
         }
     }
 }
@@ -306,18 +333,28 @@ impl Runtime {
     }
 }
 
-/// Run the dashboard until the operator quits.
-pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
-    let keymap = keymap(&settings)?;
-    let settings = Arc::new(settings);
-    let mut st = State::new(
+/// The dashboard's state before any reading: what the configuration says to watch.
+fn initial_state(settings: &Settings, opts: &DashboardOptions) -> Result<State> {
+    let st = State::new(
         settings.names.clone(),
         settings.app_roles.clone(),
         opts.write,
         settings.poll.interval,
         settings.blue.rds_instance.is_some() || settings.green.rds_instance.is_some(),
-        keymap,
+        keymap(settings)?,
     );
+    Ok(match settings.traffic.router {
+        Router::None => st,
+        Router::PgBouncer(_) | Router::Command(_) => {
+            st.with_traffic(settings.traffic.router.name(), settings.longest_hold())
+        }
+    })
+}
+
+/// Run the dashboard until the operator quits.
+pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
+    let mut st = initial_state(&settings, &opts)?;
+    let settings = Arc::new(settings);
     install_panic_hook();
     let mut term = enter()?;
     // The first frame before any I/O: AWS or a side being slow never delays it.

@@ -12,6 +12,7 @@ use crate::app::State;
 use crate::app::keys::Command;
 use crate::domain::observed::Side;
 use crate::domain::phase::{Alarm, Direction};
+use crate::domain::traffic::TrafficAlarm;
 
 pub(super) fn draw(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     let p = Paragraph::new(vec![
@@ -50,7 +51,7 @@ fn state_line(st: &State, th: &Theme, narrow: bool) -> Line<'static> {
         (false, false) => Span::styled(" READ-ONLY ", th.badge_read_only),
         (false, true) => Span::styled(" RO ", th.badge_read_only),
     };
-    Line::from(vec![
+    let mut spans = vec![
         Span::styled(if narrow { "" } else { " pgcutover " }, th.title),
         Span::styled(if narrow { " " } else { "│ phase " }, th.muted),
         Span::styled(
@@ -66,11 +67,40 @@ fn state_line(st: &State, th: &Theme, narrow: bool) -> Line<'static> {
         writable,
         Span::styled(if narrow { " lag " } else { " │ lag " }, th.muted),
         Span::styled(lag, th.text),
+    ];
+    if let Some(t) = &st.traffic {
+        spans.push(Span::styled(
+            if narrow { " t→" } else { " │ traffic → " },
+            th.muted,
+        ));
+        spans.push(traffic_to(t, th));
+    }
+    spans.extend([
         Span::raw(" "),
         badge,
         Span::raw(" "),
         Span::styled(fmt_clock(st.now), th.muted),
-    ])
+    ]);
+    Line::from(spans)
+}
+
+/// Where the routers send the app: a side, SPLIT, or `?` before an answer or for a command.
+fn traffic_to(t: &crate::app::TrafficView, th: &Theme) -> Span<'static> {
+    use crate::domain::traffic::Pointed;
+    match t
+        .reading
+        .fresh()
+        .map(crate::domain::traffic::TrafficReading::pointed)
+    {
+        Some(Pointed::Side(Side::Blue)) => {
+            Span::styled("BLUE", th.blue_side.add_modifier(Modifier::BOLD))
+        }
+        Some(Pointed::Side(Side::Green)) => {
+            Span::styled("GREEN", th.green_side.add_modifier(Modifier::BOLD))
+        }
+        Some(Pointed::Split) => Span::styled("SPLIT", th.alarm),
+        Some(Pointed::Unknown) | None => Span::styled("?", th.warn),
+    }
 }
 
 /// The window timer or the running action, then alarms and stale sides; a calm line when
@@ -102,6 +132,14 @@ fn attention_line(st: &State, th: &Theme) -> Line<'static> {
         let style = match a {
             Alarm::SplitBrain | Alarm::Fenced => th.alarm,
             _ => th.warn.add_modifier(Modifier::BOLD),
+        };
+        line.push(Span::styled(format!(" ✗ {} ", a.message()), style));
+        line.push(Span::raw(" "));
+    }
+    for a in st.traffic.iter().flat_map(|t| &t.alarms) {
+        let style = match a {
+            TrafficAlarm::LongPause { .. } => th.warn.add_modifier(Modifier::BOLD),
+            _ => th.alarm,
         };
         line.push(Span::styled(format!(" ✗ {} ", a.message()), style));
         line.push(Span::raw(" "));

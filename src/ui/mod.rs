@@ -20,7 +20,7 @@ pub use theme::Theme;
 
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
-/// Below this width one panel shows at a time, chosen with Tab or 1–7.
+/// Below this width one panel shows at a time, chosen with Tab or 1–8.
 pub const WIDE: u16 = 120;
 
 pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
@@ -45,29 +45,7 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
     .areas(area);
     header::draw(st, th, f, header);
     if area.width >= WIDE {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-                .areas(body);
-        let l = Layout::vertical([
-            Constraint::Percentage(40),
-            Constraint::Percentage(35),
-            Constraint::Percentage(25),
-        ])
-        .split(left);
-        let r = Layout::vertical([
-            Constraint::Percentage(25),
-            Constraint::Percentage(20),
-            Constraint::Percentage(20),
-            Constraint::Percentage(35),
-        ])
-        .split(right);
-        panels::draw(st, th, f, Panel::Replication, l[0]);
-        panels::draw(st, th, f, Panel::Instances, l[1]);
-        panels::draw(st, th, f, Panel::Redo, l[2]);
-        panels::draw(st, th, f, Panel::Checks, r[0]);
-        panels::draw(st, th, f, Panel::Schema, r[1]);
-        panels::draw(st, th, f, Panel::Sequences, r[2]);
-        panels::draw(st, th, f, Panel::Journal, r[3]);
+        draw_wide(st, th, f, body);
     } else {
         let [tabs, one] = Layout::vertical([Constraint::Length(1), Constraint::Min(4)]).areas(body);
         let mut spans = Vec::new();
@@ -90,6 +68,50 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
         Some(Overlay::Notice(n)) => notice(th, f, area, "Notice", n),
         None => {}
     }
+}
+
+/// Every panel at once: Replication, Traffic (with a router), Instances and Redo on the left;
+/// Checks, Schema diff, Sequences and Journal on the right.
+fn draw_wide(st: &State, th: &Theme, f: &mut Frame, body: Rect) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+    // The Traffic panel takes room only when a router is configured.
+    let l = if st.traffic.is_some() {
+        Layout::vertical([
+            Constraint::Percentage(34),
+            Constraint::Percentage(22),
+            Constraint::Percentage(26),
+            Constraint::Percentage(18),
+        ])
+        .split(left)
+    } else {
+        Layout::vertical([
+            Constraint::Percentage(40),
+            Constraint::Percentage(35),
+            Constraint::Percentage(25),
+        ])
+        .split(left)
+    };
+    let r = Layout::vertical([
+        Constraint::Percentage(25),
+        Constraint::Percentage(20),
+        Constraint::Percentage(20),
+        Constraint::Percentage(35),
+    ])
+    .split(right);
+    panels::draw(st, th, f, Panel::Replication, l[0]);
+    let rest = if st.traffic.is_some() {
+        panels::draw(st, th, f, Panel::Traffic, l[1]);
+        &l[2..]
+    } else {
+        &l[1..]
+    };
+    panels::draw(st, th, f, Panel::Instances, rest[0]);
+    panels::draw(st, th, f, Panel::Redo, rest[1]);
+    panels::draw(st, th, f, Panel::Checks, r[0]);
+    panels::draw(st, th, f, Panel::Schema, r[1]);
+    panels::draw(st, th, f, Panel::Sequences, r[2]);
+    panels::draw(st, th, f, Panel::Journal, r[3]);
 }
 
 fn confirm_quit_text(st: &State) -> String {
@@ -128,7 +150,7 @@ fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
                 "setup",
             ),
             (k(Command::Help), "help"),
-            (format!("{}/1-7", k(Command::NextPanel)), "panel"),
+            (format!("{}/1-8", k(Command::NextPanel)), "panel"),
             (k(Command::Freeze), "freeze"),
             (
                 st.keymap.pair(Command::Faster, Command::Slower),
@@ -203,7 +225,7 @@ fn help(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     }
     lines.push(Line::from(vec![
         Span::styled(
-            format!("{:>10}  ", "1–7"),
+            format!("{:>10}  ", "1–8"),
             th.accent.add_modifier(Modifier::BOLD),
         ),
         Span::styled("jump to a panel", th.text),

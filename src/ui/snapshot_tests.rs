@@ -300,3 +300,136 @@ fn hints_follow_rebound_keys() {
     assert!(out.contains("n/m: scroll"), "{out}");
     assert!(!out.contains("Enter/y"), "{out}");
 }
+
+fn routed(db: &str, side: Side, port: u16, paused: bool) -> crate::domain::traffic::RoutedEntry {
+    crate::domain::traffic::RoutedEntry {
+        db: db.into(),
+        host: "10.0.0.1".into(),
+        port,
+        database: db.into(),
+        side: Some(side),
+        paused,
+        paused_since: None,
+        pool_mode: Some("transaction".into()),
+        load: Some(crate::domain::traffic::PoolLoad {
+            cl_active: 8,
+            cl_waiting: if paused { 8 } else { 0 },
+            sv_active: 2,
+            sv_idle: 3,
+            maxwait_ms: if paused { 2300 } else { 0 },
+        }),
+    }
+}
+
+fn bouncers(entries: [Vec<crate::domain::traffic::RoutedEntry>; 2]) -> Msg {
+    use crate::domain::traffic::{BouncerReading, IncludeState, TrafficReading};
+    let [a, b] = entries;
+    let one = |name: &str, entries| BouncerReading {
+        name: name.into(),
+        error: None,
+        entries,
+        missing: vec![],
+        admin_rights: Some(true),
+        server_login_retry_s: Some(1),
+        include: IncludeState::NotUsed,
+    };
+    Msg::Traffic {
+        at: t0(),
+        data: Box::new(TrafficReading {
+            router: "pgbouncer",
+            bouncers: vec![
+                one("pgbouncer 1 (10.0.0.5:6432)", a),
+                one("pgbouncer 2 (10.0.0.6:6432)", b),
+            ],
+            command_problem: None,
+        }),
+    }
+}
+
+/// The Traffic panel and the header's `traffic →`: calm, then a pause left behind by a killed
+/// switch, then bouncers that disagree, then after a switch made here.
+#[test]
+fn traffic_panel_header_and_alarms() {
+    let mut f = replicating();
+    let replicating = std::mem::replace(
+        &mut f.st,
+        State::new(
+            testdata::names(),
+            vec![],
+            false,
+            Duration::from_secs(1),
+            false,
+            Keymap::default(),
+        ),
+    );
+    f.st = replicating.with_traffic("pgbouncer", Duration::from_secs(20));
+    let blue = |paused| {
+        [
+            vec![routed("app", Side::Blue, 5432, paused)],
+            vec![routed("app", Side::Blue, 5432, false)],
+        ]
+    };
+    let send_traffic = |f: &mut Fixture, secs: f64, e| {
+        let Msg::Traffic { data, .. } = bouncers(e) else {
+            unreachable!()
+        };
+        let (w, _) = f.at(secs);
+        f.send(secs, Msg::Traffic { at: w, data });
+    };
+    send_traffic(&mut f, 60.0, blue(false));
+    f.send(60.5, Msg::Tick);
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(
+        out.contains("traffic → BLUE") && out.contains("8:Traffic"),
+        "{out}"
+    );
+    assert!(out.contains("✓ no alarms"), "{out}");
+    insta::assert_snapshot!("traffic_160x48", out);
+
+    // Paused at 61 s and still at 90 s: longer than any switch would hold it.
+    send_traffic(&mut f, 61.0, blue(true));
+    send_traffic(&mut f, 90.0, blue(true));
+    f.send(90.5, Msg::Tick);
+    f.st.focus = Panel::Traffic;
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(out.contains("PAUSED 29 s"), "{out}");
+    insta::assert_snapshot!("traffic_paused_80x24", out);
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(out.contains("held `app` paused for 29 s"), "{out}");
+
+    // One bouncer repointed, the other not: SPLIT, and the app on BLUE that is still writable.
+    send_traffic(
+        &mut f,
+        91.0,
+        [
+            vec![routed("app", Side::Green, 5433, false)],
+            vec![routed("app", Side::Blue, 5432, false)],
+        ],
+    );
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(
+        out.contains("traffic → SPLIT") && out.contains("bouncers disagree"),
+        "{out}"
+    );
+    assert!(out.contains("APP DOWN"), "GREEN is not writable: {out}");
+
+    // A cutover made here: the panel says where and how long the app was held.
+    f.send(
+        92.0,
+        Msg::Finished(
+            Action::Cutover,
+            Ok(crate::engine::Outcome::Done {
+                summary: "GREEN serves".into(),
+                window_ms: Some(14.2),
+                held_ms: Some(61.0),
+                steps: vec![],
+            }),
+        ),
+    );
+    f.send(95.0, Msg::Tick);
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(
+        out.contains("last switch GREEN  app held 61 ms  window 14 ms  3 s ago"),
+        "{out}"
+    );
+}

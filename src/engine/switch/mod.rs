@@ -514,6 +514,7 @@ pub async fn run(
             None => format!("finished: {tu} serves; {su} applies from {tu}{held}"),
         },
         window_ms: progress.window_ms,
+        held_ms: progress.traffic.held_ms,
         steps: ctx.steps.clone(),
     })
 }

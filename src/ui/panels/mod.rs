@@ -8,6 +8,7 @@ mod redo;
 mod replication;
 mod schema;
 mod sequences;
+mod traffic;
 
 use std::time::{Duration, SystemTime};
 
@@ -121,6 +122,22 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
                 panel,
                 sequences::sequences(st, th),
                 Some(age),
+                scroll,
+            );
+        }
+        Panel::Traffic => {
+            let age = st
+                .traffic
+                .as_ref()
+                .map(|t| age_label(&t.reading, st.now, st.interval));
+            text_panel(
+                st,
+                th,
+                f,
+                area,
+                panel,
+                traffic::traffic(st, th),
+                age,
                 scroll,
             );
         }
