@@ -343,6 +343,7 @@ fn dispatch(rt: &tokio::runtime::Runtime, cli: Cli) -> ExitCode {
             write: cli.write,
             theme,
             journal: None,
+            app_counts: None,
         };
         return match rt.block_on(crate::tui::run(settings, opts)) {
             Ok(()) => ExitCode::SUCCESS,

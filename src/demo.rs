@@ -6,17 +6,18 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use color_eyre::eyre::{Result, bail};
 
-use crate::app::{self, Msg, State};
+use crate::app::{self, AppCounts, Msg, State};
 use crate::config::Settings;
 use crate::domain::guards::Action;
 use crate::domain::observed::Side;
 use crate::domain::step::StepId;
 use crate::engine::{self, Outcome};
+use crate::harness::pgbouncer::PgBouncer;
 use crate::harness::{Bin, Cluster, free_port};
 use crate::ui::Theme;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -31,12 +32,17 @@ struct Demo {
     dir: tempfile::TempDir,
     blue: Cluster,
     green: Option<Cluster>,
+    /// The app's PgBouncer, when the package is installed.
+    bouncer: Option<PgBouncer>,
     stop_writer: Arc<AtomicBool>,
 }
 
 impl Drop for Demo {
     fn drop(&mut self) {
         self.stop_writer.store(true, Ordering::Relaxed);
+        if let Some(b) = &mut self.bouncer {
+            b.stop();
+        }
         // A fast stop, not the harness's immediate one: the demo's clusters end cleanly.
         if let Some(g) = &mut self.green {
             let _ = g.try_stop();
@@ -63,9 +69,10 @@ async fn sql(dsn: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// The app: inserts as role `app` at `tps`, on whichever side lets it log in, so a cutover
-/// shows up as a pause of a few milliseconds and writes moving to GREEN.
-fn spawn_writer(ports: [u16; 2], tps: u32, stop: Arc<AtomicBool>, count: Arc<AtomicU64>) {
+/// The app: inserts as role `app` at `tps`. Through PgBouncer when there is one (`ports` is
+/// its one port), else on whichever side lets it log in. Every failed insert is counted: with
+/// PgBouncer a switch is a pause of some milliseconds and the count stays 0.
+fn spawn_writer(ports: Vec<u16>, tps: u32, stop: Arc<AtomicBool>, counts: Arc<AppCounts>) {
     tokio::spawn(async move {
         let every = Duration::from_secs_f64(1.0 / f64::from(tps.max(1)));
         let mut client: Option<tokio_postgres::Client> = None;
@@ -78,7 +85,7 @@ fn spawn_writer(ports: [u16; 2], tps: u32, stop: Arc<AtomicBool>, count: Arc<Ato
                 .is_none_or(tokio_postgres::Client::is_closed)
             {
                 client = None;
-                for p in ports {
+                for p in &ports {
                     let dsn = format!(
                         "host=127.0.0.1 port={p} dbname=demo user=app application_name=demo-app connect_timeout=2"
                     );
@@ -91,19 +98,22 @@ fn spawn_writer(ports: [u16; 2], tps: u32, stop: Arc<AtomicBool>, count: Arc<Ato
                     }
                 }
             }
-            if let Some(c) = &client {
-                let r = c
-                    .execute(
+            // The simple protocol: PgBouncer 1.18 in transaction pooling keeps no prepared
+            // statement from one transaction to the next.
+            let r = match &client {
+                Some(c) => c
+                    .batch_execute(
                         "INSERT INTO orders (item, invoice_no) VALUES ('demo', nextval('invoice_no'))",
-                        &[],
                     )
-                    .await;
-                match r {
-                    Ok(_) => {
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => client = None,
-                }
+                    .await
+                    .is_ok(),
+                None => false,
+            };
+            if r {
+                counts.committed.fetch_add(1, Ordering::Relaxed);
+            } else {
+                counts.failed.fetch_add(1, Ordering::Relaxed);
+                client = None;
             }
         }
     });
@@ -132,7 +142,7 @@ async fn action(s: &Settings, a: Action, journal: &Path) -> Result<()> {
 
 /// BLUE with the app's schema and role, the writer, prepare; GREEN from a crash-consistent copy
 /// of BLUE; subscribe and start.
-async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AtomicU64>)> {
+async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AppCounts>)> {
     let bin = Bin::installed()?;
     let dir = tempfile::Builder::new()
         .prefix("pgcutover-demo-")
@@ -141,6 +151,7 @@ async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AtomicU64>)> {
     let mut demo = Demo {
         blue: Cluster::try_new("BLUE", &bin, CONF)?,
         green: None,
+        bouncer: None,
         stop_writer: Arc::new(AtomicBool::new(false)),
         dir,
     };
@@ -155,20 +166,32 @@ async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AtomicU64>)> {
     )
     .await?;
     let green_port = free_port()?;
-    let count = Arc::new(AtomicU64::new(0));
+    let target = |port: u16| format!("host=127.0.0.1 port={port} dbname=demo");
+    demo.bouncer = start_bouncer(&target(demo.blue.port));
+    let counts = Arc::new(AppCounts::default());
     if tps > 0 {
-        spawn_writer(
-            [demo.blue.port, green_port],
-            tps,
-            demo.stop_writer.clone(),
-            count.clone(),
-        );
+        let ports = match &demo.bouncer {
+            Some(b) => vec![b.port],
+            None => vec![demo.blue.port, green_port],
+        };
+        spawn_writer(ports, tps, demo.stop_writer.clone(), counts.clone());
     }
     let journal = demo.dir.path().join("journal.jsonl");
     let blue_dsn = demo.blue.dsn_for("demo");
+    let traffic = demo.bouncer.as_ref().map_or(String::new(), |b| {
+        format!(
+            "[traffic]\nrouter = \"pgbouncer\"\n[[traffic.pgbouncer]]\nadmin = \"{}\"\n\
+             databases = [\"demo\"]\ninclude_file = \"{}\"\n",
+            b.admin_dsn(),
+            b.include.display()
+        )
+    });
+    let (blue_target, green_target) = (target(demo.blue.port), target(green_port));
     let config = |green_dsn: &str, green_log: &Path| {
         format!(
-            "[blue]\ndsn = \"{blue_dsn}\"\n[green]\ndsn = \"{green_dsn}\"\n[cutover]\napp_roles = [\"app\"]\n[redo]\nlog_file = \"{}\"\n[poll]\ninterval_ms = 1000\n",
+            "[blue]\ndsn = \"{blue_dsn}\"\npgbouncer_target = \"{blue_target}\"\n\
+             [green]\ndsn = \"{green_dsn}\"\npgbouncer_target = \"{green_target}\"\n\
+             [cutover]\napp_roles = [\"app\"]\n[redo]\nlog_file = \"{}\"\n[poll]\ninterval_ms = 1000\n{traffic}",
             green_log.display()
         )
     };
@@ -189,10 +212,31 @@ async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AtomicU64>)> {
     action(&s, Action::Start, &journal).await?;
     say(&format!(
         "replicating; {} writes so far. Journal: {}",
-        count.load(Ordering::Relaxed),
+        counts.committed.load(Ordering::Relaxed),
         journal.display()
     ));
-    Ok((demo, s, count))
+    Ok((demo, s, counts))
+}
+
+/// The app's PgBouncer in transaction pooling, its database `demo` pointing at BLUE; `None`
+/// (the app then connects directly) when the package is missing or it cannot start.
+fn start_bouncer(blue_target: &str) -> Option<PgBouncer> {
+    match PgBouncer::try_start(&[format!("demo = {blue_target}")], &["app"], "transaction") {
+        Ok(b) => {
+            say(&format!(
+                "PgBouncer on 127.0.0.1:{}: the app writes through it, and C/R switch it",
+                b.port
+            ));
+            Some(b)
+        }
+        Err(e) => {
+            say(&format!(
+                "no PgBouncer ({}): the app connects directly and sees the fence as errors",
+                crate::format::report_chain(&e)
+            ));
+            None
+        }
+    }
 }
 
 pub fn main(
@@ -202,13 +246,13 @@ pub fn main(
     theme: Theme,
 ) -> ExitCode {
     let result = rt.block_on(async {
-        let (demo, settings, _count) = tokio::select! {
+        let (demo, settings, counts) = tokio::select! {
             r = set_up(tps) => r?,
             _ = tokio::signal::ctrl_c() => bail!("interrupted during set-up"),
         };
         let journal = demo.dir.path().join("journal.jsonl");
         let r = match &screenshots {
-            Some(dir) => shots(&settings, dir, &theme, &journal).await,
+            Some(dir) => shots(&settings, dir, &theme, &journal, &counts).await,
             None => {
                 crate::tui::run(
                     settings,
@@ -216,6 +260,7 @@ pub fn main(
                         write: true,
                         theme,
                         journal: Some(journal),
+                        app_counts: Some(counts),
                     },
                 )
                 .await
@@ -236,7 +281,13 @@ pub fn main(
 
 /// Render the real dashboard on the demo's data into SVG files: the overview at 160×48, the
 /// cutover dialog, the window timer during a cutover, and 80×24.
-async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -> Result<()> {
+async fn shots(
+    settings: &Settings,
+    dir: &Path,
+    theme: &Theme,
+    journal: &Path,
+    counts: &AppCounts,
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let save = |st: &State, name: &str, w: u16, h: u16| -> Result<()> {
         let svg = render_svg(st, theme, w, h)?;
@@ -245,6 +296,7 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
         Ok(())
     };
     let (mut st, mut readers) = warmed_up(settings).await;
+    update(&mut st, counts.read());
     save(&st, "overview-160x48.svg", 160, 48)?;
     save(&st, "overview-80x24.svg", 80, 24)?;
 
@@ -274,7 +326,8 @@ async fn shots(settings: &Settings, dir: &Path, theme: &Theme, journal: &Path) -
         }
     }
     update(&mut st, Msg::Finished(Action::Cutover, outcome));
-    feed(&mut st, &mut readers, false).await;
+    feed(&mut st, &mut readers, settings, false).await;
+    update(&mut st, counts.read());
     save(&st, "after-cutover-160x48.svg", 160, 48)?;
     Ok(())
 }
@@ -284,8 +337,8 @@ fn update(st: &mut State, msg: Msg) {
 }
 
 /// A dashboard state with a minute of samples (so the lag chart has a shape) and the redo line.
-async fn warmed_up(settings: &Settings) -> (State, [crate::collect::postgres::PgReader; 2]) {
-    let mut st = State::new(
+async fn warmed_up(settings: &Settings) -> (State, Readers) {
+    let st = State::new(
         settings.names.clone(),
         settings.app_roles.clone(),
         true,
@@ -293,12 +346,20 @@ async fn warmed_up(settings: &Settings) -> (State, [crate::collect::postgres::Pg
         false,
         crate::app::keys::Keymap::default(),
     );
-    let mut readers = [
-        crate::collect::reading::reader(settings, Side::Blue),
-        crate::collect::reading::reader(settings, Side::Green),
-    ];
+    let mut st = if let crate::config::Router::None = settings.traffic.router {
+        st
+    } else {
+        st.with_traffic(settings.traffic.router.name(), settings.longest_hold())
+    };
+    let mut readers = Readers {
+        sides: [
+            crate::collect::reading::reader(settings, Side::Blue),
+            crate::collect::reading::reader(settings, Side::Green),
+        ],
+        traffic: crate::pgbouncer::Reader::default(),
+    };
     for i in 0..40 {
-        feed(&mut st, &mut readers, i == 0).await;
+        feed(&mut st, &mut readers, settings, i == 0).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     if let Ok(found) = crate::aws::redo_source::locate(settings).await {
@@ -334,16 +395,31 @@ async fn cutover(
     (events, outcome)
 }
 
-/// One poll of both sides into the state, as the dashboard's pollers would send it: live facts,
-/// and with `full` the inventory and catalogue too.
-async fn feed(
-    st: &mut crate::app::State,
-    readers: &mut [crate::collect::postgres::PgReader; 2],
-    full: bool,
-) {
+/// What the dashboard's pollers read with: both sides and the routers.
+struct Readers {
+    sides: [crate::collect::postgres::PgReader; 2],
+    traffic: crate::pgbouncer::Reader,
+}
+
+/// One poll of both sides and the routers into the state, as the dashboard's pollers would send
+/// it: live facts, and with `full` the inventory and catalogue too.
+async fn feed(st: &mut crate::app::State, readers: &mut Readers, settings: &Settings, full: bool) {
     use crate::collect::poller::{Sample, SampleData};
     use crate::format::report_chain;
-    for (reader, side) in readers.iter_mut().zip(Side::BOTH) {
+    if let Some(r) = readers
+        .traffic
+        .read(&settings.traffic, settings.poll.timeout)
+        .await
+    {
+        update(
+            st,
+            Msg::Traffic {
+                at: SystemTime::now(),
+                data: Box::new(r),
+            },
+        );
+    }
+    for (reader, side) in readers.sides.iter_mut().zip(Side::BOTH) {
         let mut data = vec![SampleData::Live(
             reader
                 .live()

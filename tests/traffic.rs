@@ -461,7 +461,7 @@ fn status_and_check_read_the_bouncers_and_name_what_is_wrong() {
     let bouncer = &t["bouncers"][0];
     assert_eq!(bouncer["admin_rights"], true, "{t:#}");
     assert_eq!(bouncer["include"]["state"], "matches", "{t:#}");
-    assert_eq!(bouncer["server_login_retry_s"], 15, "{t:#}");
+    assert_eq!(bouncer["server_login_retry_s"], 1, "{t:#}");
     let e = &bouncer["entries"][0];
     assert_eq!(
         (&e["db"], &e["side"], &e["paused"], &e["pool_mode"]),
@@ -473,13 +473,24 @@ fn status_and_check_read_the_bouncers_and_name_what_is_wrong() {
         ),
         "{t:#}"
     );
-    let r = m.pgc(&["check"]);
+    let r = m.pgc(&["check", "--json"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains("server_login_retry") && r.stdout.contains("include_file"),
-        "{}",
-        r.stdout
-    );
+    let checks = r.json();
+    for id in [
+        "bouncer_admin",
+        "include_file",
+        "pool_mode",
+        "server_login_retry",
+        "traffic_serving_side",
+    ] {
+        let c = checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {checks:#}"));
+        assert_eq!(c["ok"], true, "{c:#}");
+    }
 
     // A SHOW-only login cannot PAUSE: check blocks and says what to change.
     let stats = m.home.path().join("stats.toml");

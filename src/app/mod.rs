@@ -76,6 +76,24 @@ pub struct TrafficView {
     pub pause_limit: Duration,
 }
 
+/// Counts kept by a workload that runs beside the dashboard (the demo's app): what the app
+/// itself saw of the switches.
+#[derive(Debug, Default)]
+pub struct AppCounts {
+    pub committed: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
+impl AppCounts {
+    pub fn read(&self) -> Msg {
+        use std::sync::atomic::Ordering::Relaxed;
+        Msg::App {
+            committed: self.committed.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastSwitch {
     pub action: Action,
@@ -172,6 +190,11 @@ pub enum Msg {
         at: SystemTime,
         data: Box<Result<Found, String>>,
     },
+    /// The counts of a workload run beside the dashboard.
+    App {
+        committed: u64,
+        failed: u64,
+    },
     /// What the application's routers say (only when `[traffic] router` is set).
     Traffic {
         at: SystemTime,
@@ -208,6 +231,8 @@ pub struct State {
     pub traffic: Option<TrafficView>,
     /// The last switch made in this session, with how long the routers held the app.
     pub last_switch: Option<LastSwitch>,
+    /// (committed, failed) of a workload run beside the dashboard, e.g. the demo's app.
+    pub app_counts: Option<(u64, u64)>,
     pub overlay: Option<Overlay>,
     pub focus: Panel,
     pub scroll: [u16; 8],
@@ -251,6 +276,7 @@ impl State {
             last_window_ms: None,
             traffic: None,
             last_switch: None,
+            app_counts: None,
             overlay: None,
             focus: Panel::Replication,
             scroll: [0; 8],
@@ -352,6 +378,10 @@ pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<
         Msg::Key(k) => key(st, k),
         Msg::Tick => {
             st.traffic_alarms();
+            Vec::new()
+        }
+        Msg::App { committed, failed } => {
+            st.app_counts = Some((committed, failed));
             Vec::new()
         }
         Msg::Traffic { at, data } => {

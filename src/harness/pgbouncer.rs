@@ -48,7 +48,7 @@ impl PgBouncer {
             format!(
                 "[databases]\n%include {}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
                  unix_socket_dir =\nauth_type = trust\nauth_file = {}\nadmin_users = pgbouncer\nstats_users = stats\n\
-                 pool_mode = {pool_mode}\nmax_client_conn = 200\ndefault_pool_size = 20\n\
+                 pool_mode = {pool_mode}\nserver_login_retry = 1\nmax_client_conn = 200\ndefault_pool_size = 20\n\
                  logfile = {}\npidfile = {}\n",
                 include.display(),
                 users_file.display(),

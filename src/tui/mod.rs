@@ -250,6 +250,8 @@ pub struct DashboardOptions {
     pub theme: Theme,
     /// Where actions journal (default: $XDG_STATE_HOME/pgcutover/journal.jsonl).
     pub journal: Option<std::path::PathBuf>,
+    /// A workload run beside the dashboard (the demo's app), whose counts it shows.
+    pub app_counts: Option<Arc<crate::app::AppCounts>>,
 }
 
 /// The keymap from `[keys]`; a bad entry names the file it came from.
@@ -405,7 +407,16 @@ pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
         };
         let mut effects = Vec::new();
         if let Some(m) = msg {
+            let tick = matches!(m, Msg::Tick);
             effects = app::update(&mut st, m, SystemTime::now(), Instant::now());
+            if let (true, Some(c)) = (tick, &opts.app_counts) {
+                effects.extend(app::update(
+                    &mut st,
+                    c.read(),
+                    SystemTime::now(),
+                    Instant::now(),
+                ));
+            }
             dirty = true;
         }
         // Coalesce: apply whatever else is already waiting before drawing once.

@@ -155,14 +155,20 @@ fn attention_line(st: &State, th: &Theme) -> Line<'static> {
             th.warn.add_modifier(Modifier::BOLD),
         ));
     }
+    if let Some((committed, failed)) = st.app_counts {
+        line.push(Span::styled(
+            format!(" app: {committed} committed, {failed} failed "),
+            if failed == 0 { th.ok } else { th.alarm },
+        ));
+    }
     if st.frozen {
         line.push(Span::styled(
             format!(" ❄ FROZEN ({}) ", st.keymap.keys(Command::Freeze)),
             th.selected,
         ));
     }
-    if line.is_empty() {
-        line.push(Span::styled(" ✓ no alarms", th.ok));
+    if line.iter().all(|s| s.content.starts_with(" app: ")) {
+        line.insert(0, Span::styled(" ✓ no alarms ", th.ok));
         if let Some(w) = st.last_window_ms {
             line.push(Span::styled(format!("   last window {w:.1} ms"), th.muted));
         }

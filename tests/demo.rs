@@ -1,0 +1,55 @@
+//! The demo a newcomer runs first: its app writes through a real PgBouncer, the cutover it
+//! shows switches that PgBouncer, and the app's failed count stays 0; everything it started is
+//! gone afterwards.
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
+
+mod common;
+
+use common::*;
+
+/// The characters an SVG frame shows, without markup or spaces.
+fn svg_text(path: &std::path::Path) -> String {
+    let svg = std::fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in svg.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag && !c.is_whitespace() => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&gt;", ">")
+        .replace("&lt;", "<")
+        .replace("&amp;", "&")
+}
+
+#[test]
+fn the_demos_app_writes_through_pgbouncer_and_sees_no_failure_at_the_cutover() {
+    let home = tempfile::tempdir().unwrap();
+    let shots = home.path().join("shots");
+    let r = run(pgcutover(home.path())
+        .arg("demo")
+        .arg("--screenshots")
+        .arg(&shots));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("the app writes through it"),
+        "the demo must start its PgBouncer: {}",
+        r.stderr
+    );
+    let after = svg_text(&shots.join("after-cutover-160x48.svg"));
+    assert!(after.contains("traffic→GREEN"), "{after}");
+    assert!(after.contains("committed,0failed"), "{after}");
+    assert!(after.contains("appheld"), "the Traffic panel: {after}");
+    // Everything it started is stopped and removed.
+    let removed = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("demo: stopped the clusters, removing "))
+        .unwrap();
+    for d in removed.split(", ") {
+        assert!(!std::path::Path::new(d).exists(), "{d} is still there");
+    }
+}
