@@ -4,156 +4,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::migration::{Copy, Mig};
+use common::pgbench::*;
 use common::*;
 use pgcutover::harness::pgbouncer::PgBouncer;
-
-/// pgbench's tables on BLUE before the copy; `pgbench_history` gets a key so it replicates.
-fn pgbench_tables(blue: &Cluster) {
-    run_ok(
-        Command::new(Bin::pg15().tool("pgbench"))
-            .args(["-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p"])
-            .arg(blue.port.to_string())
-            .args(["-U", "postgres", DB]),
-        "pgbench -i",
-    );
-    blue.sql("ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY");
-    blue.sql("GRANT ALL ON ALL TABLES IN SCHEMA public TO app");
-    blue.sql("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app");
-}
-
-fn entry(c: &Cluster) -> String {
-    format!("host=127.0.0.1 port={} dbname={DB}", c.port)
-}
-
-/// A PgBouncer in transaction pooling whose database `bench` points at `c`, for `app`.
-fn bouncer_on(c: &Cluster) -> PgBouncer {
-    PgBouncer::try_start(&[format!("bench = {}", entry(c))], &["app"], "transaction").unwrap()
-}
-
-/// The migration's configuration with `[traffic]` for `bouncers` and both sides' targets.
-fn traffic_config(m: &Mig, bouncers: &[&PgBouncer], extra: &str) -> PathBuf {
-    let mut text = std::fs::read_to_string(&m.cfg).unwrap();
-    for c in [&m.blue, &m.green] {
-        let dsn_line = format!("dsn = {}\n", toml_str(&c.dsn()));
-        text = text.replacen(
-            &dsn_line,
-            &format!("{dsn_line}pgbouncer_target = {}\n", toml_str(&entry(c))),
-            1,
-        );
-    }
-    text.push_str("[traffic]\nrouter = \"pgbouncer\"\npause_timeout_ms = 3000\n");
-    for b in bouncers {
-        text.push_str(&format!(
-            "[[traffic.pgbouncer]]\nadmin = {}\ndatabases = [\"bench\"]\ninclude_file = {}\n",
-            toml_str(&b.admin_dsn()),
-            toml_str(&b.include.display().to_string())
-        ));
-    }
-    text.push_str(extra);
-    let p = m.home.path().join("traffic.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-struct Bench {
-    child: Child,
-    prefix: PathBuf,
-}
-
-/// pgbench through `port` for `secs`, 8 clients at 300 tps, every transaction logged.
-fn pgbench(port: u16, secs: u32, dir: &Path) -> Bench {
-    let prefix = dir.join("pgbench");
-    let child = Command::new(Bin::pg15().tool("pgbench"))
-        .args(["-h", "127.0.0.1", "-p"])
-        .arg(port.to_string())
-        .args(["-U", "app", "-n", "-c", "8", "-j", "2", "-R", "300", "-T"])
-        .arg(secs.to_string())
-        .arg("-l")
-        .arg(format!("--log-prefix={}", prefix.display()))
-        .arg("bench")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pgbench");
-    Bench { child, prefix }
-}
-
-/// What pgbench logged: committed transactions, failed ones, and the largest latency (ms).
-struct Logged {
-    committed: u64,
-    failed: u64,
-    max_ms: f64,
-}
-
-impl Bench {
-    fn finish(self) -> Logged {
-        let out = self.child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && !stderr.contains("aborted"),
-            "pgbench failed ({}):\n{}\n{stderr}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let dir = self.prefix.parent().unwrap();
-        let name = self
-            .prefix
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
-        let mut l = Logged {
-            committed: 0,
-            failed: 0,
-            max_ms: 0.0,
-        };
-        for f in std::fs::read_dir(dir).unwrap() {
-            let f = f.unwrap();
-            if !f.file_name().to_string_lossy().starts_with(&name) {
-                continue;
-            }
-            for line in std::fs::read_to_string(f.path()).unwrap().lines() {
-                // client_id transaction_no time script_no time_epoch time_us [schedule_lag]
-                let time = line.split_whitespace().nth(2).unwrap_or("");
-                match time.parse::<f64>() {
-                    Ok(us) => {
-                        l.committed += 1;
-                        l.max_ms = l.max_ms.max(us / 1000.0);
-                    }
-                    Err(_) if time == "skipped" => {}
-                    Err(_) => l.failed += 1,
-                }
-            }
-        }
-        l
-    }
-}
-
-fn invariant_holds(c: &Cluster) -> bool {
-    c.sql(
-        "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches) \
-         AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(tbalance) FROM pgbench_tellers) \
-         AND (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history)",
-    ) == "t"
-}
-
-fn history(c: &Cluster) -> u64 {
-    c.sql("SELECT count(*) FROM pgbench_history")
-        .parse()
-        .unwrap()
-}
-
-fn points_at(b: &PgBouncer, c: &Cluster) -> bool {
-    std::fs::read_to_string(&b.include)
-        .unwrap()
-        .contains(&format!("port={}", c.port))
-}
 
 #[test]
 fn pgbench_through_two_pgbouncers_follows_cutover_and_rollback_without_a_failed_transaction() {
@@ -540,5 +398,95 @@ fn status_and_check_read_the_bouncers_and_name_what_is_wrong() {
         r.stdout.contains("traffic_serving_side") && r.stdout.contains("while BLUE serves"),
         "{}",
         r.stdout
+    );
+}
+
+/// A command router whose script does what `mode` (a file beside it) says.
+fn command_router(m: &mut Mig) -> PathBuf {
+    let dir = m.home.path().to_path_buf();
+    let script = dir.join("point-app-at");
+    let mode = dir.join("mode");
+    std::fs::write(&mode, "ok").unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$(cat {mode})\" in\n\
+             ok) echo repointed ;;\n\
+             quiet) echo \"dns api: postgres://app:hunter22@dns.example/x password=pw2secret $MY_DNS_TOKEN\" >&2; exit 3 ;;\n\
+             wrote) {psql} -X -q -h 127.0.0.1 -p \"$PGCUTOVER_TO_PORT\" -U app -d \"$PGCUTOVER_TO_DBNAME\" \
+                    -c \"INSERT INTO items (note) VALUES ('moved early')\"; echo half-done >&2; exit 4 ;;\n\
+             esac\n",
+            mode = mode.display(),
+            psql = Bin::pg15().tool("psql").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut text = std::fs::read_to_string(&m.cfg).unwrap();
+    text.push_str(&format!(
+        "[traffic]\nrouter = \"command\"\n[traffic.command]\nargv = [{}]\ntimeout_ms = 5000\n",
+        toml_str(&script.display().to_string())
+    ));
+    let cfg = dir.join("command.toml");
+    std::fs::write(&cfg, text).unwrap();
+    m.cfg = cfg;
+    mode
+}
+
+#[test]
+fn a_failed_command_is_undone_unless_the_target_took_a_write() {
+    let mut m = Mig::replicating_at(Copy::BaseBackup, "", 20);
+    let mode = command_router(&mut m);
+
+    // The command fails before anything wrote to GREEN: undone, BLUE serves again, and what
+    // the script printed is journaled with its secrets masked.
+    std::fs::write(&mode, "quiet").unwrap();
+    m.writer.as_ref().unwrap().pause();
+    let r = m.pgc_env(
+        ("MY_DNS_TOKEN", "tok3n-value-9"),
+        &["run", "cutover", "--yes"],
+    );
+    m.writer.as_ref().unwrap().resume();
+    assert_eq!(r.code, 5, "FailedSafe: {}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("failed before GREEN took a write"),
+        "{}",
+        r.stdout
+    );
+    m.assert_serving("blue");
+    let journal = std::fs::read_to_string(&m.journal).unwrap();
+    for secret in ["hunter22", "pw2secret", "tok3n-value-9"] {
+        assert!(
+            !journal.contains(secret) && !r.stdout.contains(secret) && !r.stderr.contains(secret),
+            "{secret} leaked"
+        );
+    }
+    assert!(
+        journal.contains("postgres://app:***@dns.example"),
+        "the output is journaled"
+    );
+    m.assert_lossless("blue", false);
+
+    // The command half-worked: the app wrote to GREEN, then it failed. GREEN keeps serving;
+    // a rerun with a working command finishes, and nothing is lost.
+    std::fs::write(&mode, "wrote").unwrap();
+    let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
+    assert_eq!(r.code, 6, "FailedAfterSwitch: {}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("GREEN took") && r.stdout.contains("keeps serving"),
+        "{}",
+        r.stdout
+    );
+    m.assert_serving("green");
+    std::fs::write(&mode, "ok").unwrap();
+    let r = m.pgc(&["run", "cutover", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    m.assert_lossless("green", true);
+    assert_eq!(
+        m.blue
+            .sql("SELECT count(*) FROM items WHERE note = 'moved early'"),
+        "1",
+        "GREEN's early write reached BLUE over the reverse path"
     );
 }

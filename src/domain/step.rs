@@ -75,6 +75,8 @@ step_ids! {
     UndoEnableForward = "undo_enable_forward",
     UndoDisarm = "undo_disarm",
     UndoResumeTraffic = "undo_resume_traffic",
+    /// The router's command failed after the unfence: the target fenced again and read for writes.
+    UndoTargetWrites = "undo_target_writes",
     // RDS
     SnapshotCall = "snapshot",
     UpgradeSnapshotCall = "upgrade-snapshot",

@@ -130,6 +130,19 @@ impl Outcome {
             Outcome::Refused { .. } => {}
         }
     }
+
+    /// Put `note` before the state (or summary) it explains.
+    pub fn prepend(&mut self, note: &str) {
+        match self {
+            Outcome::FailedSafe { state, .. } | Outcome::FailedAfterSwitch { state, .. } => {
+                state.insert_str(0, note);
+            }
+            Outcome::Done { summary, .. } | Outcome::NothingToDo { summary } => {
+                summary.insert_str(0, note);
+            }
+            Outcome::Refused { .. } => {}
+        }
+    }
 }
 
 /// RunOptions of a run.

@@ -267,6 +267,15 @@ pub fn terminate_subscription_workers(sub: &str) -> Stmt {
     ))
 }
 
+/// Move a logical slot to `lsn` without decoding what lies before it.
+pub fn slot_advance(slot: &str, lsn: Lsn) -> Stmt {
+    Stmt::new(format!(
+        "SELECT pg_replication_slot_advance({}, {})",
+        literal(slot),
+        literal(&lsn.to_string())
+    ))
+}
+
 pub fn origin_advance(origin: &str, lsn: Lsn) -> Stmt {
     Stmt::new(format!(
         "SELECT pg_replication_origin_advance({}, {})",

@@ -441,7 +441,7 @@ pub async fn retarget(step: &Step, settings: &Settings, ctx: &mut Ctx<'_>) -> Re
             .target(*to)
             .ok_or_else(|| eyre!("no [{to}] pgbouncer_target"))?;
         let t0 = Instant::now();
-        let r = retarget_one(b, target, t).await;
+        let r = retarget_one(b, target, t, settings).await;
         journal(ctx, step.id, shown, t0, &r)?;
         r.map_err(|e| {
             eyre!(
@@ -455,7 +455,12 @@ pub async fn retarget(step: &Step, settings: &Settings, ctx: &mut Ctx<'_>) -> Re
     Ok(format!("{} bouncer(s) repointed and verified", done.len()))
 }
 
-async fn retarget_one(b: &Bouncer, target: &crate::config::RouteTarget, t: Duration) -> Result<()> {
+async fn retarget_one(
+    b: &Bouncer,
+    target: &crate::config::RouteTarget,
+    t: Duration,
+    settings: &Settings,
+) -> Result<()> {
     match &b.retarget {
         Retarget::IncludeFile(path) => {
             let text = pgbouncer::include_text(b, target);
@@ -475,7 +480,7 @@ async fn retarget_one(b: &Bouncer, target: &crate::config::RouteTarget, t: Durat
                             .replace("{dbname}", target.dbname.as_deref().unwrap_or(db))
                     })
                     .collect();
-                run_program(&args, &[], t).await?;
+                run_program(&args, &[], t, settings).await?;
             }
         }
     }
@@ -522,7 +527,7 @@ pub async fn command(
         ("PGCUTOVER_ACTION", action.name().clone()),
     ];
     let t0 = Instant::now();
-    let r = run_program(&c.argv, &env, c.timeout).await;
+    let r = run_program(&c.argv, &env, c.timeout, settings).await;
     let shown = step.router.first().map_or("", |(_, s)| s.as_str());
     journal(
         ctx,
@@ -535,9 +540,36 @@ pub async fn command(
     Ok(if out.is_empty() { "done".into() } else { out })
 }
 
+/// The values of this process's environment that may be secrets (names with PASSWORD, SECRET
+/// or TOKEN: libpq's, pgcutover's `password_env` defaults, AWS's), which the program inherits.
+/// Also the variables the configuration names in `password_env`, whatever they are called.
+fn secret_values(settings: &Settings) -> Vec<String> {
+    let named: Vec<&str> = [&settings.blue, &settings.green]
+        .into_iter()
+        .chain(settings.traffic.bouncers().iter().map(|b| &b.admin))
+        .map(|s| s.password_env.as_str())
+        .collect();
+    std::env::vars_os()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            let upper = k.to_ascii_uppercase();
+            named.contains(&k.as_ref())
+                || ["PASSWORD", "SECRET", "TOKEN"]
+                    .iter()
+                    .any(|w| upper.contains(w))
+        })
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// Run a program with a time limit; its output (clipped, one line, terminal-safe) or an error
 /// with its exit status.
-async fn run_program(argv: &[String], env: &[(&str, String)], limit: Duration) -> Result<String> {
+async fn run_program(
+    argv: &[String],
+    env: &[(&str, String)],
+    limit: Duration,
+    settings: &Settings,
+) -> Result<String> {
     let (prog, args) = argv.split_first().ok_or_else(|| eyre!("empty command"))?;
     let mut cmd = tokio::process::Command::new(prog);
     cmd.args(args)
@@ -551,11 +583,11 @@ async fn run_program(argv: &[String], env: &[(&str, String)], limit: Duration) -
         .await
         .map_err(|_| eyre!("`{shown}` did not finish within {limit:?} (it was killed)"))?
         .map_err(|e| eyre!("cannot run `{shown}`: {e}"))?;
+    // Its output is journaled and shown: whatever secret it was handed or found is masked.
+    let secrets = secret_values(settings);
     let text = |b: &[u8]| {
-        crate::text::clip(
-            &crate::text::one_line(String::from_utf8_lossy(b).trim()),
-            300,
-        )
+        let masked = crate::text::redact_secrets(String::from_utf8_lossy(b).trim(), &secrets);
+        crate::text::clip(&crate::text::one_line(&masked), 300)
     };
     if !out.status.success() {
         bail!("`{shown}` failed ({}): {}", out.status, text(&out.stderr));

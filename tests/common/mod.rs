@@ -11,6 +11,7 @@ pub const DB: &str = "appdb";
 
 pub mod migration;
 pub mod moto;
+pub mod pgbench;
 pub mod writer;
 
 pub use pgcutover::harness::{Bin, Cluster};

@@ -61,7 +61,8 @@ pub struct Progress {
     pub changed: Changed,
     pub traffic: TrafficProgress,
     source_lsn: Option<Lsn>,
-    target_lsn: Option<Lsn>,
+    /// The target's LSN read in the window: where the reverse path starts.
+    pub target_lsn: Option<Lsn>,
     opened: Option<Instant>,
     pub window_ms: Option<f64>,
 }

@@ -499,6 +499,13 @@ pub async fn run(
         }
         .await;
         let Err(e) = result else { continue };
+        if step.id == StepId::RouterCommand
+            && let Some(lsn) = progress.target_lsn
+        {
+            // the target may not have taken a write yet: then the switch can still be undone
+            return undo::after_command(action, settings, &dbs, ctx, &progress.changed, lsn, e)
+                .await;
+        }
         return on_failure(action, settings, stage(steps, i), &dbs, &progress, ctx, e).await;
     }
     let held = progress

@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{Result, eyre};
 
 use super::super::db::Db;
 use super::super::sqlgen;
 use super::super::{Ctx, Outcome};
 use super::exec::{Changed, Conns};
 use crate::config::Settings;
+use crate::domain::guards::Action;
+use crate::domain::lsn::Lsn;
 use crate::domain::step::StepId;
 use crate::sql::ident;
 
@@ -42,6 +44,81 @@ pub async fn undo(
     Ok(Outcome::FailedSafe {
         error,
         state: done.state.join("; "),
+    })
+}
+
+/// The router's command failed after the target was unfenced. The target is fenced again and
+/// its reverse slot, moved to the target LSN of this window, is read for data changes: none
+/// means the app never wrote there, and the switch is undone as if the window had failed (the
+/// app still goes to the source). A change, or no answer, means the target may hold writes the
+/// source lacks: it serves again and the operator finishes the repointing.
+pub async fn after_command(
+    action: Action,
+    settings: &Settings,
+    dbs: &Conns,
+    ctx: &mut Ctx<'_>,
+    changed: &Changed,
+    target_lsn: Lsn,
+    err: color_eyre::eyre::Report,
+) -> Result<Outcome> {
+    let error = crate::format::report_chain(&err);
+    ctx.restoring_safety();
+    let t = &dbs.t;
+    let (su, tu) = (dbs.s.side.upper(), t.side.upper());
+    let (roles, n) = (&settings.app_roles, &settings.names);
+    ctx.note(format!(
+        "the router command failed after {tu} was unfenced: {error}; checking whether {tu} took a write"
+    ))?;
+    let id = StepId::UndoTargetWrites;
+    let t0 = ctx.begin(
+        id,
+        &format!("fence {tu} again and look for writes since its unfence"),
+        Some(t.side),
+    )?;
+    let writes: Result<u64> = async {
+        t.run(ctx, id, &sqlgen::set_login(roles, false)).await?;
+        t.run(ctx, id, &sqlgen::terminate_sessions(roles)).await?;
+        t.run(ctx, id, &sqlgen::slot_advance(&n.slot, target_lsn))
+            .await?;
+        let count = t
+            .value(ctx, id, &sqlgen::peek_data_changes(&n.slot, &n.publication))
+            .await?;
+        count
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| eyre!("no count of changes"))
+    }
+    .await;
+    if let Ok(0) = writes {
+        ctx.end(id, t0, &format!("{tu} took no write: undoing the switch"))?;
+        let mut out = undo(settings, dbs, ctx, changed, err).await?;
+        out.prepend(&format!(
+            "the router command failed before {tu} took a write, so the switch was undone: "
+        ));
+        return Ok(out);
+    }
+    let why = match &writes {
+        Ok(c) => format!("{tu} took {c} change(s) after its unfence"),
+        Err(e) => format!(
+            "whether {tu} took a write cannot be told ({})",
+            crate::format::report_chain(e)
+        ),
+    };
+    let back = t.run(ctx, id, &sqlgen::set_login(roles, true)).await;
+    ctx.end(id, t0, &why)?;
+    let serving = match back {
+        Ok(_) => format!("{tu} keeps serving (app roles LOGIN) and {su} stays fenced"),
+        Err(e) => format!(
+            "{tu} could not be given LOGIN back ({}): run `pgcutover run unfence {}`; {su} stays fenced",
+            crate::format::report_chain(&e),
+            t.side
+        ),
+    };
+    Ok(Outcome::FailedAfterSwitch {
+        error,
+        state: format!(
+            "{why}, so {serving}. Point the application at {tu} (what the command should have done),              then run `pgcutover run {}` again: it runs the command again and finishes the reverse path",
+            action.name()
+        ),
     })
 }
 
