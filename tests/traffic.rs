@@ -151,18 +151,18 @@ fn killed_between_two_bouncers_a_rerun_repoints_the_rest_and_resumes_all() {
     let b1 = bouncer_on(&m.blue);
     let b2 = bouncer_on(&m.blue);
     m.cfg = traffic_config(&m, &[&b1, &b2], "");
+    // killed right after the first bouncer was repointed and verified
     let r = m.pgc_env(
-        ("PGCUTOVER_TEST_ABORT_AFTER", "traffic_retarget"),
+        ("PGCUTOVER_TEST_ABORT_AFTER", "traffic_retarget:1"),
         &["run", "cutover", "--yes"],
     );
     assert_ne!(r.code, 0, "the hook must kill it: {}", r.stdout);
-    // as if the kill came after the first bouncer: put the second back on BLUE
-    std::fs::write(
-        &b2.include,
-        format!("[databases]\nbench = {}\n", entry(&m.blue)),
-    )
-    .unwrap();
-    admin_sql(&b2, "RELOAD");
+    assert!(
+        points_at(&b1, &m.green) && points_at(&b2, &m.blue),
+        "one bouncer on each side"
+    );
+    let s = m.status();
+    assert_eq!(s["traffic"]["pointed"]["to"], "split", "{:#}", s["traffic"]);
     assert!(
         paused(&b1) && paused(&b2),
         "both still paused after the kill"

@@ -305,16 +305,21 @@ impl<'a> Ctx<'a> {
             window,
         });
         self.steps.push(StepTime { step, ms });
-        // Test hook: die like `kill -9` right after a step, to prove reruns converge.
-        if self.abort_after.as_deref() == Some(step.as_str()) {
-            std::process::abort();
-        }
+        self.kill_point(step.as_str());
         // Test hook: a bug in the engine, to prove the dashboard reports a panicked action.
         assert!(
             self.panic_after.as_deref() != Some(step.as_str()),
             "test hook: panic after step {step}"
         );
         Ok(())
+    }
+
+    /// Test hook: die like `kill -9` at a named point (after a step, or inside one, e.g.
+    /// `traffic_retarget:1` after the first bouncer), to prove reruns converge.
+    pub fn kill_point(&self, point: &str) {
+        if self.abort_after.as_deref() == Some(point) {
+            std::process::abort();
+        }
     }
 
     pub fn note(&mut self, text: impl Into<String>) -> Result<()> {

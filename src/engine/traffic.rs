@@ -451,6 +451,7 @@ pub async fn retarget(step: &Step, settings: &Settings, ctx: &mut Ctx<'_>) -> Re
             )
         })?;
         done.push(b.name.clone());
+        ctx.kill_point(&format!("{}:{}", step.id, done.len()));
     }
     Ok(format!("{} bouncer(s) repointed and verified", done.len()))
 }
