@@ -14,7 +14,7 @@ use crate::domain::checks::{self, Check, SideView};
 use crate::domain::guards::Action;
 use crate::domain::lag::{LagSample, LagSeries};
 use crate::domain::observed::{Inventory, Live, Side};
-use crate::domain::phase::{self, Direction, MigrationNames, PhaseReport};
+use crate::domain::phase::{self, Alarm, Direction, MigrationNames, PhaseReport};
 use crate::domain::polled::Polled;
 use crate::domain::rds::{InstanceFacts, Snapshot};
 use crate::domain::schema::{self, Catalog, SchemaDiff};
@@ -170,6 +170,8 @@ pub enum Effect {
     /// Run the confirmed action on the engine.
     Run(Action),
     SetInterval(Duration),
+    /// Read everything again now (an action changed what the panels show).
+    Refresh,
     Quit,
 }
 
@@ -213,6 +215,9 @@ pub struct State {
     /// Started with `--write`: actions may run.
     pub write: bool,
     pub interval: Duration,
+    /// The inventory and catalogue are read every this many polls: their panels go stale
+    /// after three of their own intervals, not three live ones.
+    pub inventory_every: u32,
     pub rds_configured: bool,
     pub blue: SidePolled,
     pub green: SidePolled,
@@ -246,6 +251,11 @@ pub struct State {
 
 const JOURNAL_KEEP: usize = 1000;
 
+const RUNNING_NOTICE: &str = "wait for it to finish";
+
+/// How often the redo line is read again once found (it does not change after a restore).
+pub const REDO_EVERY: Duration = Duration::from_mins(10);
+
 impl State {
     pub fn new(
         names: MigrationNames,
@@ -255,12 +265,17 @@ impl State {
         rds_configured: bool,
         keymap: Keymap,
     ) -> State {
-        let phase = phase::derive(&names, None, None);
+        let mut phase = phase::derive(&names, None, None);
+        // Nothing was read yet: connecting, not unreachable.
+        phase
+            .alarms
+            .retain(|a| !matches!(a, Alarm::Unreachable { .. }));
         State {
             names,
             app_roles,
             write,
             interval,
+            inventory_every: 15,
             rds_configured,
             blue: SidePolled::default(),
             green: SidePolled::default(),
@@ -316,6 +331,17 @@ impl State {
         r.fenced_at.map(|t| self.now_i.saturating_duration_since(t))
     }
 
+    /// The interval of the inventory and catalogue reads.
+    pub fn inventory_interval(&self) -> Duration {
+        self.interval * self.inventory_every.max(1)
+    }
+
+    /// A side that has neither answered nor failed yet: the dashboard is still connecting.
+    pub fn connecting(&self, s: Side) -> bool {
+        let p = &self.side(s).live;
+        p.last_ok.is_none() && p.last_error.is_none()
+    }
+
     /// Watch the routers too: `router` is `pgbouncer` or `command`.
     pub fn with_traffic(mut self, router: &'static str, pause_limit: Duration) -> State {
         self.traffic = Some(TrafficView {
@@ -334,6 +360,14 @@ impl State {
             self.blue.view(),
             self.green.view(),
         );
+        // Before its first answer a side is connecting, not unreachable.
+        let connecting: Vec<Side> = Side::BOTH
+            .into_iter()
+            .filter(|s| self.connecting(*s))
+            .collect();
+        self.phase
+            .alarms
+            .retain(|a| !matches!(a, Alarm::Unreachable { side } if connecting.contains(side)));
         if let Some(r) = self.traffic.as_ref().and_then(|t| t.reading.fresh()) {
             let serving = match self.phase.writable.as_slice() {
                 [s] => Some(*s),
@@ -435,7 +469,7 @@ pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<
         }
         Msg::Finished(action, result) => {
             finished(st, action, &result);
-            Vec::new()
+            vec![Effect::Refresh]
         }
     }
 }
@@ -452,6 +486,10 @@ fn traffic_sample(st: &mut State, at: SystemTime, mut r: TrafficReading) {
 /// Traffic panel.
 fn finished(st: &mut State, action: Action, result: &Result<Outcome, String>) {
     st.running = None;
+    // "… is running: wait for it to finish" is answered now
+    if matches!(&st.overlay, Some(Overlay::Notice(n)) if n.ends_with(RUNNING_NOTICE)) {
+        st.overlay = None;
+    }
     let (ok, text) = match result {
         Ok(o) => outcome_line(action, o),
         Err(e) => (false, format!("{}: error: {e}", action.name())),
@@ -662,7 +700,7 @@ fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
         if st.running.is_some() {
             // A repeated key while an action runs does nothing, visibly.
             st.overlay = Some(Overlay::Notice(format!(
-                "{} is running: wait for it to finish",
+                "{} is running: {RUNNING_NOTICE}",
                 st.running
                     .as_ref()
                     .map(|r| r.action.name())
@@ -953,5 +991,93 @@ mod tests {
         );
         assert_eq!(press(&mut st, KeyCode::Char('?')), vec![]);
         assert!(matches!(st.overlay, Some(Overlay::Help)));
+    }
+
+    #[test]
+    fn a_side_is_connecting_until_its_first_answer_or_error() {
+        let mut st = state(false);
+        assert!(st.connecting(Side::Blue) && st.connecting(Side::Green));
+        assert!(
+            !st.phase
+                .alarms
+                .iter()
+                .any(|a| matches!(a, Alarm::Unreachable { .. })),
+            "{:?}",
+            st.phase.alarms
+        );
+        let t = SystemTime::now();
+        let sample = |side, data| Msg::Sample(crate::collect::poller::Sample { side, at: t, data });
+        let live = testdata::with_pub_slot(testdata::live(true));
+        update(
+            &mut st,
+            sample(Side::Blue, SampleData::Live(Ok(Box::new(live)))),
+            t,
+            Instant::now(),
+        );
+        // BLUE answered; GREEN is still connecting, not "unreachable"
+        assert!(!st.connecting(Side::Blue) && st.connecting(Side::Green));
+        assert!(
+            !st.phase
+                .alarms
+                .contains(&Alarm::Unreachable { side: Side::Green })
+        );
+        update(
+            &mut st,
+            sample(
+                Side::Green,
+                SampleData::Live(Err("connection refused".into())),
+            ),
+            t,
+            Instant::now(),
+        );
+        assert!(
+            st.phase
+                .alarms
+                .contains(&Alarm::Unreachable { side: Side::Green })
+        );
+    }
+
+    #[test]
+    fn no_panel_is_stale_at_its_own_cadence() {
+        let mut st = state(false);
+        st.inventory_every = 15;
+        let t = SystemTime::now();
+        let mut inv: Polled<u8> = Polled::default();
+        inv.record(t, Ok(1));
+        // the redo line is read every 10 min, the inventory every 15 polls of 1 s
+        let mut redo: Polled<u8> = Polled::default();
+        redo.record(t, Ok(1));
+        assert!(!redo.is_stale(t + Duration::from_mins(9), REDO_EVERY));
+        assert!(redo.is_stale(t + Duration::from_mins(31), REDO_EVERY));
+        assert!(!inv.is_stale(t + Duration::from_secs(40), st.inventory_interval()));
+        assert!(inv.is_stale(t + Duration::from_secs(46), st.inventory_interval()));
+    }
+
+    #[test]
+    fn the_running_notice_closes_when_the_action_ends_and_panels_refresh() {
+        let mut st = state(true);
+        press(&mut st, KeyCode::Char('C'));
+        update(
+            &mut st,
+            Msg::Planned(Action::Cutover, Ok(plan(true))),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        press(&mut st, KeyCode::Enter);
+        press(&mut st, KeyCode::Char('C'));
+        assert!(matches!(&st.overlay, Some(Overlay::Notice(n)) if n.contains("is running")));
+        let fx = update(
+            &mut st,
+            Msg::Finished(
+                Action::Cutover,
+                Ok(Outcome::NothingToDo {
+                    summary: "x".into(),
+                }),
+            ),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        assert!(st.overlay.is_none(), "{:?}", st.overlay);
+        assert_eq!(fx, vec![Effect::Refresh]);
     }
 }

@@ -241,7 +241,12 @@ async fn redo_poller(settings: Arc<Settings>, tx: mpsc::Sender<Msg>) {
         {
             return;
         }
-        tokio::time::sleep(Duration::from_secs(if found { 600 } else { 60 })).await;
+        let again = if found {
+            crate::app::REDO_EVERY
+        } else {
+            Duration::from_mins(1)
+        };
+        tokio::time::sleep(again).await;
     }
 }
 
@@ -280,16 +285,42 @@ struct Runtime {
     journal: Option<std::path::PathBuf>,
     tx: mpsc::Sender<Msg>,
     pollers: Pollers,
+    /// The pollers' refresh interval now.
+    interval: Duration,
     engine: Option<JoinHandle<()>>,
 }
 
 impl Runtime {
+    /// Start polling at `interval`.
+    fn new(
+        settings: Arc<Settings>,
+        interval: Duration,
+        journal: Option<std::path::PathBuf>,
+        tx: mpsc::Sender<Msg>,
+    ) -> Runtime {
+        Runtime {
+            pollers: Pollers::start(&settings, interval, &tx),
+            interval,
+            settings,
+            journal,
+            tx,
+            engine: None,
+        }
+    }
+
     fn apply(&mut self, effect: Effect) {
         match effect {
             Effect::Quit => {}
             Effect::SetInterval(iv) => {
+                self.interval = iv;
                 self.pollers.stop();
                 self.pollers = Pollers::start(&self.settings, iv, &self.tx);
+            }
+            // Fresh pollers read at once, the inventory and catalogue included (sequences
+            // copied by a cutover show as copied, not behind).
+            Effect::Refresh => {
+                self.pollers.stop();
+                self.pollers = Pollers::start(&self.settings, self.interval, &self.tx);
             }
             Effect::Plan(action) => {
                 let (s, tx) = (self.settings.clone(), self.tx.clone());
@@ -337,7 +368,7 @@ impl Runtime {
 
 /// The dashboard's state before any reading: what the configuration says to watch.
 fn initial_state(settings: &Settings, opts: &DashboardOptions) -> Result<State> {
-    let st = State::new(
+    let mut st = State::new(
         settings.names.clone(),
         settings.app_roles.clone(),
         opts.write,
@@ -345,6 +376,7 @@ fn initial_state(settings: &Settings, opts: &DashboardOptions) -> Result<State> 
         settings.blue.rds_instance.is_some() || settings.green.rds_instance.is_some(),
         keymap(settings)?,
     );
+    st.inventory_every = settings.poll.inventory_every;
     Ok(match settings.traffic.router {
         Router::None => st,
         Router::PgBouncer(_) | Router::Command(_) => {
@@ -364,13 +396,7 @@ pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
     tracing::info!("dashboard started (write = {})", opts.write);
 
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
-    let mut rt = Runtime {
-        pollers: Pollers::start(&settings, st.interval, &tx),
-        settings,
-        journal: opts.journal.clone(),
-        tx,
-        engine: None,
-    };
+    let mut rt = Runtime::new(settings, st.interval, opts.journal.clone(), tx);
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

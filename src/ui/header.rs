@@ -144,9 +144,43 @@ fn attention_line(st: &State, th: &Theme) -> Line<'static> {
         line.push(Span::styled(format!(" ✗ {} ", a.message()), style));
         line.push(Span::raw(" "));
     }
+    let connecting = side_spans(st, th, &mut line);
+    app_span(st, th, &mut line);
+    if st.frozen {
+        line.push(Span::styled(
+            format!(" ❄ FROZEN ({}) ", st.keymap.keys(Command::Freeze)),
+            th.selected,
+        ));
+    }
+    if line
+        .iter()
+        .all(|s| s.content.starts_with(" app: ") || s.content.starts_with(" … connecting"))
+        && connecting.is_empty()
+    {
+        line.insert(0, Span::styled(" ✓ no alarms ", th.ok));
+        if let Some(w) = st.last_window_ms {
+            line.push(Span::styled(format!("   last window {w:.1} ms"), th.muted));
+        }
+    }
+    Line::from(line)
+}
+
+/// Sides still connecting, and sides whose data is stale; returns the connecting ones.
+fn side_spans(st: &State, th: &Theme, line: &mut Vec<Span<'static>>) -> Vec<&'static str> {
+    let connecting: Vec<&str> = Side::BOTH
+        .into_iter()
+        .filter(|s| st.connecting(*s))
+        .map(Side::upper)
+        .collect();
+    if !connecting.is_empty() {
+        line.push(Span::styled(
+            format!(" … connecting to {} ", connecting.join(", ")),
+            th.muted,
+        ));
+    }
     let stale: Vec<&str> = Side::BOTH
         .into_iter()
-        .filter(|s| st.side(*s).live.is_stale(st.now, st.interval))
+        .filter(|s| !st.connecting(*s) && st.side(*s).live.is_stale(st.now, st.interval))
         .map(Side::upper)
         .collect();
     if !stale.is_empty() {
@@ -155,23 +189,15 @@ fn attention_line(st: &State, th: &Theme) -> Line<'static> {
             th.warn.add_modifier(Modifier::BOLD),
         ));
     }
+    connecting
+}
+
+/// The counts of a workload run beside the dashboard.
+fn app_span(st: &State, th: &Theme, line: &mut Vec<Span<'static>>) {
     if let Some((committed, failed)) = st.app_counts {
         line.push(Span::styled(
             format!(" app: {committed} committed, {failed} failed "),
             if failed == 0 { th.ok } else { th.alarm },
         ));
     }
-    if st.frozen {
-        line.push(Span::styled(
-            format!(" ❄ FROZEN ({}) ", st.keymap.keys(Command::Freeze)),
-            th.selected,
-        ));
-    }
-    if line.iter().all(|s| s.content.starts_with(" app: ")) {
-        line.insert(0, Span::styled(" ✓ no alarms ", th.ok));
-        if let Some(w) = st.last_window_ms {
-            line.push(Span::styled(format!("   last window {w:.1} ms"), th.muted));
-        }
-    }
-    Line::from(line)
 }

@@ -191,8 +191,17 @@ pub fn centered(area: Rect, pct_w: u16, pct_h: u16, min_w: u16, min_h: u16) -> R
     }
 }
 
+/// A box as tall as its text needs (wrapped at its width), not a fixed share of the screen.
 fn notice(th: &Theme, f: &mut Frame, area: Rect, title: &str, text: &str) {
-    let r = centered(area, 60, 20, 40, 6);
+    let w = (area.width * 60 / 100).max(40).min(area.width);
+    let inner = usize::from(w.saturating_sub(2)).max(1);
+    let rows: usize = text
+        .lines()
+        .map(|l| l.chars().count().div_ceil(inner).max(1))
+        .sum();
+    // a word-wrap may need a row more than the character count says
+    let h = u16::try_from(rows + 3).unwrap_or(u16::MAX);
+    let r = centered(area, 0, 0, w, h);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(text.to_string())

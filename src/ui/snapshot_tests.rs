@@ -433,3 +433,21 @@ fn traffic_panel_header_and_alarms() {
         "{out}"
     );
 }
+
+#[test]
+fn the_first_frame_says_connecting_not_unreachable() {
+    let st = State::new(
+        testdata::names(),
+        vec!["app".into()],
+        false,
+        Duration::from_secs(1),
+        false,
+        Keymap::default(),
+    );
+    let out = render(&st, &Theme::dark(), 160, 48);
+    assert!(out.contains("connecting to BLUE, GREEN"), "{out}");
+    assert!(
+        !out.contains("unreachable") && !out.contains("stale:"),
+        "{out}"
+    );
+}

@@ -86,7 +86,7 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
             area,
             panel,
             redo::redo(st, th),
-            Some(age_label(&st.redo, st.now, st.interval * 30)),
+            Some(age_label(&st.redo, st.now, crate::app::REDO_EVERY)),
             0,
         ),
         Panel::Checks => text_panel(
@@ -100,7 +100,7 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
             scroll,
         ),
         Panel::Schema => {
-            let age = age_label(&st.blue.catalog, st.now, st.interval * 30);
+            let age = age_label(&st.blue.catalog, st.now, st.inventory_interval());
             text_panel(
                 st,
                 th,
@@ -113,7 +113,7 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
             );
         }
         Panel::Sequences => {
-            let age = age_label(&st.blue.inventory, st.now, st.interval * 30);
+            let age = age_label(&st.blue.inventory, st.now, st.inventory_interval());
             text_panel(
                 st,
                 th,
