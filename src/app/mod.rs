@@ -369,12 +369,7 @@ impl State {
             .alarms
             .retain(|a| !matches!(a, Alarm::Unreachable { side } if connecting.contains(side)));
         if let Some(r) = self.traffic.as_ref().and_then(|t| t.reading.fresh()) {
-            let serving = match self.phase.writable.as_slice() {
-                [s] => Some(*s),
-                _ => None,
-            };
-            self.checks.extend(traffic::checks(r, serving));
-            self.checks.sort_by_key(|c| (c.ok, c.severity));
+            traffic::add_checks(&mut self.checks, r, &self.phase.writable);
         }
         self.traffic_alarms();
     }

@@ -257,6 +257,18 @@ pub fn alarms(
 /// that long after the switch.
 const LOGIN_RETRY_ADVICE_S: u64 = 2;
 
+/// Add the routers' checks to `out` (the other checks of the same observation), kept in the
+/// order every check list has: failures first, then by severity. `writable` are the sides app
+/// roles can log in on; the serving side is the one when there is exactly one.
+pub fn add_checks(out: &mut Vec<Check>, r: &TrafficReading, writable: &[Side]) {
+    let serving = match writable {
+        [s] => Some(*s),
+        _ => None,
+    };
+    out.extend(checks(r, serving));
+    out.sort_by_key(|c| (c.ok, c.severity));
+}
+
 /// The `check` items for the routers. `serving` is the side app roles can log in on, when it
 /// is exactly one.
 pub fn checks(r: &TrafficReading, serving: Option<Side>) -> Vec<Check> {

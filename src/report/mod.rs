@@ -61,12 +61,7 @@ pub struct TrafficAlarmOut {
 /// Add the routers' reading to a report: its alarms (a one-shot reading cannot tell how long a
 /// pause has lasted) and its checks, which `check` counts like the others.
 pub fn with_traffic(st: &mut Status, reading: TrafficReading) {
-    let serving = match st.writable.as_slice() {
-        [s] => Some(*s),
-        _ => None,
-    };
-    st.checks.extend(traffic::checks(&reading, serving));
-    st.checks.sort_by_key(|c| (c.ok, c.severity));
+    traffic::add_checks(&mut st.checks, &reading, &st.writable);
     let alarms = traffic::alarms(
         &reading,
         &st.writable,
