@@ -338,19 +338,15 @@ fn update(st: &mut State, msg: Msg) {
 
 /// A dashboard state with a minute of samples (so the lag chart has a shape) and the redo line.
 async fn warmed_up(settings: &Settings) -> (State, Readers) {
-    let st = State::new(
+    let mut st = State::new(
         settings.names.clone(),
         settings.app_roles.clone(),
         true,
         settings.poll.interval,
         false,
         crate::app::keys::Keymap::default(),
-    );
-    let mut st = if let crate::config::Router::None = settings.traffic.router {
-        st
-    } else {
-        st.with_traffic(settings.traffic.router.name(), settings.longest_hold())
-    };
+    )
+    .watching(settings);
     let mut readers = Readers {
         sides: [
             crate::collect::reading::reader(settings, Side::Blue),

@@ -342,6 +342,16 @@ impl State {
         p.last_ok.is_none() && p.last_error.is_none()
     }
 
+    /// What the configuration adds to watch: the inventory's cadence and, with a router, the
+    /// routers.
+    pub fn watching(mut self, settings: &crate::config::Settings) -> State {
+        self.inventory_every = settings.poll.inventory_every;
+        match settings.traffic.router {
+            crate::config::Router::None => self,
+            _ => self.with_traffic(settings.traffic.router.name(), settings.longest_hold()),
+        }
+    }
+
     /// Watch the routers too: `router` is `pgbouncer` or `command`.
     pub fn with_traffic(mut self, router: &'static str, pause_limit: Duration) -> State {
         self.traffic = Some(TrafficView {

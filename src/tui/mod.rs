@@ -368,21 +368,15 @@ impl Runtime {
 
 /// The dashboard's state before any reading: what the configuration says to watch.
 fn initial_state(settings: &Settings, opts: &DashboardOptions) -> Result<State> {
-    let mut st = State::new(
+    Ok(State::new(
         settings.names.clone(),
         settings.app_roles.clone(),
         opts.write,
         settings.poll.interval,
         settings.blue.rds_instance.is_some() || settings.green.rds_instance.is_some(),
         keymap(settings)?,
-    );
-    st.inventory_every = settings.poll.inventory_every;
-    Ok(match settings.traffic.router {
-        Router::None => st,
-        Router::PgBouncer(_) | Router::Command(_) => {
-            st.with_traffic(settings.traffic.router.name(), settings.longest_hold())
-        }
-    })
+    )
+    .watching(settings))
 }
 
 /// Run the dashboard until the operator quits.
