@@ -233,27 +233,14 @@ fn a_write_outside_the_app_roles_during_the_window_is_caught_and_undone() {
 #[test]
 fn the_operators_command_is_told_where_the_app_goes() {
     let mut m = Mig::replicating_at(Copy::BaseBackup, "", 20);
-    let dir = m.home.path().to_path_buf();
-    let script = dir.join("point-app-at");
-    let record = dir.join("pointed");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"$PGCUTOVER_ACTION $PGCUTOVER_TO $PGCUTOVER_TO_PORT\" >> {}\necho repointed\n",
+    let record = m.home.path().join("pointed");
+    command_router(
+        &mut m,
+        &format!(
+            "echo \"$PGCUTOVER_ACTION $PGCUTOVER_TO $PGCUTOVER_TO_PORT\" >> {}\necho repointed\n",
             record.display()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut text = std::fs::read_to_string(&m.cfg).unwrap();
-    text.push_str(&format!(
-        "[traffic]\nrouter = \"command\"\n[traffic.command]\nargv = [{}]\ntimeout_ms = 5000\n",
-        toml_str(&script.display().to_string())
-    ));
-    let cfg = dir.join("command.toml");
-    std::fs::write(&cfg, text).unwrap();
-    m.cfg = cfg;
+    );
     let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let r = m.pgc_steady(None, &["run", "rollback", "--yes"]);
@@ -401,26 +388,11 @@ fn status_and_check_read_the_bouncers_and_name_what_is_wrong() {
     );
 }
 
-/// A command router whose script does what `mode` (a file beside it) says.
-fn command_router(m: &mut Mig) -> PathBuf {
+/// `router = "command"` with a shell script of `body` as the program.
+fn command_router(m: &mut Mig, body: &str) {
     let dir = m.home.path().to_path_buf();
     let script = dir.join("point-app-at");
-    let mode = dir.join("mode");
-    std::fs::write(&mode, "ok").unwrap();
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ncase \"$(cat {mode})\" in\n\
-             ok) echo repointed ;;\n\
-             quiet) echo \"dns api: postgres://app:hunter22@dns.example/x password=pw2secret $MY_DNS_TOKEN\" >&2; exit 3 ;;\n\
-             wrote) {psql} -X -q -h 127.0.0.1 -p \"$PGCUTOVER_TO_PORT\" -U app -d \"$PGCUTOVER_TO_DBNAME\" \
-                    -c \"INSERT INTO items (note) VALUES ('moved early')\"; echo half-done >&2; exit 4 ;;\n\
-             esac\n",
-            mode = mode.display(),
-            psql = Bin::pg15().tool("psql").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut text = std::fs::read_to_string(&m.cfg).unwrap();
@@ -431,13 +403,30 @@ fn command_router(m: &mut Mig) -> PathBuf {
     let cfg = dir.join("command.toml");
     std::fs::write(&cfg, text).unwrap();
     m.cfg = cfg;
+}
+
+/// A command router whose script does what `mode` (a file beside it) says.
+fn command_router_with_modes(m: &mut Mig) -> PathBuf {
+    let mode = m.home.path().join("mode");
+    std::fs::write(&mode, "ok").unwrap();
+    let body = format!(
+        "case \"$(cat {mode})\" in\n\
+         ok) echo repointed ;;\n\
+         quiet) echo \"dns api: postgres://app:hunter22@dns.example/x password=pw2secret $MY_DNS_TOKEN\" >&2; exit 3 ;;\n\
+         wrote) {psql} -X -q -h 127.0.0.1 -p \"$PGCUTOVER_TO_PORT\" -U app -d \"$PGCUTOVER_TO_DBNAME\" \
+                -c \"INSERT INTO items (note) VALUES ('moved early')\"; echo half-done >&2; exit 4 ;;\n\
+         esac\n",
+        mode = mode.display(),
+        psql = Bin::pg15().tool("psql").display()
+    );
+    command_router(m, &body);
     mode
 }
 
 #[test]
 fn a_failed_command_is_undone_unless_the_target_took_a_write() {
     let mut m = Mig::replicating_at(Copy::BaseBackup, "", 20);
-    let mode = command_router(&mut m);
+    let mode = command_router_with_modes(&mut m);
 
     // The command fails before anything wrote to GREEN: undone, BLUE serves again, and what
     // the script printed is journaled with its secrets masked.
