@@ -787,6 +787,18 @@ mod tests {
         )
     }
 
+    /// C, its plan (passing) arrives, Enter: the cutover runs.
+    fn confirm_cutover(st: &mut State) {
+        press(st, KeyCode::Char('C'));
+        update(
+            st,
+            Msg::Planned(Action::Cutover, Ok(plan(true))),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        press(st, KeyCode::Enter);
+    }
+
     fn plan(ok: bool) -> Plan {
         Plan {
             action: "cutover".into(),
@@ -899,14 +911,7 @@ mod tests {
     fn window_timer_runs_from_fence_to_unfence() {
         use crate::domain::step::StepId;
         let mut st = state(true);
-        press(&mut st, KeyCode::Char('C'));
-        update(
-            &mut st,
-            Msg::Planned(Action::Cutover, Ok(plan(true))),
-            SystemTime::now(),
-            Instant::now(),
-        );
-        press(&mut st, KeyCode::Enter);
+        confirm_cutover(&mut st);
         let t0 = Instant::now();
         let ev = |step: StepId, started: bool| {
             Msg::Engine(if started {
@@ -1061,14 +1066,7 @@ mod tests {
     #[test]
     fn the_running_notice_closes_when_the_action_ends_and_panels_refresh() {
         let mut st = state(true);
-        press(&mut st, KeyCode::Char('C'));
-        update(
-            &mut st,
-            Msg::Planned(Action::Cutover, Ok(plan(true))),
-            SystemTime::now(),
-            Instant::now(),
-        );
-        press(&mut st, KeyCode::Enter);
+        confirm_cutover(&mut st);
         press(&mut st, KeyCode::Char('C'));
         assert!(matches!(&st.overlay, Some(Overlay::Notice(n)) if n.contains("is running")));
         let fx = update(
