@@ -20,13 +20,15 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// A byte count in binary units, one decimal (`1.5 MB`), whole bytes below a kilobyte.
+/// A byte count in binary units, one decimal (`1.5 MB`), whole bytes below a kilobyte. A
+/// figure never shows four integer digits (`1000 B` is `1.0 kB`), so neighbours compare by eye.
 #[allow(clippy::cast_precision_loss)] // a figure for people: one decimal shown
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
+    // 999.95 rounds to 1000.0 at one decimal: from there, the next unit.
+    while v >= if u == 0 { 1000.0 } else { 999.95 } && u < UNITS.len() - 1 {
         v /= 1024.0;
         u += 1;
     }
@@ -34,6 +36,29 @@ pub fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A rate of bytes per second: `12.0 kB/s`.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // saturating, for people
+pub fn byte_rate(per_s: f64) -> String {
+    let n = if per_s.is_nan() {
+        0
+    } else {
+        per_s.max(0.0).round() as u64
+    };
+    format!("{}/s", bytes(n))
+}
+
+/// A duration for people: `0.4 s` below a minute, `3 min 20 s`, `1 h 05 min`.
+pub fn seconds(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else if s < 3600 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
     }
 }
 
@@ -82,10 +107,18 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1000), "1.0 kB", "never four integer digits");
+        assert_eq!(bytes(1023), "1.0 kB");
+        assert_eq!(bytes(1_048_500), "1.0 MB", "1023.9 kB rounds up a unit");
         assert_eq!(bytes(1536), "1.5 kB");
         assert_eq!(bytes(5 * 1024 * 1024 * 1024), "5.0 GB");
         assert_eq!(bytes(u64::MAX), "16777216.0 TB");
+        assert_eq!(byte_rate(12_288.4), "12.0 kB/s");
+        assert_eq!(byte_rate(f64::NAN), "0 B/s");
+        assert_eq!(seconds(std::time::Duration::from_millis(400)), "0.4 s");
+        assert_eq!(seconds(std::time::Duration::from_secs(200)), "3 min 20 s");
+        assert_eq!(seconds(std::time::Duration::from_mins(65)), "1 h 05 min");
     }
 
     #[test]

@@ -141,6 +141,18 @@ fn walk(blue: &mut Cluster, green: &mut Cluster, green_version_prefix: &str) {
         (Some("green"), Some(true))
     );
     assert!(sub["worker_pid"].as_i64().is_some());
+    // Lag in seconds is the walsender's own figure, read from pg_stat_replication.
+    let slot = v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["ours"] == true)
+        .unwrap();
+    assert_eq!(slot["sender"]["state"], "streaming", "{slot}");
+    assert!(slot["sender"]["reply_age_s"].as_f64().is_some(), "{slot}");
+    let t = slot["lag_time"].as_str().unwrap();
+    assert!(t == "caught up" || t.ends_with(" s"), "{t}");
+    assert!(slot["lag_seconds"].as_f64().is_some(), "{slot}");
 
     // cut over by hand: fence BLUE (both fenced for a moment), reverse the path, unfence GREEN
     login(blue, false);

@@ -12,7 +12,7 @@ use crate::aws::redo_source::Found;
 use crate::collect::poller::{Sample, SampleData};
 use crate::domain::checks::{self, Check, SideView};
 use crate::domain::guards::Action;
-use crate::domain::lag::{LagSample, LagSeries};
+use crate::domain::lag::{LagSample, LagSeries, LagTime};
 use crate::domain::observed::{Inventory, Live, Side};
 use crate::domain::phase::{self, Alarm, Direction, MigrationNames, PhaseReport};
 use crate::domain::polled::Polled;
@@ -228,6 +228,8 @@ pub struct State {
     pub schema: Option<SchemaDiff>,
     pub sequences: Vec<SequenceRow>,
     pub lag: LagSeries,
+    /// The cutover's lag gate (`[cutover] max_lag_bytes`), drawn on the lag chart.
+    pub gate_bytes: Option<u64>,
     pub journal: Vec<JournalLine>,
     pub running: Option<Running>,
     /// The last switch's window (NOLOGIN → LOGIN), ms.
@@ -286,6 +288,7 @@ impl State {
             schema: None,
             sequences: Vec::new(),
             lag: LagSeries::new(Duration::from_mins(15)),
+            gate_bytes: None,
             journal: Vec::new(),
             running: None,
             last_window_ms: None,
@@ -346,6 +349,7 @@ impl State {
     /// routers.
     pub fn watching(mut self, settings: &crate::config::Settings) -> State {
         self.inventory_every = settings.poll.inventory_every;
+        self.gate_bytes = Some(settings.cutover.max_lag_bytes);
         match settings.traffic.router {
             crate::config::Router::None => self,
             _ => self.with_traffic(settings.traffic.router.name(), settings.longest_hold()),
@@ -603,16 +607,16 @@ fn sample(st: &mut State, s: Sample, now_i: Instant) {
             let src = st.source();
             if side == src
                 && let Some(live) = st.side(src).live.fresh()
-                && let (Some(cur), Some(conf)) = (
-                    live.server.current_lsn,
-                    live.slot(&st.names.slot)
-                        .and_then(|sl| sl.confirmed_flush_lsn),
-                )
+                && let Some(cur) = live.server.current_lsn
+                && let Some(slot) = live.slot(&st.names.slot)
+                && let Some(conf) = slot.confirmed_flush_lsn
             {
                 st.lag.push(LagSample {
                     at: now_i,
+                    source: src,
                     current: cur,
                     confirmed: conf,
+                    time: LagTime::of(cur.bytes_since(conf), slot.sender.as_ref()),
                 });
             }
         }

@@ -55,8 +55,13 @@ SELECT json_build_object(
       'name', slot_name, 'plugin', plugin, 'slot_type', slot_type, 'database', database,
       'active', active, 'active_pid', active_pid, 'temporary', temporary,
       'restart_lsn', restart_lsn::text, 'confirmed_flush_lsn', confirmed_flush_lsn::text,
-      'wal_status', wal_status, 'safe_wal_size', safe_wal_size) ORDER BY slot_name), '[]')
-    FROM pg_replication_slots),
+      'wal_status', wal_status, 'safe_wal_size', safe_wal_size,
+      'sender', (SELECT json_build_object('state', r.state,
+          'write_lag_s', extract(epoch FROM r.write_lag), 'flush_lag_s', extract(epoch FROM r.flush_lag),
+          'replay_lag_s', extract(epoch FROM r.replay_lag),
+          'reply_age_s', extract(epoch FROM clock_timestamp() - r.reply_time))
+        FROM pg_stat_replication r WHERE r.pid = sl.active_pid)) ORDER BY slot_name), '[]')
+    FROM pg_replication_slots sl),
   'subscriptions', (SELECT coalesce(json_agg(json_build_object(
       'name', s.subname, 'oid', s.oid::bigint, 'enabled', s.subenabled, 'slot_name', s.subslotname,
       'publications', s.subpublications, 'synchronous_commit', s.subsynccommit,

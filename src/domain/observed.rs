@@ -77,6 +77,24 @@ pub struct Slot {
     pub confirmed_flush_lsn: Option<Lsn>,
     pub wal_status: Option<String>,
     pub safe_wal_size: Option<i64>,
+    /// The walsender streaming this slot, from `pg_stat_replication` (none while no one
+    /// streams it).
+    #[serde(default)]
+    pub sender: Option<Sender>,
+}
+
+/// The walsender's own measure of how far behind its consumer is, in seconds: the server's
+/// clock, not the dashboard's, so it does not depend on how often it is read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sender {
+    /// `state`; NULL (with every other column) when the role may not see the row's details
+    /// (it needs `pg_read_all_stats`).
+    pub state: Option<String>,
+    pub write_lag_s: Option<f64>,
+    pub flush_lag_s: Option<f64>,
+    pub replay_lag_s: Option<f64>,
+    /// Seconds since the consumer's last reply (`now() - reply_time`).
+    pub reply_age_s: Option<f64>,
 }
 
 impl Slot {

@@ -69,6 +69,7 @@ pub fn with_pub_slot(mut l: Live) -> Live {
         confirmed_flush_lsn: Some(Lsn::from_u64(0x90)),
         wal_status: Some("reserved".into()),
         safe_wal_size: None,
+        sender: None,
     });
     l
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::aws::redo_source::Found;
 use crate::collect::reading::SideReading;
 use crate::domain::checks::{self, Check};
+use crate::domain::lag::LagTime;
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, Publication, Role, Side, Subscription};
 use crate::domain::phase::{Alarm, Direction, MigrationNames, Phase};
@@ -174,6 +175,13 @@ pub struct SlotOut {
     pub lag_bytes: Option<u64>,
     /// current LSN − restart_lsn.
     pub wal_retained_bytes: Option<u64>,
+    /// The walsender's lag in seconds (the largest of write/flush/replay lag); 0 when caught
+    /// up, absent when unknown (see `lag_time`).
+    pub lag_seconds: Option<f64>,
+    /// The same for people, with why it is unknown.
+    pub lag_time: String,
+    /// The walsender's row from `pg_stat_replication`, when one streams the slot.
+    pub sender: Option<crate::domain::observed::Sender>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -303,6 +311,9 @@ struct LiveLists {
 
 impl LiveLists {
     fn add(&mut self, names: &MigrationNames, side: Side, l: &Live) {
+        let lag_time = |s: &crate::domain::observed::Slot, cur| {
+            s.lag_bytes(cur).map(|b| LagTime::of(b, s.sender.as_ref()))
+        };
         let cur = l.server.current_lsn;
         self.slots.extend(l.slots.iter().map(|s| SlotOut {
             side,
@@ -318,6 +329,13 @@ impl LiveLists {
             safe_wal_size: s.safe_wal_size,
             lag_bytes: s.lag_bytes(cur),
             wal_retained_bytes: s.wal_retained_bytes(cur),
+            lag_seconds: lag_time(s, cur).and_then(|t| match t {
+                LagTime::CaughtUp => Some(0.0),
+                LagTime::Behind { lag, .. } => Some(lag.as_secs_f64()),
+                LagTime::NoSender | LagTime::Hidden => None,
+            }),
+            lag_time: lag_time(s, cur).map_or_else(|| "?".into(), |t| t.describe()),
+            sender: s.sender.clone(),
         }));
         self.subscriptions
             .extend(l.subscriptions.iter().map(|s| SubscriptionOut {

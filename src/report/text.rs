@@ -192,12 +192,13 @@ fn slots(o: &mut String, s: &Status) {
         for sl in &s.slots {
             let _ = writeln!(
                 o,
-                "  {:<6} {}{}  {}  lag {}  retained {}  {}",
+                "  {:<6} {}{}  {}  lag {} ({})  retained {}  {}",
                 sl.side.upper(),
                 crate::sql::ident(&sl.name),
                 if sl.ours { " (ours)" } else { "" },
                 if sl.active { "active" } else { "inactive" },
                 sl.lag_bytes.map_or_else(|| "-".into(), bytes),
+                sl.lag_time,
                 sl.wal_retained_bytes.map_or_else(|| "-".into(), bytes),
                 sl.wal_status.as_deref().unwrap_or(""),
             );

@@ -41,9 +41,14 @@ fn state_line(st: &State, th: &Theme, narrow: bool) -> Line<'static> {
         let names: Vec<&str> = ph.writable.iter().map(|s| s.upper()).collect();
         Span::styled(names.join("+"), th.ok.add_modifier(Modifier::BOLD))
     };
-    let lag = match (st.lag.lag_bytes(), st.lag.lag_time()) {
-        (Some(b), Some(t)) => format!("{} ({:.1} s)", crate::format::bytes(b), t.as_secs_f64()),
-        (Some(b), None) => crate::format::bytes(b),
+    // The serving side's slot: after a switch, the new direction's lag, not the old one's.
+    let src = st.source();
+    let lag = match (st.lag.lag_bytes(src), st.lag.lag_time(src)) {
+        (Some(b), Some(t)) if !narrow => match t.short() {
+            Some(t) => format!("{} ({t})", crate::format::bytes(b)),
+            None => crate::format::bytes(b),
+        },
+        (Some(b), _) => crate::format::bytes(b),
         _ => "–".into(),
     };
     let badge = match (st.write, narrow) {

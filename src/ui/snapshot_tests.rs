@@ -65,6 +65,7 @@ fn replicating() -> Fixture {
         ),
         base: Instant::now(),
     };
+    f.st.gate_bytes = Some(16 * 1024);
     for i in 0..60u64 {
         let mut b = testdata::with_pub_slot(testdata::live(true));
         let cur = 0x3000000 + i * 4096;
@@ -74,6 +75,13 @@ fn replicating() -> Fixture {
         b.slots[0].confirmed_flush_lsn =
             Some(format!("0/{:X}", cur - 1024 * (i % 7)).parse().unwrap());
         b.slots[0].restart_lsn = Some("0/2F00000".parse().unwrap());
+        b.slots[0].sender = Some(crate::domain::observed::Sender {
+            state: Some("streaming".into()),
+            write_lag_s: Some(0.05),
+            flush_lag_s: Some(0.12),
+            replay_lag_s: Some(0.1),
+            reply_age_s: Some(0.3),
+        });
         b.app_roles[0].sessions = 3;
         f.live(i as f64, Side::Blue, Ok(b));
         let mut g = testdata::with_sub(testdata::live(false), true, None);
@@ -450,4 +458,60 @@ fn the_first_frame_says_connecting_not_unreachable() {
         !out.contains("unreachable") && !out.contains("stale:"),
         "{out}"
     );
+}
+
+/// Fifteen minutes of BLUE's slot read every 5 s: a 5 MB spike that drains, a switch 100 s ago
+/// (GREEN serves since), and GREEN's slot lag after it.
+fn fifteen_minutes() -> Fixture {
+    let mut f = replicating();
+    f.st.lag.clear();
+    f.st.gate_bytes = Some(1024 * 1024);
+    let lag_at = |s: u64| -> u64 {
+        match s {
+            300..=420 => 5 * 1024 * 1024 - (s - 300) * 40_000,
+            _ => 2_000 + (s % 3) * 700,
+        }
+    };
+    let start = 100.0;
+    for k in 0..=180u64 {
+        let s = k * 5;
+        let secs = start + s as f64;
+        let side = if s < 800 { Side::Blue } else { Side::Green };
+        let mut l = testdata::with_pub_slot(testdata::live(true));
+        let cur = 0x3000000 + s * 40_000;
+        l.server.current_lsn = Some(format!("0/{cur:X}").parse().unwrap());
+        l.slots[0].active = true;
+        l.slots[0].confirmed_flush_lsn = Some(format!("0/{:X}", cur - lag_at(s)).parse().unwrap());
+        l.slots[0].sender = Some(crate::domain::observed::Sender {
+            state: Some("streaming".into()),
+            write_lag_s: Some(0.2),
+            flush_lag_s: Some(if (300..=420).contains(&s) { 30.0 } else { 0.3 }),
+            replay_lag_s: None,
+            reply_age_s: Some(0.5),
+        });
+        // Before the switch BLUE serves; after it GREEN serves and feeds BLUE back.
+        let subscriber = testdata::with_sub(testdata::live(false), true, None);
+        f.live(secs, side, Ok(l));
+        f.live(secs, side.other(), Ok(subscriber));
+        if s == 800 {
+            f.st.last_switch = Some(crate::app::LastSwitch {
+                action: crate::domain::guards::Action::Cutover,
+                to: Side::Green,
+                at: t0() + Duration::from_secs_f64(secs),
+                window_ms: Some(31.0),
+                held_ms: Some(47.0),
+            });
+        }
+    }
+    f.send(start + 901.0, Msg::Tick);
+    f
+}
+
+#[test]
+fn lag_chart_spans_fifteen_minutes_with_gate_spike_and_switch() {
+    let f = fifteen_minutes();
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    insta::assert_snapshot!("lag_chart_160x48", out);
+    assert!(out.contains("max 5.0 MB"), "{out}");
+    assert!(out.contains("last switch"), "{out}");
 }

@@ -4,13 +4,15 @@ use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use super::{block, err_line, kv, oldest_age};
 use crate::app::{Panel, State};
+use crate::domain::lag::Trend;
 use crate::domain::observed::Side;
-use crate::format::bytes;
+use crate::format::{byte_rate, bytes, seconds};
 use crate::ui::{Theme, side_style};
 
 pub(super) fn replication(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
@@ -58,15 +60,10 @@ fn slot_lines(st: &State, th: &Theme, src: Side, lines: &mut Vec<Line<'static>>)
             let lag = sl.lag_bytes(cur).map_or("?".into(), bytes);
             let retained = sl.wal_retained_bytes(cur).map_or("?".into(), bytes);
             let mut spans = kv(th, "lag", lag);
-            if let Some(t) = st.lag.lag_time() {
-                spans.extend(kv(th, "  ≈", format!("{:.1} s", t.as_secs_f64())));
+            if let Some(t) = st.lag.lag_time(src) {
+                spans.extend(kv(th, "  time", t.describe()));
             }
-            match st.lag.eta(Duration::from_mins(1)) {
-                Some(eta) if eta > Duration::ZERO => {
-                    spans.extend(kv(th, "  catch-up", format!("{} s", eta.as_secs())));
-                }
-                _ => {}
-            }
+            spans.extend(trend_spans(th, st.lag.trend(src)));
             spans.extend(kv(th, "  WAL kept", retained));
             lines.push(Line::from(spans));
         }
@@ -116,27 +113,138 @@ fn subscription_lines(st: &State, th: &Theme, tgt: Side, lines: &mut Vec<Line<'s
     }
 }
 
-/// Lag over the last 15 minutes, the newest samples one per column.
+/// Where the lag is going: draining (with when it will be caught up), growing, or nothing to
+/// say (steady, caught up, not enough samples yet).
+fn trend_spans(th: &Theme, t: Option<Trend>) -> Vec<Span<'static>> {
+    match t {
+        Some(Trend::Draining { bytes_per_s, eta }) => vec![Span::styled(
+            format!(
+                "  draining {}, caught up in ~{}",
+                byte_rate(bytes_per_s),
+                seconds(eta)
+            ),
+            th.text,
+        )],
+        Some(Trend::Growing { bytes_per_s }) => vec![Span::styled(
+            format!("  ▲ growing at {}", byte_rate(bytes_per_s)),
+            th.warn,
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// The chart's points: one bar per column (the largest lag of its span), the gate across the
+/// window, and a vertical mark where the last switch was.
+type Points = Vec<(f64, f64)>;
+fn chart_series(st: &State, cols: usize, top: u64) -> (Points, Points, Points) {
+    #[allow(clippy::cast_precision_loss)] // chart coordinates
+    let (w, n, top) = (WINDOW.as_secs_f64(), cols as f64, top as f64);
+    let bars = st
+        .lag
+        .buckets(st.now_i, WINDOW, cols)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            #[allow(clippy::cast_precision_loss)]
+            b.map(|b| (-w + (i as f64 + 0.5) * w / n, b as f64))
+        })
+        .collect();
+    let gate_line = st
+        .gate_bytes
+        .map(|g| {
+            #[allow(clippy::cast_precision_loss)]
+            let g = g as f64;
+            vec![(-w, g), (0.0, g)]
+        })
+        .unwrap_or_default();
+    let switch_mark = st
+        .last_switch
+        .as_ref()
+        .and_then(|s| st.now.duration_since(s.at).ok())
+        .filter(|age| *age < WINDOW)
+        .map(|age| vec![(-age.as_secs_f64(), 0.0), (-age.as_secs_f64(), top)])
+        .unwrap_or_default();
+    (bars, gate_line, switch_mark)
+}
+
+/// The chart's window.
+const WINDOW: Duration = Duration::from_mins(15);
+
+/// Lag over the last 15 minutes: the largest lag of each column's span of time, scaled to the
+/// largest in the window, with the gate drawn across and the last switch marked.
 fn lag_chart(st: &State, th: &Theme, f: &mut Frame, chart: Rect) {
-    if chart.height < 3 {
+    if chart.height < 4 || chart.width < 20 {
         return;
     }
-    let data: Vec<u64> = st
+    let gate = st.gate_bytes;
+    let max = st
         .lag
-        .samples()
-        .map(crate::domain::lag::LagSample::lag_bytes)
-        .collect();
-    let max = data.iter().copied().max().unwrap_or(0);
-    let [label, spark] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(chart);
-    f.render_widget(
-        Paragraph::new(Line::styled(
-            format!("lag, last 15 min (max {})", bytes(max)),
-            th.muted,
-        )),
-        label,
-    );
-    // The newest samples, one per column.
-    let w = spark.width as usize;
-    let tail = &data[data.len().saturating_sub(w)..];
-    f.render_widget(Sparkline::default().data(tail).style(th.chart), spark);
+        .buckets(st.now_i, WINDOW, 1)
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0);
+    // The y axis reaches the gate when the lag stays under it, so the line shows the margin.
+    let top = max.max(gate.unwrap_or(0)).max(1);
+    let y_labels = [bytes(0), bytes(top / 2), bytes(top)];
+    let label_w = y_labels.iter().map(String::len).max().unwrap_or(0);
+    // One bucket per plot column: the chart's width less the y labels and the axis.
+    let cols = usize::from(chart.width).saturating_sub(label_w + 1).max(1);
+    let (bars, gate_line, switch_mark) = chart_series(st, cols, top);
+    let mut datasets = vec![
+        Dataset::default()
+            .graph_type(GraphType::Bar)
+            .marker(symbols::Marker::HalfBlock)
+            .style(th.chart)
+            .data(&bars),
+    ];
+    if !gate_line.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .graph_type(GraphType::Line)
+                .marker(symbols::Marker::Braille)
+                .style(th.warn)
+                .data(&gate_line),
+        );
+    }
+    if !switch_mark.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .graph_type(GraphType::Line)
+                .marker(symbols::Marker::Braille)
+                .style(th.accent)
+                .data(&switch_mark),
+        );
+    }
+    // The legend in the title: a legend box would hide the newest bars.
+    let mut title = vec![Span::styled(
+        format!("lag, last 15 min (max {})", bytes(max)),
+        th.muted,
+    )];
+    if let Some(g) = gate {
+        title.push(Span::styled(format!("  ⠉ gate {}", bytes(g)), th.warn));
+    }
+    if !switch_mark.is_empty() {
+        title.push(Span::styled("  ⡇ last switch", th.accent));
+    }
+    let c = Chart::new(datasets)
+        .block(Block::default().title(Line::from(title)))
+        .x_axis(
+            Axis::default()
+                .style(th.muted)
+                .bounds([-WINDOW.as_secs_f64(), 0.0])
+                .labels(["-15 min", "-10", "-5", "now"]),
+        )
+        .y_axis(
+            Axis::default()
+                .style(th.muted)
+                .bounds([0.0, {
+                    #[allow(clippy::cast_precision_loss)]
+                    let t = top as f64;
+                    t
+                }])
+                .labels(y_labels),
+        )
+        .legend_position(None);
+    f.render_widget(c, chart);
 }
