@@ -96,6 +96,30 @@ pub fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// `s` on one line, cut to `width` terminal columns with `…` when it does not fit (wide
+/// characters count two).
+pub fn fit(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let s = one_line(s);
+    if unicode_width::UnicodeWidthStr::width(s.as_ref()) <= width {
+        return s.into_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
 /// Test inputs for text parsers: the parser's own syntax tokens mixed with wide and control
 /// characters. Random bytes seldom put a multi-byte character right against the syntax a parser
 /// slices around (a byte offset off by one inside a character panics); this does on most runs.
@@ -192,6 +216,15 @@ fn mask_password_values(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_cuts_at_columns_with_an_ellipsis() {
+        assert_eq!(fit("ready", 10), "ready");
+        assert_eq!(fit("ready: press C", 8), "ready: …");
+        assert_eq!(fit("日本語テキスト", 7), "日本語…");
+        assert!(!fit("a\nb", 9).contains('\n'));
+        assert_eq!(fit("abc", 0), "");
+    }
 
     #[test]
     fn terminal_sequences_are_escaped() {

@@ -3,6 +3,7 @@
 //! the keys → actions → effects logic is tested without either.
 
 pub mod keys;
+pub mod next_step;
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -14,8 +14,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::app::keys::Command;
+use crate::app::next_step::{Tone, next_step};
 use crate::app::{Overlay, Panel, State};
-use crate::domain::guards::Action;
 pub use theme::Theme;
 
 pub const MIN_WIDTH: u16 = 60;
@@ -136,22 +136,9 @@ fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
             (st.keymap.pair(Command::Down, Command::Up), "scroll"),
         ],
         Some(_) => vec![("any key".into(), "close")],
+        None if area.width < WIDE => vec![(k(Command::Help), "keys"), (k(Command::Quit), "quit")],
         None => vec![
-            (k(Command::Run(Action::Cutover)), "cutover"),
-            (k(Command::Run(Action::Rollback)), "rollback"),
-            (
-                format!(
-                    "{}{}{}{}",
-                    k(Command::Run(Action::Prepare)),
-                    k(Command::Run(Action::Subscribe)),
-                    k(Command::Run(Action::Start)),
-                    k(Command::Run(Action::Finalize))
-                ),
-                "setup",
-            ),
-            (k(Command::Help), "help"),
-            (format!("{}/1-8", k(Command::NextPanel)), "panel"),
-            (k(Command::Freeze), "freeze"),
+            (k(Command::Help), "keys"),
             (
                 st.keymap.pair(Command::Faster, Command::Slower),
                 format_rate(st),
@@ -159,12 +146,31 @@ fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
             (k(Command::Quit), "quit"),
         ],
     };
-    let mut spans = Vec::new();
+    let mut keys = Vec::new();
     for (key, what) in hints {
-        spans.push(Span::styled(format!(" {key} "), th.selected));
-        spans.push(Span::styled(format!(" {what} "), th.muted));
+        keys.push(Span::styled(format!(" {key} "), th.selected));
+        keys.push(Span::styled(format!(" {what} "), th.muted));
     }
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    let keys = Line::from(keys);
+    if st.overlay.is_some() {
+        f.render_widget(Paragraph::new(keys), area);
+        return;
+    }
+    // The next step takes what the keys leave; the keys (quit among them) are always shown.
+    let kw = u16::try_from(keys.width())
+        .unwrap_or(u16::MAX)
+        .min(area.width);
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(kw)]).areas(area);
+    let n = next_step(st);
+    let style = match n.tone {
+        Tone::Ready => th.ok,
+        Tone::Waiting => th.warn,
+        Tone::Alarm => th.alarm,
+    };
+    let text = crate::text::fit(&format!(" ▶ {}", n.text), usize::from(left.width));
+    f.render_widget(Paragraph::new(Line::styled(text, style)), left);
+    f.render_widget(Paragraph::new(keys), right);
 }
 
 fn format_rate(st: &State) -> &'static str {
