@@ -309,7 +309,14 @@ async fn shots(
     update(&mut st, Msg::Planned(Action::Cutover, Ok(plan)));
     save(&st, "cutover-dialog-160x48.svg", 160, 48)?;
 
-    // Confirm, and take a frame while the source is fenced (the window timer).
+    // Type its name, confirm, and take a frame while the source is fenced (the window timer).
+    for c in "cutover".chars() {
+        update(
+            &mut st,
+            Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+        );
+    }
+    save(&st, "cutover-dialog-typed-80x24.svg", 80, 24)?;
     update(
         &mut st,
         Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),

@@ -39,6 +39,10 @@ fn the_demos_app_writes_through_pgbouncer_and_sees_no_failure_at_the_cutover() {
         "the demo must start its PgBouncer: {}",
         r.stderr
     );
+    // The dialog says what the app will see, and asks for the name to be typed.
+    let dialog = svg_text(&shots.join("cutover-dialog-160x48.svg"));
+    assert!(dialog.contains("theapp:PgBouncerholds"), "{dialog}");
+    assert!(dialog.contains("typecutoverthenEnter"), "{dialog}");
     let after = svg_text(&shots.join("after-cutover-160x48.svg"));
     assert!(after.contains("traffic→GREEN"), "{after}");
     assert!(after.contains("committed,0failed"), "{after}");

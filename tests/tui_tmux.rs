@@ -131,12 +131,22 @@ fn cutover_and_rollback_from_the_keyboard() {
     // A lower-case c does nothing; C opens the dialog with the guards and the SQL.
     t.keys(&["c"]);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!t.screen().contains("CUTOVER — confirm"));
+    assert!(!t.screen().contains("CUTOVER — plan"));
     t.keys(&["C"]);
-    let s = t.wait_for("Enter/y: run cutover", Duration::from_secs(20));
-    assert!(s.contains("CUTOVER — confirm"), "{s}");
+    let s = t.wait_for("type cutover then Enter", Duration::from_secs(20));
+    assert!(s.contains("CUTOVER — plan"), "{s}");
     assert!(s.contains("✓ lag"), "{s}");
     assert!(s.contains("NOLOGIN"), "the SQL is shown: {s}");
+    assert!(s.contains("what runs: full run"), "{s}");
+    assert!(s.contains("the app: "), "{s}");
+    // A single Enter (or y) does not run a cutover; typing its name and Enter does.
+    t.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        t.screen().contains("type cutover then Enter"),
+        "still asking"
+    );
+    t.keys(&["-l", "cutover"]);
     t.keys(&["Enter"]);
     // A second C while it runs must not start anything.
     t.keys(&["C"]);
@@ -149,9 +159,10 @@ fn cutover_and_rollback_from_the_keyboard() {
 
     t.keys(&["Escape"]);
     t.keys(&["R"]);
-    let s = t.wait_for("Enter/y: run rollback", Duration::from_secs(20));
-    assert!(s.contains("ROLLBACK — confirm"), "{s}");
-    t.keys(&["y"]);
+    let s = t.wait_for("type rollback then Enter", Duration::from_secs(20));
+    assert!(s.contains("ROLLBACK — plan"), "{s}");
+    t.keys(&["-l", "rollback"]);
+    t.keys(&["Enter"]);
     t.wait_for("rollback done", Duration::from_secs(30));
     m.assert_serving("blue");
     let s = t.wait_for("ROLLED BACK", Duration::from_secs(10));
@@ -218,8 +229,9 @@ fn cutover_and_rollback_from_the_keyboard() {
     t.wait_for("ROLLED BACK", Duration::from_secs(20));
     t.wait_for("not a regular file", Duration::from_secs(20));
     t.keys(&["C"]);
-    let s = t.wait_for("Enter/y: run cutover", Duration::from_secs(20));
+    let s = t.wait_for("type cutover then Enter", Duration::from_secs(20));
     assert!(!s.contains("Canary"), "{s}");
+    t.keys(&["-l", "cutover"]);
     t.keys(&["Enter"]);
     let s = t.wait_for("stopped unexpectedly", Duration::from_secs(30));
     assert!(

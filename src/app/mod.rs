@@ -145,7 +145,32 @@ pub struct Dialog {
     pub action: Action,
     pub plan: Option<Result<Plan, String>>,
     pub scroll: u16,
+    /// What the operator has typed towards the action's name (see [`Dialog::typed_confirm`]).
+    pub typed: String,
+    /// This dialog runs only once the action's name is typed: cutover, rollback and finalize,
+    /// unless `[ui] confirm = "enter"`.
+    pub typed_confirm: bool,
 }
+
+impl Dialog {
+    /// The plan may run: checked, not refused.
+    pub fn runnable(&self) -> bool {
+        matches!(&self.plan, Some(Ok(p)) if !p.refused())
+    }
+
+    /// The dialog wants the action's name typed now (a runnable plan of a deliberate action).
+    pub fn wants_typing(&self) -> bool {
+        self.typed_confirm && self.runnable()
+    }
+
+    /// The word to type: the action's name.
+    pub fn word(&self) -> String {
+        self.action.name()
+    }
+}
+
+/// The actions a single key must not run: they move the application or drop the way back.
+pub const DELIBERATE: [Action; 3] = [Action::Cutover, Action::Rollback, Action::Finalize];
 
 #[derive(Debug, Clone)]
 pub enum Overlay {
@@ -239,6 +264,8 @@ pub struct State {
     pub traffic: Option<TrafficView>,
     /// The last switch made in this session, with how long the routers held the app.
     pub last_switch: Option<LastSwitch>,
+    /// `[ui] confirm = "type"`: the deliberate actions are confirmed by typing their name.
+    pub type_to_confirm: bool,
     /// (committed, failed) of a workload run beside the dashboard, e.g. the demo's app.
     pub app_counts: Option<(u64, u64)>,
     pub overlay: Option<Overlay>,
@@ -295,6 +322,7 @@ impl State {
             last_window_ms: None,
             traffic: None,
             last_switch: None,
+            type_to_confirm: true,
             app_counts: None,
             overlay: None,
             focus: Panel::Replication,
@@ -351,6 +379,7 @@ impl State {
     pub fn watching(mut self, settings: &crate::config::Settings) -> State {
         self.inventory_every = settings.poll.inventory_every;
         self.gate_bytes = Some(settings.cutover.max_lag_bytes);
+        self.type_to_confirm = settings.confirm_by_typing;
         match settings.traffic.router {
             crate::config::Router::None => self,
             _ => self.with_traffic(settings.traffic.router.name(), settings.longest_hold()),
@@ -643,6 +672,63 @@ fn sample(st: &mut State, s: Sample, now_i: Instant) {
     }
 }
 
+/// Confirm the dialog's plan: it runs (once: `running` is set before the effect).
+fn confirm(st: &mut State, d: Dialog) -> Vec<Effect> {
+    if !d.runnable() || st.running.is_some() || !st.write {
+        // Refused or still checking: nothing runs, the dialog stays.
+        st.overlay = Some(Overlay::Dialog(d));
+        return Vec::new();
+    }
+    st.running = Some(Running {
+        action: d.action,
+        started: st.now_i,
+        fenced_at: None,
+    });
+    st.log(
+        JournalKind::Note,
+        format!("{} confirmed", d.action.name()),
+        None,
+    );
+    st.focus = Panel::Journal;
+    vec![Effect::Run(d.action)]
+}
+
+/// Keys in the dialog. While it wants the action's name typed, letters are typing (so `n` or
+/// `y` cannot cancel or confirm by accident): Esc cancels, Backspace erases, the arrows scroll,
+/// and Enter runs only when the name is complete.
+fn dialog_key(st: &mut State, mut d: Dialog, k: KeyEvent) -> Vec<Effect> {
+    use crossterm::event::KeyCode;
+    if d.wants_typing() {
+        match k.code {
+            KeyCode::Esc => return Vec::new(),
+            KeyCode::Enter if d.typed == d.word() => return confirm(st, d),
+            KeyCode::Backspace => {
+                d.typed.pop();
+            }
+            KeyCode::Char(c) if !c.is_control() && d.typed.chars().count() < 40 => {
+                d.typed.push(c);
+            }
+            KeyCode::Down | KeyCode::PageDown => d.scroll = d.scroll.saturating_add(1),
+            KeyCode::Up | KeyCode::PageUp => d.scroll = d.scroll.saturating_sub(1),
+            _ => {}
+        }
+        st.overlay = Some(Overlay::Dialog(d));
+        return Vec::new();
+    }
+    match st.keymap.command(&k, true) {
+        Some(Command::Cancel) => return Vec::new(),
+        Some(Command::Confirm) => return confirm(st, d),
+        _ => {}
+    }
+    match st.keymap.command(&k, false) {
+        Some(Command::Down) => d.scroll = d.scroll.saturating_add(1),
+        Some(Command::Up) => d.scroll = d.scroll.saturating_sub(1),
+        _ => {}
+    }
+    st.overlay = Some(Overlay::Dialog(d));
+    Vec::new()
+}
+
 #[allow(clippy::too_many_lines)] // the overlays' keys, then one arm per command of the keymap
 fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
     use crossterm::event::KeyCode;
@@ -661,42 +747,7 @@ fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
                 _ => Vec::new(),
             };
         }
-        Some(Overlay::Dialog(mut d)) => {
-            match st.keymap.command(&k, true) {
-                Some(Command::Cancel) => return Vec::new(),
-                Some(Command::Confirm) => {
-                    return match &d.plan {
-                        Some(Ok(p)) if !p.refused() && st.running.is_none() && st.write => {
-                            st.running = Some(Running {
-                                action: d.action,
-                                started: st.now_i,
-                                fenced_at: None,
-                            });
-                            st.log(
-                                JournalKind::Note,
-                                format!("{} confirmed", d.action.name()),
-                                None,
-                            );
-                            st.focus = Panel::Journal;
-                            vec![Effect::Run(d.action)]
-                        }
-                        // Refused or still checking: Enter does nothing, the dialog stays.
-                        _ => {
-                            st.overlay = Some(Overlay::Dialog(d));
-                            Vec::new()
-                        }
-                    };
-                }
-                _ => {}
-            }
-            match st.keymap.command(&k, false) {
-                Some(Command::Down) => d.scroll = d.scroll.saturating_add(1),
-                Some(Command::Up) => d.scroll = d.scroll.saturating_sub(1),
-                _ => {}
-            }
-            st.overlay = Some(Overlay::Dialog(d));
-            return Vec::new();
-        }
+        Some(Overlay::Dialog(d)) => return dialog_key(st, d, k),
         None => {}
     }
     if let KeyCode::Char(c @ '1'..='8') = k.code {
@@ -729,6 +780,8 @@ fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
             action,
             plan: None,
             scroll: 0,
+            typed: String::new(),
+            typed_confirm: st.type_to_confirm && DELIBERATE.contains(&action),
         }));
         return vec![Effect::Plan(action)];
     }
@@ -794,6 +847,10 @@ mod tests {
 
     /// C, its plan (passing) arrives, Enter: the cutover runs.
     fn confirm_cutover(st: &mut State) {
+        confirm_cutover_with(st, "cutover");
+    }
+
+    fn confirm_cutover_with(st: &mut State, typed: &str) {
         press(st, KeyCode::Char('C'));
         update(
             st,
@@ -801,6 +858,9 @@ mod tests {
             SystemTime::now(),
             Instant::now(),
         );
+        for c in typed.chars() {
+            press(st, KeyCode::Char(c));
+        }
         press(st, KeyCode::Enter);
     }
 
@@ -823,6 +883,38 @@ mod tests {
     }
 
     #[test]
+    fn enter_alone_confirms_when_configured_and_for_other_actions() {
+        let mut st = state(true);
+        st.type_to_confirm = false;
+        confirm_cutover_with(&mut st, "");
+        assert_eq!(st.running.as_ref().map(|r| r.action), Some(Action::Cutover));
+        let mut st = state(true);
+        press(&mut st, KeyCode::Char('P'));
+        update(
+            &mut st,
+            Msg::Planned(Action::Prepare, Ok(plan(true))),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        assert_eq!(
+            press(&mut st, KeyCode::Enter),
+            vec![Effect::Run(Action::Prepare)]
+        );
+        // Esc cancels a typed confirmation, whatever was typed.
+        let mut st = state(true);
+        press(&mut st, KeyCode::Char('C'));
+        update(
+            &mut st,
+            Msg::Planned(Action::Cutover, Ok(plan(true))),
+            SystemTime::now(),
+            Instant::now(),
+        );
+        press(&mut st, KeyCode::Char('c'));
+        press(&mut st, KeyCode::Esc);
+        assert!(st.overlay.is_none() && st.running.is_none());
+    }
+
+    #[test]
     fn cutover_key_plans_then_enter_runs_once() {
         let mut st = state(true);
         assert_eq!(
@@ -837,6 +929,19 @@ mod tests {
             SystemTime::now(),
             Instant::now(),
         );
+        // A single Enter does not run a cutover: its name must be typed. `y` and `n` are
+        // letters of the name being typed, not confirm and cancel.
+        assert!(press(&mut st, KeyCode::Enter).is_empty());
+        for c in "cutovet".chars() {
+            assert!(press(&mut st, KeyCode::Char(c)).is_empty());
+        }
+        assert!(
+            press(&mut st, KeyCode::Enter).is_empty(),
+            "a typo does not run it"
+        );
+        press(&mut st, KeyCode::Backspace);
+        press(&mut st, KeyCode::Char('r'));
+        assert!(matches!(&st.overlay, Some(Overlay::Dialog(d)) if d.typed == "cutover"));
         assert_eq!(
             press(&mut st, KeyCode::Enter),
             vec![Effect::Run(Action::Cutover)]

@@ -151,6 +151,42 @@ fn replicating(st: &State, press: &dyn Fn(Action, &str) -> String) -> NextStep {
     )
 }
 
+/// What the application will experience if `action` runs now, in one line: how long it is held
+/// and where its traffic goes. `None` for actions that do not touch the app's traffic.
+pub fn app_experience(st: &State, action: Action) -> Option<String> {
+    let to = st.source().other().upper();
+    let from = st.source().upper();
+    match action {
+        Action::Cutover | Action::Rollback => Some(match st.traffic.as_ref().map(|t| t.router) {
+            Some("pgbouncer") => {
+                let typical = st.last_switch.as_ref().and_then(|s| s.held_ms).map_or_else(
+                    || "well under a second when the lag is low".to_string(),
+                    |ms| format!("{ms:.0} ms at the last switch"),
+                );
+                format!(
+                    "the app: PgBouncer holds its queries ({typical}; never more than {}), then sends them to {to}; no errors",
+                    seconds(
+                        st.traffic
+                            .as_ref()
+                            .map_or_else(Default::default, |t| t.pause_limit)
+                    )
+                )
+            }
+            Some(_) => format!(
+                "the app: its sessions on {from} end at the fence and must reconnect; the router command then points it at {to}"
+            ),
+            None => format!(
+                "the app: its sessions on {from} end at the fence and {from} refuses its logins; it must reconnect to {to} itself (no [traffic] router)"
+            ),
+        }),
+        Action::Finalize => Some(format!(
+            "the app: nothing changes, {} keeps serving; the way back is dropped for good",
+            st.source().upper()
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
@@ -246,6 +282,22 @@ mod tests {
             next_step(&st).text,
             "cutover is running: follow it in the journal"
         );
+    }
+
+    #[test]
+    fn the_app_experience_names_the_router_and_the_hold() {
+        let mut st = state(Phase::Replicating);
+        assert!(
+            app_experience(&st, Action::Cutover)
+                .unwrap()
+                .contains("must reconnect to GREEN itself")
+        );
+        st = st.with_traffic("pgbouncer", Duration::from_secs(70));
+        assert_eq!(
+            app_experience(&st, Action::Cutover).unwrap(),
+            "the app: PgBouncer holds its queries (well under a second when the lag is low; never more than 1 min 10 s), then sends them to GREEN; no errors"
+        );
+        assert_eq!(app_experience(&st, Action::Prepare), None);
     }
 
     #[test]

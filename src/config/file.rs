@@ -72,6 +72,7 @@ pub(super) enum KeysValue {
 #[serde(deny_unknown_fields)]
 pub(super) struct UiFile {
     pub theme: Option<String>,
+    pub confirm: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -177,6 +177,9 @@ pub struct Settings {
     pub keys: std::collections::BTreeMap<String, Vec<String>>,
     /// `[ui] theme`; `--theme` wins.
     pub theme: Option<String>,
+    /// `[ui] confirm = "type"` (the default): cutover, rollback and finalize run only once their
+    /// name is typed in the dialog; `"enter"`: Enter alone confirms them, as every other action.
+    pub confirm_by_typing: bool,
     pub traffic: TrafficSettings,
 }
 
@@ -272,6 +275,18 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
     Ok(Settings {
         keys: sections::keys(fc.keys.as_ref()),
         theme: fc.ui.theme.clone(),
+        confirm_by_typing: match fc.ui.confirm.as_ref() {
+            None => true,
+            Some(c) => match c.get_ref().as_str() {
+                "type" => true,
+                "enter" => false,
+                other => bail!(
+                    "{}: [ui] confirm = \"{}\" is not one of type, enter",
+                    place.at(c.span()),
+                    crate::text::echo(other)
+                ),
+            },
+        },
         blue,
         green,
         names,

@@ -170,6 +170,25 @@ pub enum SwitchMode {
     Unclear,
 }
 
+impl SwitchMode {
+    /// What the run will do, in words, for the dialog and the plan's text.
+    pub fn words(self) -> &'static str {
+        match self {
+            SwitchMode::Full => "full run: every step below, from the lag gate to the unfence",
+            SwitchMode::ResumeWindow => {
+                "resume: a previous run stopped inside the window (both sides fenced); the window is \
+                 run again from the fence, each step is safe to repeat"
+            }
+            SwitchMode::Finish => {
+                "finish: a previous run already switched the app; only the steps left after the \
+                 switch run"
+            }
+            SwitchMode::Done => "nothing to do: this switch is already complete",
+            SwitchMode::Unclear => "refused: the sides are in no state this action starts from",
+        }
+    }
+}
+
 /// The state of the switch from `src` to `tgt` (source before the action).
 pub fn switch_mode(names: &MigrationNames, src: &Live, tgt: &Live) -> SwitchMode {
     let fwd = tgt.subscription(&names.subscription);
@@ -669,10 +688,14 @@ fn full_switch(input: &GuardInput, src: (Side, &Live), tgt: (Side, &Live), out: 
                 "lag",
                 low || l.wait_s > 0,
                 format!(
-                    "last {} lag samples {:?} bytes, gate < {} for {} ([cutover] max_lag_bytes, steady_samples){waits}",
+                    "last {} samples {}; the gate: below {} for {} in a row ([cutover] max_lag_bytes, steady_samples){waits}",
                     l.samples.len(),
-                    l.samples,
-                    l.max_bytes,
+                    l.samples
+                        .iter()
+                        .map(|b| crate::format::bytes(*b))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    crate::format::bytes(l.max_bytes),
                     l.needed
                 ),
             ));

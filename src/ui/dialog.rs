@@ -12,86 +12,164 @@ use crate::app::keys::Command;
 use crate::app::{Dialog, State};
 
 /// The dialog's last line: what the keys do now, from the keymap.
-fn dialog_footer(st: &State, th: &Theme, d: &Dialog, refused: bool, name: &str) -> Line<'static> {
+fn dialog_footer(st: &State, th: &Theme, d: &Dialog, name: &str) -> Line<'static> {
     let km = &st.keymap;
     let cancel = km.keys(Command::Cancel);
-    match (&d.plan, refused) {
-        (None, _) => Line::styled(format!("{cancel} cancel"), th.muted),
-        (Some(_), true) => Line::from(vec![
+    let refused = matches!(&d.plan, Some(Ok(p)) if p.refused()) || matches!(d.plan, Some(Err(_)));
+    if d.plan.is_none() {
+        return Line::styled(format!("{cancel} cancel"), th.muted);
+    }
+    if refused {
+        return Line::from(vec![
             Span::styled(" REFUSED ", th.alarm),
             Span::styled(
                 format!("  the guards marked ✗ must hold first · {cancel} closes"),
                 th.text,
             ),
-        ]),
-        (Some(_), false) => Line::from(vec![
+        ]);
+    }
+    if d.wants_typing() {
+        let complete = d.typed == d.word();
+        return Line::from(vec![
+            Span::styled(format!(" type {name} then Enter: "), th.badge_write),
             Span::styled(
-                format!(" {}: run {name} ", km.keys(Command::Confirm)),
-                th.badge_write,
+                format!(" {}▏", crate::text::one_line(&d.typed)),
+                if complete { th.ok } else { th.accent },
             ),
-            Span::styled(
-                format!(
-                    "   {cancel}: cancel   {}: scroll",
-                    km.pair(Command::Down, Command::Up)
-                ),
-                th.muted,
+            Span::styled("   Esc cancel   ↑/↓ scroll", th.muted),
+        ]);
+    }
+    Line::from(vec![
+        Span::styled(
+            format!(" {}: run {name} ", km.keys(Command::Confirm)),
+            th.badge_write,
+        ),
+        Span::styled(
+            format!(
+                "   {cancel}: cancel   {}: scroll",
+                km.pair(Command::Down, Command::Up)
             ),
-        ]),
+            th.muted,
+        ),
+    ])
+}
+
+/// A guard: its name in words, then its detail, without saying the name twice when the
+/// detail already starts with it (`phase is cut over`, not `phase phase is cut over`).
+fn guard_line(th: &Theme, g: &crate::domain::guards::Guard) -> Line<'static> {
+    let words = g.name.replace('_', " ");
+    let mut spans = vec![mark(th, g.ok, true)];
+    if !g.detail.starts_with(&words) {
+        spans.push(Span::styled(format!("{words}: "), th.accent));
+    }
+    spans.push(Span::styled(g.detail.clone(), th.text));
+    Line::from(spans)
+}
+
+/// A statement cut into lines of `width`, each continuation indented under the first, so a
+/// long `CREATE SUBSCRIPTION … CONNECTION '…'` reads as one statement.
+fn sql_lines(th: &Theme, q: &str, width: usize) -> Vec<Line<'static>> {
+    const FIRST: &str = "      ";
+    const NEXT: &str = "          ";
+    let q = crate::text::one_line(q);
+    let chars: Vec<char> = q.chars().collect();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < chars.len() {
+        let indent = if at == 0 { FIRST } else { NEXT };
+        let room = width.saturating_sub(indent.len()).max(20);
+        let mut end = (at + room).min(chars.len());
+        // Break at a space when one is near the end of the room.
+        if end < chars.len()
+            && let Some(sp) = chars[at..end].iter().rposition(|c| *c == ' ')
+            && sp > room / 2
+        {
+            end = at + sp + 1;
+        }
+        let piece: String = chars[at..end].iter().collect();
+        out.push(Line::styled(
+            format!("{indent}{}", piece.trim_end()),
+            th.accent,
+        ));
+        at = end;
+    }
+    out
+}
+
+/// The plan's steps, numbered, each with its side once and its statements.
+fn step_lines(th: &Theme, p: &crate::engine::Plan, width: usize, lines: &mut Vec<Line<'static>>) {
+    for (i, s) in p.steps.iter().enumerate() {
+        let mut spans = vec![Span::styled(format!("{:>2}. ", i + 1), th.muted)];
+        // The side once: most titles name it already.
+        if !s.title.contains(s.side.upper()) {
+            spans.push(Span::styled(
+                format!("{}: ", s.side.upper()),
+                side_style(th, s.side),
+            ));
+        }
+        spans.push(Span::styled(
+            s.title.clone(),
+            th.text.add_modifier(Modifier::BOLD),
+        ));
+        lines.push(Line::from(spans));
+        for q in &s.sql {
+            lines.extend(sql_lines(th, q, width));
+        }
     }
 }
 
 pub fn dialog(st: &State, th: &Theme, f: &mut Frame, d: &Dialog, area: Rect) {
     let r = centered(area, 90, 85, 58, 14);
     f.render_widget(Clear, r);
+    let width = usize::from(r.width.saturating_sub(2));
     let name = d.action.name();
     let mut lines: Vec<Line> = Vec::new();
-    let mut refused = true;
+    let mut state_word = "plan";
     match &d.plan {
-        None => lines.push(Line::styled(
-            "checking the guards on fresh data…",
-            th.accent.add_modifier(Modifier::BOLD),
-        )),
-        Some(Err(e)) => lines.push(err_line(th, None, e)),
+        None => {
+            state_word = "checking";
+            lines.push(Line::styled(
+                "checking the guards on fresh data…",
+                th.accent.add_modifier(Modifier::BOLD),
+            ));
+        }
+        Some(Err(e)) => {
+            state_word = "refused";
+            lines.push(err_line(th, None, e));
+        }
         Some(Ok(p)) => {
-            refused = p.refused();
+            if p.refused() {
+                state_word = "refused";
+            }
             lines.push(Line::styled(
                 "guards (re-checked when you confirm):",
                 th.muted,
             ));
-            for g in &p.guards {
+            lines.extend(p.guards.iter().map(|g| guard_line(th, g)));
+            if let Some(m) = p.mode {
                 lines.push(Line::from(vec![
-                    mark(th, g.ok, true),
-                    Span::styled(format!("{} ", g.name), th.accent),
-                    Span::styled(g.detail.clone(), th.text),
+                    Span::styled("what runs: ", th.muted),
+                    Span::styled(m.words(), th.text),
                 ]));
             }
-            if let Some(m) = p.mode {
-                lines.push(Line::styled(format!("mode: {m:?}"), th.muted));
+            if let Some(x) = crate::app::next_step::app_experience(st, d.action) {
+                lines.push(Line::styled(x, th.text.add_modifier(Modifier::BOLD)));
             }
             for n in &p.notes {
                 lines.push(Line::styled(format!("note: {n}"), th.warn));
             }
-            if !refused {
+            if !p.refused() {
                 lines.push(Line::raw(""));
                 lines.push(Line::styled("steps and SQL, in order:", th.muted));
-                for (i, s) in p.steps.iter().enumerate() {
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("{:>2}. ", i + 1), th.muted),
-                        Span::styled(format!("[{}] ", s.side.upper()), side_style(th, s.side)),
-                        Span::styled(s.title.clone(), th.text.add_modifier(Modifier::BOLD)),
-                    ]));
-                    for q in &s.sql {
-                        lines.push(Line::styled(format!("      {q}"), th.accent));
-                    }
-                }
+                step_lines(th, p, width, &mut lines);
             }
         }
     }
-    let footer = dialog_footer(st, th, d, refused, &name);
+    let footer = dialog_footer(st, th, d, &name);
     let title = format!(
         " {} — {} ",
         name.to_uppercase(),
-        if st.write { "confirm" } else { "read-only" }
+        if st.write { state_word } else { "read-only" }
     );
     let b = Block::bordered()
         .title(Span::styled(title, th.title))

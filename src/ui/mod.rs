@@ -130,6 +130,11 @@ fn confirm_quit_text(st: &State) -> String {
 fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     let k = |c: Command| st.keymap.shown_key(c);
     let hints: Vec<(String, &str)> = match &st.overlay {
+        Some(Overlay::Dialog(d)) if d.wants_typing() => vec![
+            ("a-z".into(), "type the name"),
+            ("Esc".into(), "cancel"),
+            ("↑/↓".into(), "scroll"),
+        ],
         Some(Overlay::Dialog(_) | Overlay::ConfirmQuit) => vec![
             (st.keymap.keys(Command::Confirm), "confirm"),
             (st.keymap.keys(Command::Cancel), "cancel"),

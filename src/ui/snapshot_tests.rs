@@ -104,9 +104,10 @@ fn plan_ok() -> Plan {
         guards: vec![
             Guard { name: "reachable", ok: true, detail: "BLUE answers".into() },
             Guard { name: "no_split_brain", ok: true, detail: "the app can log in on at most one side".into() },
-            Guard { name: "lag", ok: true, detail: "lag 0 B, 0 B, 1.0 kB over 3 samples (< 100.0 kB)".into() },
+            Guard { name: "lag", ok: true, detail: "last 3 samples 1.8 kB, 1.0 kB, 1.2 kB; the gate: below 100.0 kB for 3 in a row ([cutover] max_lag_bytes, steady_samples)".into() },
+            Guard { name: "phase", ok: true, detail: "phase is replicating".into() },
         ],
-        mode: None,
+        mode: Some(crate::domain::guards::SwitchMode::Full),
         steps: vec![
             PlanStep {
                 step: StepId::Fence,
@@ -117,6 +118,13 @@ fn plan_ok() -> Plan {
                     "ALTER ROLE app NOLOGIN".into(),
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename IN ('app')".into(),
                 ],
+            },
+            PlanStep {
+                step: StepId::ArmSubscription,
+                window: None,
+                title: "create BLUE's subscription to GREEN, disabled".into(),
+                side: Side::Blue,
+                sql: vec!["CREATE SUBSCRIPTION pgcutover_sub CONNECTION 'host=green.example.internal port=5432 dbname=app user=replicator sslmode=verify-full' PUBLICATION pgcutover_pub WITH (enabled = false, create_slot = false, slot_name = 'pgcutover_slot', copy_data = false)".into()],
             },
             PlanStep {
                 step: StepId::Unfence,
@@ -202,7 +210,20 @@ fn cutover_dialog_then_running_with_window_timer() {
     f.send(60.2, Msg::Planned(Action::Cutover, Ok(plan_ok())));
     insta::assert_snapshot!("dialog_160x48", render(&f.st, &Theme::dark(), 160, 48));
     insta::assert_snapshot!("dialog_80x24", render(&f.st, &Theme::dark(), 80, 24));
+    // Enter alone does not run it; the name is typed first.
+    key(&mut f, 60.5, KeyCode::Enter);
+    assert!(f.st.running.is_none());
+    for c in "cutov".chars() {
+        key(&mut f, 60.6, KeyCode::Char(c));
+    }
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(out.contains("type cutover then Enter"), "{out}");
+    insta::assert_snapshot!("dialog_typing_80x24", out);
+    for c in "er".chars() {
+        key(&mut f, 60.7, KeyCode::Char(c));
+    }
     key(&mut f, 61.0, KeyCode::Enter);
+    assert!(f.st.running.is_some());
     f.send(
         61.1,
         Msg::Engine(Event::StepStarted {
@@ -238,6 +259,39 @@ fn cutover_dialog_then_running_with_window_timer() {
         "running_cutover_mono_80x24",
         render(&f.st, &Theme::mono(), 80, 24)
     );
+}
+
+#[test]
+fn the_dialog_says_in_words_what_each_mode_runs() {
+    use crate::domain::guards::SwitchMode;
+    for (i, m) in [
+        SwitchMode::Full,
+        SwitchMode::ResumeWindow,
+        SwitchMode::Finish,
+        SwitchMode::Done,
+        SwitchMode::Unclear,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut f = replicating();
+        f.st.write = true;
+        key(&mut f, 60.0, KeyCode::Char('C'));
+        let mut p = plan_ok();
+        p.mode = Some(m);
+        if m == SwitchMode::Unclear {
+            p.guards.push(Guard {
+                name: "mode",
+                ok: false,
+                detail: "mode is unclear: both sides serve".into(),
+            });
+        }
+        f.send(60.2, Msg::Planned(Action::Cutover, Ok(p)));
+        let out = render(&f.st, &Theme::dark(), 120, 30);
+        assert!(out.contains(&m.words()[..20]), "{m:?}: {out}");
+        assert!(!out.contains(&format!("{m:?}")), "no Debug output: {out}");
+        insta::assert_snapshot!(format!("dialog_mode_{i}_120x30"), out);
+    }
 }
 
 #[test]
@@ -299,7 +353,9 @@ fn hints_follow_rebound_keys() {
     f.st.write = true;
     f.send(60.5, Msg::Tick);
     let out = render(&f.st, &Theme::dark(), 160, 48);
-    assert!(out.contains(" U ") && out.contains("cutover"), "{out}");
+    assert!(out.contains("U cut over"), "{out}");
+    // With Enter as the confirmation (`[ui] confirm = "enter"`), the rebound keys are offered.
+    f.st.type_to_confirm = false;
     key(&mut f, 61.0, KeyCode::Char('U'));
     f.send(61.1, Msg::Planned(Action::Cutover, Ok(plan_ok())));
     let out = render(&f.st, &Theme::dark(), 160, 48);
