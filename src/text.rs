@@ -120,6 +120,41 @@ pub fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// `s` (made one line first) in rows of at most `width` columns, broken at spaces where one
+/// is in the second half of the row, else mid-word. Never empty.
+pub fn wrap(s: &str, width: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthChar;
+    let width = width.max(8);
+    let s = one_line(s);
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    let mut used = 0;
+    // (byte offset in `row`, columns before it) of the last space.
+    let mut space: Option<(usize, usize)> = None;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            if let Some((at, cols)) = space.filter(|(_, cols)| *cols > width / 2) {
+                let rest = row.split_off(at + 1);
+                rows.push(row.trim_end().to_string());
+                row = rest;
+                used -= cols + 1;
+            } else {
+                rows.push(std::mem::take(&mut row));
+                used = 0;
+            }
+            space = None;
+        }
+        if c == ' ' {
+            space = Some((row.len(), used));
+        }
+        row.push(c);
+        used += w;
+    }
+    rows.push(row);
+    rows
+}
+
 /// Test inputs for text parsers: the parser's own syntax tokens mixed with wide and control
 /// characters. Random bytes seldom put a multi-byte character right against the syntax a parser
 /// slices around (a byte offset off by one inside a character panics); this does on most runs.
@@ -216,6 +251,34 @@ fn mask_password_values(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_keeps_every_character() {
+        let s = "cutover done: GREEN serves; writes were unavailable for 31 ms";
+        let rows = wrap(s, 20);
+        assert!(rows.iter().all(|r| r.chars().count() <= 20), "{rows:?}");
+        assert_eq!(rows[0], "cutover done: GREEN");
+        assert_eq!(rows.join(" "), s);
+        assert_eq!(wrap("", 10), vec![String::new()]);
+        let long = "x".repeat(25);
+        assert_eq!(
+            wrap(&long, 10),
+            vec!["x".repeat(10), "x".repeat(10), "x".repeat(5)]
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn wrap_never_exceeds_the_width_nor_loses_text(s in "[a-z 日]{0,80}", w in 8usize..40) {
+            let rows = wrap(&s, w);
+            for r in &rows {
+                proptest::prop_assert!(unicode_width::UnicodeWidthStr::width(r.as_str()) <= w, "{:?}", rows);
+            }
+            let kept: String = rows.concat().chars().filter(|c| *c != ' ').collect();
+            let want: String = s.chars().filter(|c| *c != ' ').collect();
+            proptest::prop_assert_eq!(kept, want);
+        }
+    }
 
     #[test]
     fn fit_cuts_at_columns_with_an_ellipsis() {

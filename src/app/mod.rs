@@ -61,6 +61,20 @@ impl Panel {
             Panel::Traffic => "Traffic",
         }
     }
+    /// The title where space is short (the 80-column tab bar).
+    pub fn short(self) -> &'static str {
+        match self {
+            Panel::Replication => "Repl",
+            Panel::Instances => "Inst",
+            Panel::Redo => "Redo",
+            Panel::Checks => "Checks",
+            Panel::Schema => "Schema",
+            Panel::Sequences => "Seq",
+            Panel::Journal => "Journal",
+            Panel::Traffic => "Traffic",
+        }
+    }
+
     pub fn index(self) -> usize {
         Panel::ALL.iter().position(|p| *p == self).unwrap_or(0)
     }
@@ -270,7 +284,11 @@ pub struct State {
     pub app_counts: Option<(u64, u64)>,
     pub overlay: Option<Overlay>,
     pub focus: Panel,
+    /// Rows scrolled in each panel; the Journal's counts up from its tail (0 follows it).
     pub scroll: [u16; 8],
+    /// How far up the Journal can scroll, as of its last draw (it depends on the panel's size
+    /// and wrapping, which only the drawing knows; as `ratatui`'s list state does).
+    pub journal_max_scroll: std::cell::Cell<u16>,
     pub frozen: bool,
     pub keymap: Keymap,
     /// Wall clock and monotonic clock of the last message, for ages and timers.
@@ -327,6 +345,7 @@ impl State {
             overlay: None,
             focus: Panel::Replication,
             scroll: [0; 8],
+            journal_max_scroll: std::cell::Cell::new(0),
             frozen: false,
             keymap,
             now: SystemTime::now(),
@@ -792,6 +811,15 @@ fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
         Command::NextPanel => st.focus = Panel::ALL[(i + 1) % Panel::ALL.len()],
         Command::PrevPanel => st.focus = Panel::ALL[(i + Panel::ALL.len() - 1) % Panel::ALL.len()],
         Command::Freeze => st.frozen = !st.frozen,
+        // The Journal scrolls from its tail: up goes back in time, down returns to the tail.
+        Command::Up if st.focus == Panel::Journal => {
+            st.scroll[i] = st.scroll[i]
+                .saturating_add(1)
+                .min(st.journal_max_scroll.get());
+        }
+        Command::Down if st.focus == Panel::Journal => {
+            st.scroll[i] = st.scroll[i].saturating_sub(1);
+        }
         Command::Down => st.scroll[i] = st.scroll[i].saturating_add(1),
         Command::Up => st.scroll[i] = st.scroll[i].saturating_sub(1),
         Command::Faster | Command::Slower => {
@@ -1086,6 +1114,14 @@ mod tests {
         assert_eq!(st.focus, Panel::Instances);
         press(&mut st, KeyCode::Char('7'));
         assert_eq!(st.focus, Panel::Journal);
+        // The Journal scrolls up from its tail, and no further than its first entry (as drawn).
+        press(&mut st, KeyCode::Char('j'));
+        assert_eq!(st.scroll[6], 0, "at the tail, down stays there");
+        st.journal_max_scroll.set(2);
+        for _ in 0..5 {
+            press(&mut st, KeyCode::Char('k'));
+        }
+        assert_eq!(st.scroll[6], 2);
         press(&mut st, KeyCode::Char('j'));
         assert_eq!(st.scroll[6], 1);
         press(&mut st, KeyCode::Char(' '));

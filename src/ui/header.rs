@@ -68,24 +68,35 @@ fn state_line(st: &State, th: &Theme, narrow: bool) -> Line<'static> {
             ph.direction.map_or("no direction", Direction::label),
             th.text,
         ),
-        Span::styled(if narrow { " w:" } else { " │ writable " }, th.muted),
+        Span::styled(
+            if narrow {
+                " │ writes "
+            } else {
+                " │ writable "
+            },
+            th.muted,
+        ),
         writable,
-        Span::styled(if narrow { " lag " } else { " │ lag " }, th.muted),
+        Span::styled(" │ lag ", th.muted),
         Span::styled(lag, th.text),
     ];
     if let Some(t) = &st.traffic {
         spans.push(Span::styled(
-            if narrow { " t→" } else { " │ traffic → " },
+            if narrow {
+                " │ app→"
+            } else {
+                " │ traffic → "
+            },
             th.muted,
         ));
         spans.push(traffic_to(t, th));
     }
-    spans.extend([
-        Span::raw(" "),
-        badge,
-        Span::raw(" "),
-        Span::styled(fmt_clock(st.now), th.muted),
-    ]);
+    spans.extend([Span::raw(" "), badge]);
+    // The clock is the first thing to go when 80 columns are short; the labels stay.
+    let used: usize = spans.iter().map(Span::width).sum();
+    if !narrow || used + 10 <= 80 {
+        spans.extend([Span::raw(" "), Span::styled(fmt_clock(st.now), th.muted)]);
+    }
     Line::from(spans)
 }
 

@@ -48,16 +48,7 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
         draw_wide(st, th, f, body);
     } else {
         let [tabs, one] = Layout::vertical([Constraint::Length(1), Constraint::Min(4)]).areas(body);
-        let mut spans = Vec::new();
-        for (i, p) in Panel::ALL.iter().enumerate() {
-            let label = format!(" {}:{} ", i + 1, p.title());
-            spans.push(if *p == st.focus {
-                Span::styled(label, th.selected.add_modifier(Modifier::BOLD))
-            } else {
-                Span::styled(label, th.muted)
-            });
-        }
-        f.render_widget(Paragraph::new(Line::from(spans)), tabs);
+        f.render_widget(Paragraph::new(tab_bar(st, th, tabs.width)), tabs);
         panels::draw(st, th, f, st.focus, one);
     }
     draw_footer(st, th, f, footer);
@@ -68,6 +59,40 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
         Some(Overlay::Notice(n)) => notice(th, f, area, "Notice", n),
         None => {}
     }
+}
+
+/// The tabs of the one-panel layout: full titles when they fit, else the others shortened, then
+/// numbers only; the selected tab keeps its full title, so it is never the one cut off.
+fn tab_bar(st: &State, th: &Theme, width: u16) -> Line<'static> {
+    let label = |i: usize, p: Panel, level: u8| match (p == st.focus, level) {
+        (true, _) | (false, 0) => format!(" {}:{} ", i + 1, p.title()),
+        (false, 1) => format!(" {}:{} ", i + 1, p.short()),
+        (false, _) => format!(" {} ", i + 1),
+    };
+    let level = (0..3u8)
+        .find(|l| {
+            let w: usize = Panel::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, p)| label(i, *p, *l).chars().count())
+                .sum();
+            w <= usize::from(width)
+        })
+        .unwrap_or(2);
+    Line::from(
+        Panel::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let style = if *p == st.focus {
+                    th.selected.add_modifier(Modifier::BOLD)
+                } else {
+                    th.muted
+                };
+                Span::styled(label(i, *p, level), style)
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Every panel at once: Replication, Traffic (with a router), Instances and Redo on the left;
@@ -129,6 +154,7 @@ fn confirm_quit_text(st: &State) -> String {
 
 fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     let k = |c: Command| st.keymap.shown_key(c);
+    let rate = format_rate(st);
     let hints: Vec<(String, &str)> = match &st.overlay {
         Some(Overlay::Dialog(d)) if d.wants_typing() => vec![
             ("a-z".into(), "type the name"),
@@ -144,10 +170,7 @@ fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
         None if area.width < WIDE => vec![(k(Command::Help), "keys"), (k(Command::Quit), "quit")],
         None => vec![
             (k(Command::Help), "keys"),
-            (
-                st.keymap.pair(Command::Faster, Command::Slower),
-                format_rate(st),
-            ),
+            (st.keymap.pair(Command::Faster, Command::Slower), &rate),
             (k(Command::Quit), "quit"),
         ],
     };
@@ -178,15 +201,18 @@ fn draw_footer(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(keys), right);
 }
 
-fn format_rate(st: &State) -> &'static str {
-    match st.interval.as_millis() {
-        0..=250 => "every 0.25 s",
-        251..=500 => "every 0.5 s",
-        501..=1000 => "every 1 s",
-        1001..=2000 => "every 2 s",
-        2001..=4000 => "every 4 s",
-        4001..=8000 => "every 8 s",
-        _ => "slow",
+/// The refresh interval as the footer says it: `every 0.25 s`, `every 16 s`, `every 1 min`.
+fn format_rate(st: &State) -> String {
+    let ms = st.interval.as_millis();
+    if ms < 1000 {
+        format!(
+            "every {} s",
+            f64::from(u32::try_from(ms).unwrap_or(0)) / 1000.0
+        )
+    } else if ms < 60_000 {
+        format!("every {} s", ms / 1000)
+    } else {
+        format!("every {} min", ms / 60_000)
     }
 }
 
@@ -286,3 +312,37 @@ pub(crate) fn side_style(th: &Theme, s: crate::domain::observed::Side) -> Style 
 #[cfg(test)]
 #[allow(clippy::cast_precision_loss)] // small synthetic figures
 mod snapshot_tests;
+
+#[cfg(test)]
+mod rate_tests {
+    #[test]
+    fn every_refresh_interval_is_said_as_it_is() {
+        let mut st = crate::app::State::new(
+            crate::domain::testdata::names(),
+            vec![],
+            false,
+            std::time::Duration::from_millis(250),
+            false,
+            crate::app::keys::Keymap::default(),
+        );
+        let mut seen = Vec::new();
+        for ms in [250u64, 500, 1000, 2000, 4000, 8000, 16_000, 32_000, 60_000] {
+            st.interval = std::time::Duration::from_millis(ms);
+            seen.push(super::format_rate(&st));
+        }
+        assert_eq!(
+            seen,
+            [
+                "every 0.25 s",
+                "every 0.5 s",
+                "every 1 s",
+                "every 2 s",
+                "every 4 s",
+                "every 8 s",
+                "every 16 s",
+                "every 32 s",
+                "every 1 min"
+            ]
+        );
+    }
+}

@@ -571,3 +571,102 @@ fn lag_chart_spans_fifteen_minutes_with_gate_spike_and_switch() {
     assert!(out.contains("max 5.0 MB"), "{out}");
     assert!(out.contains("last switch"), "{out}");
 }
+
+#[test]
+fn journal_wraps_the_outcome_and_scrolls_back_to_the_first_entry() {
+    let mut f = replicating();
+    f.st.write = true;
+    for i in 0..30u64 {
+        f.send(
+            61.0 + i as f64 * 0.01,
+            Msg::Engine(Event::Note {
+                text: format!("entry {i}: a step of the run"),
+            }),
+        );
+    }
+    f.send(
+        62.0,
+        Msg::Finished(
+            Action::Cutover,
+            Ok(crate::engine::Outcome::Done {
+                summary: "GREEN serves, BLUE follows it; writes were unavailable for 31 ms".into(),
+                window_ms: Some(31.0),
+                held_ms: None,
+                steps: vec![],
+            }),
+        ),
+    );
+    key(&mut f, 62.1, KeyCode::Char('7'));
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(
+        out.contains("unavailable for 31 ms"),
+        "the outcome is wrapped, not cut: {out}"
+    );
+    insta::assert_snapshot!("journal_tail_80x24", out);
+    // k at the tail goes back; enough of them reach the first entry, and no further.
+    for _ in 0..200 {
+        key(&mut f, 62.2, KeyCode::Char('k'));
+    }
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(out.contains("entry 0:"), "{out}");
+    let max = f.st.journal_max_scroll.get();
+    assert_eq!(f.st.scroll[Panel::Journal.index()], max);
+    key(&mut f, 62.3, KeyCode::Char('j'));
+    assert_eq!(f.st.scroll[Panel::Journal.index()], max - 1);
+}
+
+#[test]
+fn instances_show_the_version_a_restore_in_progress_and_rds_events() {
+    use crate::domain::rds::{Event as RdsEvent, Instance, InstanceFacts};
+    let mut f = replicating();
+    f.st.rds_configured = true;
+    let created =
+        time::OffsetDateTime::from(t0() + Duration::from_mins(1) - Duration::from_mins(12));
+    let instance = Instance {
+        id: "green".into(),
+        status: "creating".into(),
+        engine: Some("postgres".into()),
+        engine_version: Some("17.2".into()),
+        class: Some("db.r6g.large".into()),
+        storage_type: None,
+        allocated_storage_gib: None,
+        multi_az: false,
+        pending: vec![],
+        create_time: Some(created),
+        endpoint: None,
+        log_exports: vec![],
+        parameter_groups: vec![],
+        subnet_group: None,
+        security_groups: vec![],
+        iam_auth: false,
+    };
+    let events = (0..5)
+        .map(|i| RdsEvent {
+            time: Some(created + Duration::from_secs(60 * i)),
+            source: "green".into(),
+            message: format!("event {i}: Restored from snapshot"),
+        })
+        .collect();
+    f.send(
+        60.5,
+        Msg::Rds {
+            side: Side::Green,
+            at: t0() + Duration::from_mins(1),
+            data: Box::new(Ok(InstanceFacts {
+                instance: Some(Ok(instance)),
+                events: Some(Ok(events)),
+                ..Default::default()
+            })),
+        },
+    );
+    key(&mut f, 60.6, KeyCode::Char('2'));
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(out.contains("GREEN PostgreSQL 15.18"), "{out}");
+    assert!(!out.contains("(Debian"), "{out}");
+    assert!(out.contains("creating, created 12 min 00 s ago"), "{out}");
+    assert!(
+        out.contains("event 4:") && !out.contains("event 1:"),
+        "the last three: {out}"
+    );
+    insta::assert_snapshot!("instances_restore_80x24", out);
+}

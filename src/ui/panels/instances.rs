@@ -51,6 +51,21 @@ pub(super) fn instances(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     }
 }
 
+/// `PostgreSQL 15.18` from `server_version_num` (150018): the distributor's words that follow
+/// the number in `version()` are not the version.
+fn version(num: i32) -> String {
+    if num >= 100_000 {
+        format!("PostgreSQL {}.{}", num / 10_000, num % 10_000)
+    } else {
+        format!(
+            "PostgreSQL {}.{}.{}",
+            num / 10_000,
+            (num / 100) % 100,
+            num % 100
+        )
+    }
+}
+
 fn spark_char(v: f64, max: f64) -> char {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // clamped to 0..=7
@@ -64,14 +79,7 @@ fn server_line(st: &State, th: &Theme, s: Side) -> Line<'static> {
     let mut spans = vec![Span::styled(format!("{:<6}", s.upper()), side_style(th, s))];
     match ss.live.value.as_ref() {
         Some(l) => {
-            let v = l
-                .server
-                .version
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ");
-            spans.push(Span::styled(v, th.text));
+            spans.push(Span::styled(version(l.server.version_num), th.text));
             spans.push(Span::raw("  "));
             spans.push(if l.writable() {
                 Span::styled("✓ app LOGIN", th.ok.add_modifier(Modifier::BOLD))
@@ -141,6 +149,10 @@ fn rds_lines(st: &State, th: &Theme, s: Side, lines: &mut Vec<Line<'static>>) {
                     ]));
                 }
             }
+            if let Some(i) = r.instance() {
+                restore_line(st, th, i, lines);
+            }
+            event_lines(th, r, lines);
             if let Some(Err(e)) = &r.instance {
                 lines.push(err_line(th, None, e));
             }
@@ -150,5 +162,55 @@ fn rds_lines(st: &State, th: &Theme, s: Side, lines: &mut Vec<Line<'static>>) {
         }
         (None, Some(e)) => lines.push(err_line(th, None, &e.message)),
         (None, None) => lines.push(Line::styled("      RDS: waiting for AWS…", th.muted)),
+    }
+}
+
+/// While an instance is not available (a restore, an upgrade, a modification): its status and
+/// for how long since it was created. RDS gives no percentage for these, so none is drawn.
+fn restore_line(
+    st: &State,
+    th: &Theme,
+    i: &crate::domain::rds::Instance,
+    lines: &mut Vec<Line<'static>>,
+) {
+    if i.available() {
+        return;
+    }
+    let since = i.create_time.and_then(|t| {
+        let now = time::OffsetDateTime::from(st.now);
+        u64::try_from((now - t).whole_seconds())
+            .ok()
+            .map(|s| crate::format::seconds(std::time::Duration::from_secs(s)))
+    });
+    let mut sp = vec![Span::styled("      ⏳ ", th.warn)];
+    sp.push(Span::styled(
+        format!(
+            "{}{}",
+            i.status,
+            since.map_or_else(String::new, |s| format!(", created {s} ago"))
+        ),
+        th.warn,
+    ));
+    sp.push(Span::styled("  (RDS gives no %)", th.muted));
+    lines.push(Line::from(sp));
+}
+
+/// The newest RDS events of the instance, newest last.
+fn event_lines(th: &Theme, r: &crate::domain::rds::InstanceFacts, lines: &mut Vec<Line<'static>>) {
+    match &r.events {
+        Some(Ok(ev)) => {
+            for e in ev.iter().rev().take(3).rev() {
+                let at = e.time.map_or_else(
+                    || "--:--".to_string(),
+                    |t| format!("{:02}:{:02}", t.hour(), t.minute()),
+                );
+                lines.push(Line::from(vec![
+                    Span::styled(format!("      {at} "), th.muted),
+                    Span::styled(crate::text::one_line(&e.message).into_owned(), th.text),
+                ]));
+            }
+        }
+        Some(Err(e)) => lines.push(Line::styled(format!("      events ▲ {e}"), th.warn)),
+        None => {}
     }
 }

@@ -13,7 +13,7 @@ mod traffic;
 use std::time::{Duration, SystemTime};
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
@@ -85,20 +85,20 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
             f,
             area,
             panel,
-            redo::redo(st, th),
+            redo::redo(st, th, usize::from(area.width.saturating_sub(2))),
             Some(age_label(&st.redo, st.now, crate::app::REDO_EVERY)),
             0,
         ),
-        Panel::Checks => text_panel(
-            st,
-            th,
-            f,
-            area,
-            panel,
-            checks::checks(st, th),
-            Some(oldest_age(st)),
-            scroll,
-        ),
+        Panel::Checks => {
+            let b = block(st, th, panel, Some(oldest_age(st)));
+            let inner = b.inner(area);
+            f.render_widget(b, area);
+            let (summary, lines) = checks::checks(st, th, usize::from(inner.width));
+            let [top, rest] =
+                Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+            f.render_widget(Paragraph::new(summary), top);
+            f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), rest);
+        }
         Panel::Schema => {
             let age = age_label(&st.blue.catalog, st.now, st.inventory_interval());
             text_panel(
@@ -142,19 +142,16 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
             );
         }
         Panel::Journal => {
-            let lines = journal::journal(st, th);
-            // Follow the tail unless the operator scrolled.
-            let inner = area.height.saturating_sub(2) as usize;
-            let auto = u16::try_from(lines.len().saturating_sub(inner)).unwrap_or(u16::MAX);
-            let s = if scroll == 0 { auto } else { scroll.min(auto) };
-            // Not wrapped: one row per entry keeps the tail in view (wrapping would push the
-            // newest line, often the outcome, below the panel).
-            f.render_widget(
-                Paragraph::new(lines)
-                    .scroll((s, 0))
-                    .block(block(st, th, panel, None)),
-                area,
-            );
+            let b = block(st, th, panel, None);
+            let inner = b.inner(area);
+            let lines = journal::journal(st, th, usize::from(inner.width));
+            // The tail is followed; the scroll is rows up from it (k goes back, j comes
+            // down to the tail again), up to the first entry.
+            let last_top = u16::try_from(lines.len().saturating_sub(usize::from(inner.height)))
+                .unwrap_or(u16::MAX);
+            st.journal_max_scroll.set(last_top);
+            let top = last_top - scroll.min(last_top);
+            f.render_widget(Paragraph::new(lines).scroll((top, 0)).block(b), area);
         }
     }
 }

@@ -6,7 +6,9 @@ use super::{err_line, kv};
 use crate::app::State;
 use crate::ui::Theme;
 
-pub(super) fn redo(st: &State, th: &Theme) -> Vec<Line<'static>> {
+/// The redo line found, the origin it gives and the cross-check; the log line is wrapped under a
+/// margin so it reads as one quoted line.
+pub(super) fn redo(st: &State, th: &Theme, width: usize) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     match (&st.redo.value, &st.redo.last_error) {
         (Some(f), _) => {
@@ -19,7 +21,13 @@ pub(super) fn redo(st: &State, th: &Theme) -> Vec<Line<'static>> {
                         .unwrap_or_default(),
                 )));
             }
-            lines.push(Line::styled(f.line.text.clone(), th.text));
+            lines.push(Line::styled(format!("line {}:", f.line.line_no), th.muted));
+            for row in crate::text::wrap(&f.line.text, width.saturating_sub(2)) {
+                lines.push(Line::from(vec![
+                    Span::styled("│ ", th.muted),
+                    Span::styled(row, th.text),
+                ]));
+            }
             let mut sp = kv(th, "origin", f.line.origin_lsn.to_string());
             sp.push(Span::styled(format!("  ({})", f.line.rule()), th.muted));
             lines.push(Line::from(sp));
