@@ -39,11 +39,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
     /// Dashboard: allow actions (without it the dashboard only watches)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub write: bool,
     /// Dashboard theme: dark (default), light, mono, or NAME.toml in $XDG_CONFIG_HOME/pgcutover/themes
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
+    /// Dashboard: journal file of the actions it runs (default: $XDG_STATE_HOME/pgcutover/journal.jsonl)
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
     /// Without a command: the dashboard
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -60,6 +63,9 @@ pub enum Command {
         /// Writes per second of the demo workload (0: none)
         #[arg(long, default_value_t = 50)]
         tps: u32,
+        /// Dashboard theme: dark (default), light, mono, or NAME.toml in $XDG_CONFIG_HOME/pgcutover/themes
+        #[arg(long, value_name = "NAME")]
+        theme: Option<String>,
     },
     /// One snapshot of both sides: phase, alarms, replication, checks, schema and sequence diff
     Status {
@@ -69,6 +75,7 @@ pub enum Command {
     },
     /// Pre-flight checks; exits 1 when a blocking check fails
     Check {
+        /// Machine-readable output: each check with its id, severity, finding and fix
         #[arg(long)]
         json: bool,
     },
@@ -76,6 +83,7 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         target: ActionArgs,
+        /// Machine-readable output: the guards, the mode and every step with its SQL
         #[arg(long)]
         json: bool,
     },
@@ -310,8 +318,13 @@ fn dispatch(rt: &tokio::runtime::Runtime, cli: Cli) -> ExitCode {
             .map_err(|e| err(&format!("pgcutover: {e}")))
             .ok()
     };
-    if let Some(Command::Demo { screenshots, tps }) = &cli.command {
-        let Some(theme) = load_theme(cli.theme.as_deref()) else {
+    if let Some(Command::Demo {
+        screenshots,
+        tps,
+        theme,
+    }) = &cli.command
+    {
+        let Some(theme) = load_theme(theme.as_deref()) else {
             return ExitCode::from(2);
         };
         return crate::demo::main(rt, screenshots.clone(), *tps, theme);
@@ -342,7 +355,7 @@ fn dispatch(rt: &tokio::runtime::Runtime, cli: Cli) -> ExitCode {
         let opts = crate::tui::DashboardOptions {
             write: cli.write,
             theme,
-            journal: None,
+            journal: cli.journal.clone(),
             app_counts: None,
         };
         return match rt.block_on(crate::tui::run(settings, opts)) {
@@ -496,4 +509,43 @@ fn print(st: &report::Status, json: bool) -> Result<()> {
         out(&report::text::status(st));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    #[test]
+    fn every_flag_and_argument_is_described_in_help() {
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id != "help" && id != "version" && a.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for s in c.get_subcommands() {
+                walk(s, &format!("{path} {}", s.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "pgcutover", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:?}");
+    }
+
+    #[test]
+    fn dashboard_flags_only_where_they_apply() {
+        assert!(Cli::try_parse_from(["pgcutover", "--write", "--journal", "j"]).is_ok());
+        assert!(Cli::try_parse_from(["pgcutover", "demo", "--theme", "mono"]).is_ok());
+        for args in [
+            &["pgcutover", "status", "--write"][..],
+            &["pgcutover", "check", "--theme", "mono"],
+            &["pgcutover", "run", "cutover", "--write"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["pgcutover", "run", "cutover", "--journal", "j"]).is_ok());
+    }
 }

@@ -176,7 +176,7 @@ async fn set_up(tps: u32) -> Result<(Demo, Settings, Arc<AppCounts>)> {
         };
         spawn_writer(ports, tps, demo.stop_writer.clone(), counts.clone());
     }
-    let journal = demo.dir.path().join("journal.jsonl");
+    let journal = journal_path(demo.dir.path());
     let blue_dsn = demo.blue.dsn_for("demo");
     let traffic = demo.bouncer.as_ref().map_or(String::new(), |b| {
         format!(
@@ -250,7 +250,7 @@ pub fn main(
             r = set_up(tps) => r?,
             _ = tokio::signal::ctrl_c() => bail!("interrupted during set-up"),
         };
-        let journal = demo.dir.path().join("journal.jsonl");
+        let journal = journal_path(demo.dir.path());
         let r = match &screenshots {
             Some(dir) => shots(&settings, dir, &theme, &journal, &counts).await,
             None => {
@@ -259,7 +259,7 @@ pub fn main(
                     crate::tui::DashboardOptions {
                         write: true,
                         theme,
-                        journal: Some(journal),
+                        journal: Some(journal.clone()),
                         app_counts: Some(counts),
                     },
                 )
@@ -267,6 +267,10 @@ pub fn main(
             }
         };
         drop(demo);
+        say(&format!(
+            "the journal of this demo is kept in {}",
+            journal.display()
+        ));
         r
     });
     match result {
@@ -277,6 +281,15 @@ pub fn main(
             ExitCode::from(1)
         }
     }
+}
+
+/// The demo's journal: kept after the demo (its clusters are removed, the record of what ran on
+/// them is not), in the state directory beside the real journal, not mixed into it.
+fn journal_path(demo_dir: &Path) -> PathBuf {
+    crate::config::state_dir().map_or_else(
+        || demo_dir.join("journal.jsonl"),
+        |d| d.join("demo-journal.jsonl"),
+    )
 }
 
 /// Render the real dashboard on the demo's data into SVG files: the overview at 160×48, the

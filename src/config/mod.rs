@@ -247,7 +247,22 @@ pub fn load(ov: &Overrides) -> Result<Settings> {
         },
         None => (String::new(), None),
     };
-    from_str(&text, file.as_deref(), ov)
+    let nothing_given = file.is_none() && ov.blue_dsn.is_none() && ov.green_dsn.is_none();
+    from_str(&text, file.as_deref(), ov).map_err(|e| {
+        if nothing_given {
+            // Most likely a first run: say where the file was looked for and how to make one.
+            let looked = path.map_or_else(
+                || "no $PGCUTOVER_CONFIG, and neither $XDG_CONFIG_HOME nor $HOME is set".into(),
+                |p| format!("{} (absent; $PGCUTOVER_CONFIG is not set)", p.display()),
+            );
+            e.wrap_err(format!(
+                "no configuration file: looked for {looked}. Copy pgcutover.example.toml there and \
+                 fill in [blue] and [green], or pass --config PATH, or --blue-dsn/--green-dsn"
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 /// Parse and validate configuration text; `file` only labels messages.

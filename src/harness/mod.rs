@@ -144,7 +144,7 @@ impl Bin {
             found.pop().map(|(_, b)| b).ok_or_else(|| {
                 eyre!(
                     "no PostgreSQL server binaries (initdb, pg_ctl) found: install them (Debian: apt-get install \
-                     postgresql-15), or set PGCUTOVER_PG_BIN=/path/to/bin; scripts/demo.sh does this for you"
+                     postgresql-15), or set PGCUTOVER_PG_BIN=/path/to/bin; `bash tests/setup.sh` (the README's first command) installs it"
                 )
             })?
         };
