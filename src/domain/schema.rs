@@ -153,28 +153,11 @@ pub enum DiffStatus {
 
 impl DiffStatus {
     /// For people: `only on BLUE`, `only on GREEN`, `different`.
-    pub fn words(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             DiffStatus::OnlyBlue => "only on BLUE",
             DiffStatus::OnlyGreen => "only on GREEN",
             DiffStatus::Different => "different",
-        }
-    }
-}
-
-impl ObjectKind {
-    /// For people: `materialized view`, `foreign table`, `column`.
-    pub fn words(self) -> &'static str {
-        match self {
-            ObjectKind::Extension => "extension",
-            ObjectKind::Table => "table",
-            ObjectKind::Column => "column",
-            ObjectKind::Index => "index",
-            ObjectKind::Constraint => "constraint",
-            ObjectKind::View => "view",
-            ObjectKind::MaterializedView => "materialized view",
-            ObjectKind::Sequence => "sequence",
-            ObjectKind::ForeignTable => "foreign table",
         }
     }
 }

@@ -29,8 +29,8 @@ pub(super) fn schema(st: &State, th: &Theme) -> Vec<Line<'static>> {
             ));
             for e in &d.objects {
                 lines.push(Line::from(vec![
-                    Span::styled(format!("{} ", e.status.words()), th.warn),
-                    Span::styled(format!("{} ", e.kind.words()), th.muted),
+                    Span::styled(format!("{} ", e.status.label()), th.warn),
+                    Span::styled(format!("{} ", e.kind.label()), th.muted),
                     Span::styled(e.object.clone(), th.text),
                 ]));
             }
