@@ -123,8 +123,14 @@ pub fn fit(s: &str, width: usize) -> String {
 /// `s` (made one line first) in rows of at most `width` columns, broken at spaces where one
 /// is in the second half of the row, else mid-word. Never empty.
 pub fn wrap(s: &str, width: usize) -> Vec<String> {
+    wrap_hanging(s, width, width)
+}
+
+/// [`wrap`] with the first row `first` columns wide and the others `rest` (a first row that
+/// starts further left or right than its continuations).
+pub fn wrap_hanging(s: &str, first: usize, rest: usize) -> Vec<String> {
     use unicode_width::UnicodeWidthChar;
-    let width = width.max(8);
+    let (first, rest) = (first.max(8), rest.max(8));
     let s = one_line(s);
     let mut rows = Vec::new();
     let mut row = String::new();
@@ -133,11 +139,12 @@ pub fn wrap(s: &str, width: usize) -> Vec<String> {
     let mut space: Option<(usize, usize)> = None;
     for c in s.chars() {
         let w = c.width().unwrap_or(0);
+        let width = if rows.is_empty() { first } else { rest };
         if used + w > width {
             if let Some((at, cols)) = space.filter(|(_, cols)| *cols > width / 2) {
-                let rest = row.split_off(at + 1);
+                let tail = row.split_off(at + 1);
                 rows.push(row.trim_end().to_string());
-                row = rest;
+                row = tail;
                 used -= cols + 1;
             } else {
                 rows.push(std::mem::take(&mut row));

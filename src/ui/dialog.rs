@@ -71,29 +71,16 @@ fn guard_line(th: &Theme, g: &crate::domain::guards::Guard) -> Line<'static> {
 fn sql_lines(th: &Theme, q: &str, width: usize) -> Vec<Line<'static>> {
     const FIRST: &str = "      ";
     const NEXT: &str = "          ";
-    let q = crate::text::one_line(q);
-    let chars: Vec<char> = q.chars().collect();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < chars.len() {
-        let indent = if at == 0 { FIRST } else { NEXT };
-        let room = width.saturating_sub(indent.len()).max(20);
-        let mut end = (at + room).min(chars.len());
-        // Break at a space when one is near the end of the room.
-        if end < chars.len()
-            && let Some(sp) = chars[at..end].iter().rposition(|c| *c == ' ')
-            && sp > room / 2
-        {
-            end = at + sp + 1;
-        }
-        let piece: String = chars[at..end].iter().collect();
-        out.push(Line::styled(
-            format!("{indent}{}", piece.trim_end()),
-            th.accent,
-        ));
-        at = end;
-    }
-    out
+    let room = |indent: &str| width.saturating_sub(indent.len()).max(20);
+    crate::text::wrap_hanging(q, room(FIRST), room(NEXT))
+        .into_iter()
+        .enumerate()
+        .filter(|(_, row)| !row.is_empty())
+        .map(|(i, row)| {
+            let indent = if i == 0 { FIRST } else { NEXT };
+            Line::styled(format!("{indent}{}", row.trim_end()), th.accent)
+        })
+        .collect()
 }
 
 /// The plan's steps, numbered, each with its side once and its statements.
