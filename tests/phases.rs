@@ -17,6 +17,16 @@ fn status(home: &std::path::Path, cfg: &std::path::Path) -> Value {
     r.json()
 }
 
+/// The migration's slot in a `status --json` answer.
+fn our_slot(v: &Value) -> &Value {
+    v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["ours"] == true)
+        .unwrap()
+}
+
 fn alarm_ids(v: &Value) -> Vec<String> {
     v["alarms"]
         .as_array()
@@ -112,12 +122,7 @@ fn walk(blue: &mut Cluster, green: &mut Cluster, green_version_prefix: &str) {
     blue.sql("SELECT pg_create_logical_replication_slot('pgcutover_slot', 'pgoutput')");
     let v = assert_phase(home.path(), &cfg, "prepared", &["blue"]);
     assert_eq!(v["direction"], "blue->green");
-    let slot = v["slots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["ours"] == true)
-        .unwrap();
+    let slot = our_slot(&v);
     assert_eq!(slot["side"], "blue");
     assert!(slot["lag_bytes"].as_u64().is_some());
 
@@ -142,12 +147,7 @@ fn walk(blue: &mut Cluster, green: &mut Cluster, green_version_prefix: &str) {
     );
     assert!(sub["worker_pid"].as_i64().is_some());
     // Lag in seconds is the walsender's own figure, read from pg_stat_replication.
-    let slot = v["slots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["ours"] == true)
-        .unwrap();
+    let slot = our_slot(&v);
     assert_eq!(slot["sender"]["state"], "streaming", "{slot}");
     assert!(slot["sender"]["reply_age_s"].as_f64().is_some(), "{slot}");
     let t = slot["lag_time"].as_str().unwrap();

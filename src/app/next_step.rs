@@ -157,19 +157,15 @@ pub fn app_experience(st: &State, action: Action) -> Option<String> {
     let to = st.source().other().upper();
     let from = st.source().upper();
     match action {
-        Action::Cutover | Action::Rollback => Some(match st.traffic.as_ref().map(|t| t.router) {
-            Some("pgbouncer") => {
+        Action::Cutover | Action::Rollback => Some(match st.traffic.as_ref() {
+            Some(t) if t.router == "pgbouncer" => {
                 let typical = st.last_switch.as_ref().and_then(|s| s.held_ms).map_or_else(
                     || "well under a second when the lag is low".to_string(),
                     |ms| format!("{ms:.0} ms at the last switch"),
                 );
                 format!(
                     "the app: PgBouncer holds its queries ({typical}; never more than {}), then sends them to {to}; no errors",
-                    seconds(
-                        st.traffic
-                            .as_ref()
-                            .map_or_else(Default::default, |t| t.pause_limit)
-                    )
+                    seconds(t.pause_limit)
                 )
             }
             Some(_) => format!(

@@ -82,6 +82,15 @@ impl LagTime {
         }
     }
 
+    /// In seconds: 0 when caught up, `None` when unknown.
+    pub fn seconds(&self) -> Option<f64> {
+        match self {
+            LagTime::CaughtUp => Some(0.0),
+            LagTime::Behind { lag, .. } => Some(lag.as_secs_f64()),
+            LagTime::NoSender | LagTime::Hidden => None,
+        }
+    }
+
     /// The header's short form: the time, or `caught up`; nothing when unknown (the panel
     /// says why).
     pub fn short(&self) -> Option<String> {
@@ -164,10 +173,6 @@ impl LagSeries {
 
     pub fn clear(&mut self) {
         self.samples.clear();
-    }
-
-    pub fn samples(&self) -> impl Iterator<Item = &LagSample> {
-        self.samples.iter()
     }
 
     /// The newest sample, when it was read from `source` (after a switch, the old direction's
@@ -466,7 +471,7 @@ mod tests {
         for i in 0..30u64 {
             s.push(sample(t0, i * 1000, i, i, LagTime::CaughtUp));
         }
-        assert_eq!(s.samples().count(), 11);
+        assert_eq!(s.samples.len(), 11);
         s.push(sample(t0, 0, 0, 0, LagTime::CaughtUp));
         assert_eq!(s.latest(Side::Blue).unwrap().current, Lsn::from_u64(29));
     }

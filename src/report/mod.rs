@@ -311,31 +311,27 @@ struct LiveLists {
 
 impl LiveLists {
     fn add(&mut self, names: &MigrationNames, side: Side, l: &Live) {
-        let lag_time = |s: &crate::domain::observed::Slot, cur| {
-            s.lag_bytes(cur).map(|b| LagTime::of(b, s.sender.as_ref()))
-        };
         let cur = l.server.current_lsn;
-        self.slots.extend(l.slots.iter().map(|s| SlotOut {
-            side,
-            name: s.name.clone(),
-            ours: s.name == names.slot,
-            plugin: s.plugin.clone(),
-            slot_type: s.slot_type.clone(),
-            active: s.active,
-            active_pid: s.active_pid,
-            restart_lsn: s.restart_lsn,
-            confirmed_flush_lsn: s.confirmed_flush_lsn,
-            wal_status: s.wal_status.clone(),
-            safe_wal_size: s.safe_wal_size,
-            lag_bytes: s.lag_bytes(cur),
-            wal_retained_bytes: s.wal_retained_bytes(cur),
-            lag_seconds: lag_time(s, cur).and_then(|t| match t {
-                LagTime::CaughtUp => Some(0.0),
-                LagTime::Behind { lag, .. } => Some(lag.as_secs_f64()),
-                LagTime::NoSender | LagTime::Hidden => None,
-            }),
-            lag_time: lag_time(s, cur).map_or_else(|| "?".into(), |t| t.describe()),
-            sender: s.sender.clone(),
+        self.slots.extend(l.slots.iter().map(|s| {
+            let time = s.lag_bytes(cur).map(|b| LagTime::of(b, s.sender.as_ref()));
+            SlotOut {
+                side,
+                name: s.name.clone(),
+                ours: s.name == names.slot,
+                plugin: s.plugin.clone(),
+                slot_type: s.slot_type.clone(),
+                active: s.active,
+                active_pid: s.active_pid,
+                restart_lsn: s.restart_lsn,
+                confirmed_flush_lsn: s.confirmed_flush_lsn,
+                wal_status: s.wal_status.clone(),
+                safe_wal_size: s.safe_wal_size,
+                lag_bytes: s.lag_bytes(cur),
+                wal_retained_bytes: s.wal_retained_bytes(cur),
+                lag_seconds: time.and_then(|t| t.seconds()),
+                lag_time: time.map_or_else(|| "?".into(), |t| t.describe()),
+                sender: s.sender.clone(),
+            }
         }));
         self.subscriptions
             .extend(l.subscriptions.iter().map(|s| SubscriptionOut {

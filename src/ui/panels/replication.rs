@@ -191,31 +191,25 @@ fn lag_chart(st: &State, th: &Theme, f: &mut Frame, chart: Rect) {
     // One bucket per plot column: the chart's width less the y labels and the axis.
     let cols = usize::from(chart.width).saturating_sub(label_w + 1).max(1);
     let (bars, gate_line, switch_mark) = chart_series(st, cols, top);
-    let mut datasets = vec![
+    #[allow(clippy::cast_precision_loss)] // chart coordinates
+    let top_f = top as f64;
+    // An empty line (no gate, no switch in the window) draws nothing.
+    let line = |style, data| {
+        Dataset::default()
+            .graph_type(GraphType::Line)
+            .marker(symbols::Marker::Braille)
+            .style(style)
+            .data(data)
+    };
+    let datasets = vec![
         Dataset::default()
             .graph_type(GraphType::Bar)
             .marker(symbols::Marker::HalfBlock)
             .style(th.chart)
             .data(&bars),
+        line(th.warn, &gate_line),
+        line(th.accent, &switch_mark),
     ];
-    if !gate_line.is_empty() {
-        datasets.push(
-            Dataset::default()
-                .graph_type(GraphType::Line)
-                .marker(symbols::Marker::Braille)
-                .style(th.warn)
-                .data(&gate_line),
-        );
-    }
-    if !switch_mark.is_empty() {
-        datasets.push(
-            Dataset::default()
-                .graph_type(GraphType::Line)
-                .marker(symbols::Marker::Braille)
-                .style(th.accent)
-                .data(&switch_mark),
-        );
-    }
     // The legend in the title: a legend box would hide the newest bars.
     let mut title = vec![Span::styled(
         format!("lag, last 15 min (max {})", bytes(max)),
@@ -238,11 +232,7 @@ fn lag_chart(st: &State, th: &Theme, f: &mut Frame, chart: Rect) {
         .y_axis(
             Axis::default()
                 .style(th.muted)
-                .bounds([0.0, {
-                    #[allow(clippy::cast_precision_loss)]
-                    let t = top as f64;
-                    t
-                }])
+                .bounds([0.0, top_f])
                 .labels(y_labels),
         )
         .legend_position(None);
