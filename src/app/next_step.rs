@@ -54,6 +54,9 @@ fn next(st: &State, press: &dyn Fn(Action, &str) -> String) -> NextStep {
     if let Some(a) = st.phase.alarms.first() {
         return step(Tone::Alarm, format!("first: {}", a.message()));
     }
+    if let Some(a) = st.traffic.iter().flat_map(|t| &t.alarms).next() {
+        return step(Tone::Alarm, format!("first: {}", a.message()));
+    }
     let ph = st.phase.phase;
     match ph {
         Phase::Unknown => step(

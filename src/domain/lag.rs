@@ -261,18 +261,6 @@ impl LagSeries {
         }
         out
     }
-
-    /// The cutover gate: the last `n` samples all below `max_bytes`.
-    pub fn steady_below(&self, max_bytes: u64, n: usize) -> bool {
-        n > 0
-            && self.samples.len() >= n
-            && self
-                .samples
-                .iter()
-                .rev()
-                .take(n)
-                .all(|s| s.lag_bytes() < max_bytes)
-    }
 }
 
 #[cfg(test)]
@@ -449,19 +437,6 @@ mod tests {
         // Samples older than the window are left out.
         let b = s.buckets(now + Duration::from_mins(1), Duration::from_mins(15), 15);
         assert_eq!(b[0], None);
-    }
-
-    #[test]
-    fn steady_gate_needs_n_low_samples() {
-        let (s, _) = series(&[
-            (0, 500_000, 0),
-            (1000, 500_100, 500_000),
-            (2000, 500_200, 500_150),
-        ]);
-        assert!(!s.steady_below(100_000, 3), "first sample is far behind");
-        assert!(s.steady_below(100_000, 2));
-        assert!(!s.steady_below(100_000, 4), "not enough samples");
-        assert!(!s.steady_below(100_000, 0));
     }
 
     #[test]

@@ -283,12 +283,13 @@ fn schema_diff(o: &mut String, s: &Status) {
                 d.only_blue, d.only_green, d.different
             );
             for e in d.objects.iter().take(50) {
-                let what = match e.status {
-                    crate::domain::schema::DiffStatus::OnlyBlue => "only BLUE ",
-                    crate::domain::schema::DiffStatus::OnlyGreen => "only GREEN",
-                    crate::domain::schema::DiffStatus::Different => "different ",
-                };
-                let _ = writeln!(o, "  {what} {:<17} {}", e.kind.label(), e.object);
+                let _ = writeln!(
+                    o,
+                    "  {:<13} {:<17} {}",
+                    e.status.label(),
+                    e.kind.label(),
+                    e.object
+                );
             }
             if d.objects.len() > 50 {
                 let _ = writeln!(

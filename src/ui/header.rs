@@ -16,8 +16,8 @@ use crate::domain::traffic::TrafficAlarm;
 
 pub(super) fn draw(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     let p = Paragraph::new(vec![
-        state_line(st, th, area.width < WIDE),
-        attention_line(st, th),
+        state_line(st, th, area.width),
+        attention_line(st, th, area.width),
     ])
     .block(
         Block::default()
@@ -33,7 +33,8 @@ fn fmt_clock(t: std::time::SystemTime) -> String {
 }
 
 /// Phase, direction, writable sides, lag, mode badge and clock.
-fn state_line(st: &State, th: &Theme, narrow: bool) -> Line<'static> {
+fn state_line(st: &State, th: &Theme, width: u16) -> Line<'static> {
+    let narrow = width < WIDE;
     let ph = &st.phase;
     let writable = if ph.writable.is_empty() {
         Span::styled("none", th.warn.add_modifier(Modifier::BOLD))
@@ -92,9 +93,9 @@ fn state_line(st: &State, th: &Theme, narrow: bool) -> Line<'static> {
         spans.push(traffic_to(t, th));
     }
     spans.extend([Span::raw(" "), badge]);
-    // The clock is the first thing to go when 80 columns are short; the labels stay.
+    // The clock is the first thing to go when the line is short of room; the labels stay.
     let used: usize = spans.iter().map(Span::width).sum();
-    if !narrow || used + 10 <= 80 {
+    if used + 10 <= usize::from(width) {
         spans.extend([Span::raw(" "), Span::styled(fmt_clock(st.now), th.muted)]);
     }
     Line::from(spans)
@@ -121,7 +122,7 @@ fn traffic_to(t: &crate::app::TrafficView, th: &Theme) -> Span<'static> {
 
 /// The window timer or the running action, then alarms and stale sides; a calm line when
 /// there is nothing.
-fn attention_line(st: &State, th: &Theme) -> Line<'static> {
+fn attention_line(st: &State, th: &Theme, width: u16) -> Line<'static> {
     let mut line: Vec<Span> = Vec::new();
     if let Some(w) = st.window() {
         line.push(Span::styled(
@@ -178,7 +179,45 @@ fn attention_line(st: &State, th: &Theme) -> Line<'static> {
             line.push(Span::styled(format!("   last window {w:.1} ms"), th.muted));
         }
     }
-    Line::from(line)
+    Line::from(fit_spans(line, usize::from(width)))
+}
+
+/// The spans that fit in `width`; the one that crosses the edge ends in `…`, and what did not
+/// fit is counted (`+2 more`), so an alarm is never cut off without a word.
+fn fit_spans(mut line: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
+    let shown = |s: &Span| !s.content.trim().is_empty();
+    while line.last().is_some_and(|s| !shown(s)) {
+        line.pop();
+    }
+    let total: usize = line.iter().map(Span::width).sum();
+    if total <= width {
+        return line;
+    }
+    let mut left = line.iter().filter(|s| shown(s)).count();
+    let mut out = Vec::new();
+    let mut used = 0;
+    for s in line {
+        if shown(&s) {
+            left -= 1;
+        }
+        // Room for the count, ` +99 more`, while something is still to come.
+        let room = width.saturating_sub(used + if left > 0 { 10 } else { 0 });
+        if s.width() <= room {
+            used += s.width();
+            out.push(s);
+            continue;
+        }
+        if room > 8 && shown(&s) {
+            out.push(Span::styled(crate::text::fit(&s.content, room), s.style));
+        } else if shown(&s) {
+            left += 1;
+        }
+        break;
+    }
+    if left > 0 {
+        out.push(Span::raw(format!(" +{left} more")));
+    }
+    out
 }
 
 /// Sides still connecting, and sides whose data is stale; returns the connecting ones.
@@ -215,5 +254,37 @@ fn app_span(st: &State, th: &Theme, line: &mut Vec<Span<'static>>) {
             format!(" app: {committed} committed, {failed} failed "),
             if failed == 0 { th.ok } else { th.alarm },
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn what_does_not_fit_is_cut_with_an_ellipsis_and_counted() {
+        let line = || {
+            vec![
+                Span::raw(" ✗ first alarm, a long one "),
+                Span::raw(" "),
+                Span::raw(" ✗ second "),
+                Span::raw(" "),
+                Span::raw(" ✗ third "),
+                Span::raw(" "),
+            ]
+        };
+        assert_eq!(
+            text(&fit_spans(line(), 80)),
+            " ✗ first alarm, a long one   ✗ second   ✗ third "
+        );
+        assert_eq!(text(&fit_spans(line(), 30)), " ✗ first alarm, a l… +2 more");
+        assert_eq!(
+            text(&fit_spans(line(), 47)),
+            " ✗ first alarm, a long one   ✗ secon… +1 more"
+        );
     }
 }

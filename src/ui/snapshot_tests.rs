@@ -476,6 +476,10 @@ fn traffic_panel_header_and_alarms() {
         "{out}"
     );
     assert!(out.contains("APP DOWN"), "GREEN is not writable: {out}");
+    // The narrow header keeps the router's word and the alarm in view together.
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(out.contains("app→SPLIT"), "{out}");
+    insta::assert_snapshot!("traffic_split_80x24", out);
 
     // A cutover made here: the panel says where and how long the app was held.
     f.send(
@@ -669,4 +673,52 @@ fn instances_show_the_version_a_restore_in_progress_and_rds_events() {
         "the last three: {out}"
     );
     insta::assert_snapshot!("instances_restore_80x24", out);
+}
+
+#[test]
+fn schema_panel_names_each_difference_in_words() {
+    use crate::domain::schema::{Catalog, ObjectKey, ObjectKind};
+    let mut f = replicating();
+    let key = |kind, parent: &str, name: &str| ObjectKey {
+        kind,
+        schema: "public".into(),
+        parent: parent.into(),
+        name: name.into(),
+    };
+    let mut blue = Catalog::default();
+    let mut green = Catalog::default();
+    for c in [&mut blue, &mut green] {
+        c.insert(key(ObjectKind::Table, "", "accounts"), "table".into());
+        c.insert(key(ObjectKind::Column, "accounts", "id"), "bigint".into());
+    }
+    blue.insert(key(ObjectKind::Column, "accounts", "note"), "text".into());
+    green.insert(
+        key(ObjectKind::Index, "accounts", "accounts_note_idx"),
+        "CREATE INDEX accounts_note_idx ON public.accounts USING btree (note)".into(),
+    );
+    blue.insert(
+        key(ObjectKind::Column, "Order Items", "qty"),
+        "integer".into(),
+    );
+    green.insert(
+        key(ObjectKind::Column, "Order Items", "qty"),
+        "bigint".into(),
+    );
+    for (side, c) in [(Side::Blue, blue), (Side::Green, green)] {
+        let (w, _) = f.at(60.0);
+        f.send(
+            60.0,
+            Msg::Sample(Sample {
+                side,
+                at: w,
+                data: SampleData::Catalog(Ok(Box::new(c))),
+            }),
+        );
+    }
+    f.send(60.5, Msg::Tick);
+    f.st.focus = Panel::Schema;
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(out.contains("only on GREEN"), "{out}");
+    assert!(!out.contains("OnlyGreen"), "no Debug output: {out}");
+    insta::assert_snapshot!("schema_diff_80x24", out);
 }
