@@ -90,6 +90,11 @@ fn clean_pair_is_silent() {
         "primary_keys",
         "app_roles",
         "extensions",
+        "uncovered_databases",
+        "other_logical_slots",
+        "unfenced_writers",
+        "logical_workers",
+        "target_statistics",
     ] {
         assert!(
             checks.iter().any(|c| c["id"] == id && c["ok"] == true),
@@ -225,6 +230,99 @@ CREATE MATERIALIZED VIEW mv AS SELECT count(*) FROM items;
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("✗ primary_keys"), "{}", r.stdout);
     assert!(r.stdout.contains("blocking problem(s)"), "{}", r.stdout);
+}
+
+#[test]
+fn instance_checks_fire_on_planted_cases() {
+    let p = pair();
+    p.blue.sql(
+        r#"
+CREATE DATABASE billing;
+CREATE DATABASE "Ünïcode ""db""";
+CREATE DATABASE empty_one;
+CREATE ROLE etl LOGIN;
+GRANT INSERT ON items TO etl;
+SELECT pg_create_logical_replication_slot('debezium', 'test_decoding');
+"#,
+    );
+    p.blue
+        .try_sql_db("billing", "CREATE TABLE invoices (id int PRIMARY KEY)")
+        .unwrap();
+    p.blue
+        .try_sql_db("Ünïcode \"db\"", "CREATE TABLE t (id int PRIMARY KEY)")
+        .unwrap();
+    // A table on GREEN over 1 MB whose statistics are gone, as after pg_upgrade before 18.
+    p.green.sql(
+        "CREATE TABLE big (id int, pad text) WITH (autovacuum_enabled = false);
+         INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;
+         ANALYZE big;
+         DELETE FROM pg_statistic WHERE starelid = 'big'::regclass;",
+    );
+    // A session left idle in a transaction on BLUE: the fence would end it.
+    let mut idle = std::process::Command::new(p.blue.bin.tool("psql"))
+        .args(["-X", "-q", &p.blue.dsn_for(DB)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = idle.stdin.as_mut().unwrap();
+        writeln!(stdin, "BEGIN; SELECT txid_current();").unwrap();
+        stdin.flush().unwrap();
+    }
+    wait_for(
+        "the idle transaction",
+        std::time::Duration::from_secs(10),
+        || {
+            (p.blue
+                .sql("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
+                .trim()
+                == "1")
+                .then_some(())
+        },
+    );
+
+    let (code, checks) = p.check();
+    let _ = idle.kill();
+    let _ = idle.wait();
+    assert_eq!(code, 1, "a database left out blocks");
+    let u = failing(&checks, "uncovered_databases", "blue");
+    let f = u["finding"].as_str().unwrap();
+    assert!(
+        f.contains("billing (1 table,") && f.contains(r#""Ünïcode ""db""" (1 table,"#),
+        "{f}"
+    );
+    assert!(
+        !f.contains("empty_one") && !f.contains("postgres"),
+        "no user tables, nothing to lose: {f}"
+    );
+    assert_eq!(u["severity"], "blocking");
+
+    let s = failing(&checks, "other_logical_slots", "blue");
+    let f = s["finding"].as_str().unwrap();
+    assert!(f.contains("debezium (test_decoding, inactive"), "{f}");
+    assert!(!f.contains("pgcutover_slot"), "ours is not another: {f}");
+
+    let w = failing(&checks, "unfenced_writers", "blue");
+    let f = w["finding"].as_str().unwrap();
+    assert!(f.contains("etl") && !f.contains("Weird"), "{f}");
+
+    let x = failing(&checks, "open_transactions", "blue");
+    let f = x["finding"].as_str().unwrap();
+    assert!(f.contains("idle in transaction"), "{f}");
+
+    let st = failing(&checks, "target_statistics", "green");
+    let f = st["finding"].as_str().unwrap();
+    assert!(f.contains("public.big ("), "{f}");
+
+    // GREEN's copy of BLUE's slot is not reported as someone else's; GREEN has no other.
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["id"] == "other_logical_slots" && c["side"] == "green" && c["ok"] == true),
+        "{checks:#?}"
+    );
 }
 
 #[test]

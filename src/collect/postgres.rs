@@ -9,13 +9,25 @@ use tokio_postgres::{Client, Statement};
 use super::connect::{connect, pg_error_text};
 use super::queries;
 use crate::config::SideSettings;
-use crate::domain::observed::{Inventory, Live, QualName, SequenceValue};
+use crate::domain::observed::{CronJobs, Database, Inventory, Live, QualName, SequenceValue};
 use crate::domain::schema::{Catalog, ObjectKey, ObjectKind};
 
 struct Conn {
     client: Client,
     version_num: i32,
     live: Statement,
+}
+
+async fn read_cron(client: &Client) -> Result<Option<CronJobs>, tokio_postgres::Error> {
+    let here: bool = client.query_one(queries::CRON_TABLE, &[]).await?.get(0);
+    if !here {
+        return Ok(None);
+    }
+    let row = client.query_one(queries::CRON_JOBS, &[]).await?;
+    Ok(Some(CronJobs {
+        active: row.get(0),
+        total: row.get(1),
+    }))
 }
 
 async fn read_sequences(client: &Client) -> Result<Vec<SequenceValue>, tokio_postgres::Error> {
@@ -44,6 +56,9 @@ async fn read_sequences(client: &Client) -> Result<Vec<SequenceValue>, tokio_pos
     }
     Ok(out)
 }
+
+/// Other databases the slow poll opens a connection to, each time it runs.
+const MAX_OTHER_DATABASES: usize = 50;
 
 pub struct PgReader {
     settings: SideSettings,
@@ -159,21 +174,67 @@ impl PgReader {
 
     pub async fn inventory(&mut self) -> Result<Inventory> {
         let side = self.settings.side.upper();
-        self.bounded("the inventory query", async move |c| {
-            let row = c
-                .client
-                .query_one(&queries::inventory(), &[])
-                .await
-                .map_err(|e| eyre!("{side}: inventory query: {}", pg_error_text(&e)))?;
-            let text: &str = row.get(0);
-            let mut inv: Inventory = serde_json::from_str(text)
-                .map_err(|e| eyre!("{side}: unexpected inventory document: {e}"))?;
-            inv.sequences = read_sequences(&c.client)
-                .await
-                .map_err(|e| eyre!("{side}: reading sequences: {}", pg_error_text(&e)))?;
-            Ok(inv)
-        })
-        .await
+        let roles = self.app_roles.clone();
+        let user = self.replication_user.clone();
+        let mut inv = self
+            .bounded("the inventory query", async move |c| {
+                let row = c
+                    .client
+                    .query_one(&queries::inventory(), &[&roles, &user])
+                    .await
+                    .map_err(|e| eyre!("{side}: inventory query: {}", pg_error_text(&e)))?;
+                let text: &str = row.get(0);
+                let mut inv: Inventory = serde_json::from_str(text)
+                    .map_err(|e| eyre!("{side}: unexpected inventory document: {e}"))?;
+                inv.sequences = read_sequences(&c.client)
+                    .await
+                    .map_err(|e| eyre!("{side}: reading sequences: {}", pg_error_text(&e)))?;
+                inv.cron = read_cron(&c.client)
+                    .await
+                    .map_err(|e| eyre!("{side}: reading pg_cron's jobs: {}", pg_error_text(&e)))?;
+                Ok(inv)
+            })
+            .await?;
+        self.read_other_databases(&mut inv.databases).await;
+        Ok(inv)
+    }
+
+    /// The user tables of every other database, one short connection each, in turn: a database
+    /// that cannot be read says why in its entry instead of failing the inventory.
+    async fn read_other_databases(&self, dbs: &mut [Database]) {
+        let mut read = 0;
+        for db in dbs
+            .iter_mut()
+            .filter(|d| d.tables.is_none() && d.allow_conn)
+        {
+            // Bounded: an instance with hundreds of databases must not stall the slow poll.
+            if read == MAX_OTHER_DATABASES {
+                db.error = Some(format!(
+                    "not read: pgcutover looks into at most {MAX_OTHER_DATABASES} other databases"
+                ));
+                continue;
+            }
+            read += 1;
+            let s = self.settings.for_database(&db.name);
+            let read = async {
+                let client = connect(&s, self.timeout).await?;
+                let row = client
+                    .query_one(&queries::database_tables(), &[])
+                    .await
+                    .map_err(|e| eyre!("{}", pg_error_text(&e)))?;
+                Ok::<_, color_eyre::Report>((row.get::<_, i64>(0), row.get::<_, i64>(1)))
+            };
+            match tokio::time::timeout(self.timeout, read).await {
+                Ok(Ok((tables, bytes))) => {
+                    db.tables = Some(tables);
+                    db.bytes = Some(bytes);
+                }
+                Ok(Err(e)) => db.error = Some(crate::text::one_line(&e.to_string()).into_owned()),
+                Err(_) => {
+                    db.error = Some(format!("no answer within {} ms", self.timeout.as_millis()));
+                }
+            }
+        }
     }
 
     pub async fn catalog(&mut self) -> Result<Catalog> {

@@ -12,6 +12,17 @@ pub const MIN_VERSION_NUM: i32 = 130000;
 const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'";
 
+/// Client sessions with a transaction open for 5 s or idle in one, the oldest ten: the fence
+/// ends them, and the cutover's plan lists them.
+const OPEN_XACTS: &str = "SELECT coalesce(json_agg(json_build_object(
+      'pid', a.pid, 'user', a.usename, 'state', a.state, 'application_name', a.application_name,
+      'xact_age_s', extract(epoch FROM clock_timestamp() - a.xact_start)) ORDER BY a.xact_start), '[]')
+    FROM (SELECT * FROM pg_stat_activity a
+          WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+            AND a.xact_start IS NOT NULL
+            AND (a.state LIKE 'idle in transaction%' OR a.xact_start < clock_timestamp() - interval '5 s')
+          ORDER BY a.xact_start LIMIT 10) a";
+
 /// Live facts as one JSON document. $1 = app roles (text[]), $2 = replication role name (text;
 /// NULL = the connected user).
 pub fn live(version_num: i32, origin_readable: bool) -> String {
@@ -50,7 +61,10 @@ SELECT json_build_object(
     'is_rds', EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication'),
     'database', current_database(),
     'user', current_user,
-    'prepared_xacts', (SELECT count(*) FROM pg_prepared_xacts)),
+    'prepared_xacts', (SELECT count(*) FROM pg_prepared_xacts),
+    'max_logical_replication_workers', current_setting('max_logical_replication_workers')::bigint,
+    'max_worker_processes', current_setting('max_worker_processes')::bigint),
+  'open_xacts', ({OPEN_XACTS}),
   'slots', (SELECT coalesce(json_agg(json_build_object(
       'name', slot_name, 'plugin', plugin, 'slot_type', slot_type, 'database', database,
       'active', active, 'active_pid', active_pid, 'temporary', temporary,
@@ -98,7 +112,8 @@ SELECT json_build_object(
     )
 }
 
-/// Catalogue-wide facts for the checks, as one JSON document.
+/// Catalogue-wide facts for the checks, as one JSON document. $1 = app roles (text[]),
+/// $2 = replication role name (text; NULL = the connected user).
 pub fn inventory() -> String {
     format!(
         r"
@@ -126,10 +141,56 @@ SELECT json_build_object(
       ORDER BY t.nspname, t.relname), '[]')
     FROM user_tables t WHERE t.relkind = 'm'),
   'extensions', (SELECT coalesce(json_agg(json_build_object('name', extname, 'version', extversion)
-      ORDER BY extname), '[]') FROM pg_extension)
+      ORDER BY extname), '[]') FROM pg_extension),
+  'databases', (SELECT coalesce(json_agg(json_build_object(
+      'name', d.datname, 'allow_conn', d.datallowconn,
+      'tables', CASE WHEN d.datname = current_database()
+        THEN (SELECT count(*) FROM user_tables t WHERE t.relkind IN ('r', 'p')) END,
+      'bytes', CASE WHEN d.datname = current_database()
+        THEN (SELECT coalesce(sum(pg_total_relation_size(t.oid)), 0)::bigint FROM user_tables t WHERE t.relkind = 'r') END)
+      ORDER BY d.datname), '[]')
+    FROM pg_database d WHERE NOT d.datistemplate AND d.datname <> 'rdsadmin'),
+  -- Stops at the first table a role may change, so a role that may change none costs one pass.
+  'writers', (SELECT coalesce(json_agg(json_build_object(
+      'name', r.rolname, 'superuser', r.rolsuper,
+      'sessions', (SELECT count(*) FROM pg_stat_activity a WHERE a.usename = r.rolname))
+      ORDER BY r.rolname), '[]')
+    FROM pg_roles r
+    WHERE r.rolcanlogin AND r.rolname <> ALL($1::text[])
+      AND r.rolname <> current_user AND r.rolname <> coalesce($2::text, current_user::text)
+      AND r.rolname !~ '^pg_' AND r.rolname NOT IN ('rdsadmin', 'rdsrepladmin', 'rdstopmgr')
+      AND (r.rolsuper OR EXISTS (SELECT 1 FROM user_tables t
+           WHERE t.relkind IN ('r', 'p') AND t.relpersistence = 'p'
+             AND has_table_privilege(r.oid, t.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')))),
+  'largest_tables', (SELECT coalesce(json_agg(json_build_object(
+      'table', json_build_object('schema', b.nspname, 'name', b.relname), 'bytes', b.bytes,
+      'has_stats', CASE WHEN has_table_privilege(b.oid, 'SELECT') THEN EXISTS (
+          SELECT 1 FROM pg_stats ps WHERE ps.schemaname = b.nspname AND ps.tablename = b.relname) END)
+      ORDER BY b.bytes DESC), '[]')
+    FROM (SELECT t.oid, t.nspname, t.relname, pg_table_size(t.oid) AS bytes FROM user_tables t
+          WHERE t.relkind = 'r' AND t.relpersistence = 'p'
+          ORDER BY pg_table_size(t.oid) DESC LIMIT 20) b)
 )::text"
     )
 }
+
+/// User tables and their size in a database other than the connection's: run on a connection
+/// of its own.
+pub fn database_tables() -> String {
+    format!(
+        r"
+SELECT count(*), coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {USER_NS} AND c.relkind IN ('r', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')"
+    )
+}
+
+/// pg_cron's table, when it is in this database (`cron.database_name`).
+pub const CRON_TABLE: &str = "SELECT to_regclass('cron.job') IS NOT NULL";
+/// pg_cron's jobs: active and all. Only run once [`CRON_TABLE`] said the table is here.
+pub const CRON_JOBS: &str = "SELECT count(*) FILTER (WHERE active), count(*) FROM cron.job";
 
 /// The user sequences, without reading them: reading takes a lock per sequence, and one
 /// statement over thousands of them overflows the lock table ("out of shared memory"), which is

@@ -70,6 +70,13 @@ impl ConnInfo {
         self
     }
 
+    /// The same server and credentials, another database of it.
+    #[must_use]
+    pub fn with_dbname(mut self, dbname: &str) -> ConnInfo {
+        self.params.insert("dbname".into(), dbname.into());
+        self
+    }
+
     fn set(&mut self, key: &str, value: String) -> Result<(), ConnInfoError> {
         if !KEYWORDS.contains(&key) {
             return Err(ConnInfoError(format!(

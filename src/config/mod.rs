@@ -84,6 +84,17 @@ pub struct SideSettings {
     pub replication_conninfo: Option<ConnInfo>,
 }
 
+impl SideSettings {
+    /// This side's server and credentials, connected to another of its databases.
+    #[must_use]
+    pub fn for_database(&self, dbname: &str) -> SideSettings {
+        SideSettings {
+            conninfo: self.conninfo.clone().with_dbname(dbname),
+            ..self.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PollSettings {
     pub interval: Duration,

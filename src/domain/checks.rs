@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+mod instance;
+
 use super::observed::{Inventory, Live, QualName, Side};
 use super::phase::{MigrationNames, Phase, PhaseReport};
 use super::rds::InstanceFacts;
@@ -154,6 +156,7 @@ pub fn run(input: &CheckInput) -> Vec<Check> {
     subscription_check(&mut out, input);
     extensions_check(&mut out, input);
     rds_checks(&mut out, input, names_slot(input));
+    instance::run(&mut out, input);
     out.0.sort_by_key(|c| (c.ok, c.severity));
     out.0
 }

@@ -62,6 +62,12 @@ pub struct Server {
     pub database: String,
     pub user: String,
     pub prepared_xacts: i64,
+    /// Apply workers this server can run as a subscriber: one per subscription.
+    #[serde(default)]
+    pub max_logical_replication_workers: Option<i64>,
+    /// Background workers of every kind; the apply workers and their launcher are among them.
+    #[serde(default)]
+    pub max_worker_processes: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +200,47 @@ pub struct Live {
     pub publications: Vec<Publication>,
     pub app_roles: Vec<Role>,
     pub replication_role: ReplicationRole,
+    /// Client sessions inside a transaction for a while, or idle in one: the fence ends them.
+    /// The oldest first, at most ten.
+    #[serde(default)]
+    pub open_xacts: Vec<OpenXact>,
+}
+
+/// A client session with a transaction open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenXact {
+    pub pid: i32,
+    /// NULL for a session the connected role may not see the details of.
+    pub user: Option<String>,
+    pub state: Option<String>,
+    pub application_name: Option<String>,
+    pub xact_age_s: Option<f64>,
+}
+
+impl OpenXact {
+    /// `pid 4242 (app, idle in transaction for 45 s)`.
+    pub fn describe(&self) -> String {
+        let mut what = vec![
+            self.user
+                .as_deref()
+                .map_or_else(|| "?".to_string(), crate::sql::ident),
+        ];
+        if let Some(a) = self.application_name.as_deref().filter(|a| !a.is_empty()) {
+            what.push(crate::text::one_line(a).into_owned());
+        }
+        let state = self.state.as_deref().unwrap_or("in a transaction");
+        let age = self
+            .xact_age_s
+            .filter(|a| a.is_finite() && *a >= 0.0)
+            .map(|a| {
+                format!(
+                    " for {}",
+                    crate::format::seconds(std::time::Duration::from_secs_f64(a))
+                )
+            })
+            .unwrap_or_default();
+        format!("pid {} ({}, {state}{age})", self.pid, what.join(", "))
+    }
 }
 
 impl Live {
@@ -269,4 +316,51 @@ pub struct Inventory {
     /// Read separately from the rest (in batches), hence the default.
     #[serde(default)]
     pub sequences: Vec<SequenceValue>,
+    /// Every database of the instance but templates and `rdsadmin`, each with its user tables
+    /// (read through a connection of its own).
+    #[serde(default)]
+    pub databases: Vec<Database>,
+    /// LOGIN roles outside the app roles, this tool's own role and the replication role, that
+    /// can change a user table of this database.
+    #[serde(default)]
+    pub writers: Vec<Writer>,
+    /// The largest user tables and whether the planner has statistics for them.
+    #[serde(default)]
+    pub largest_tables: Vec<TableStats>,
+    /// pg_cron's jobs, when its `cron.job` table is in this database.
+    #[serde(default)]
+    pub cron: Option<CronJobs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Database {
+    pub name: String,
+    pub allow_conn: bool,
+    /// User tables (leaf partitions and plain tables); `None` when it could not be read.
+    pub tables: Option<i64>,
+    pub bytes: Option<i64>,
+    /// Why it could not be read.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Writer {
+    pub name: String,
+    pub superuser: bool,
+    pub sessions: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableStats {
+    pub table: QualName,
+    pub bytes: i64,
+    /// `pg_stats` has rows for it; `None` when the role may not read them.
+    pub has_stats: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CronJobs {
+    pub active: i64,
+    pub total: i64,
 }

@@ -28,6 +28,8 @@ pub fn live(login: bool) -> Live {
             database: "db".into(),
             user: "postgres".into(),
             prepared_xacts: 0,
+            max_logical_replication_workers: Some(4),
+            max_worker_processes: Some(8),
         },
         slots: vec![],
         subscriptions: vec![],
@@ -45,6 +47,7 @@ pub fn live(login: bool) -> Live {
             replication: true,
             rds_replication: false,
         },
+        open_xacts: vec![],
     }
 }
 
@@ -93,4 +96,30 @@ pub fn with_sub(mut l: Live, enabled: bool, comment: Option<&str>) -> Live {
         sync_error_count: Some(0),
     });
     l
+}
+
+/// An inventory with nothing to report: one database, `db`, with three tables.
+pub fn inventory() -> crate::domain::observed::Inventory {
+    crate::domain::observed::Inventory {
+        identity_problems: vec![],
+        unlogged_tables: vec![],
+        large_objects: 0,
+        materialized_views: vec![],
+        extensions: vec![],
+        sequences: vec![],
+        databases: vec![database("db", Some(3))],
+        writers: vec![],
+        largest_tables: vec![],
+        cron: None,
+    }
+}
+
+pub fn database(name: &str, tables: Option<i64>) -> crate::domain::observed::Database {
+    crate::domain::observed::Database {
+        name: name.into(),
+        allow_conn: true,
+        tables,
+        bytes: tables.map(|t| t * 16384),
+        error: None,
+    }
 }

@@ -55,6 +55,7 @@ pub fn plan(
     let mut steps = Vec::new();
     let mut notes = Vec::new();
     if matches!(mode, SwitchMode::Full | SwitchMode::ResumeWindow) {
+        notes.extend(window_notes(settings, src, s));
         steps.extend(arm_steps(settings, src, tgt, s, t));
         steps.extend(traffic::pause_step(settings, src));
         steps.extend(window_steps(settings, src, tgt));
@@ -82,6 +83,48 @@ pub fn plan(
         ));
     }
     (mode, steps, notes)
+}
+
+/// What the window will do to others on the source, read just now: the transactions the fence
+/// ends and the logical slots whose consumers lose their source at the switch.
+fn window_notes(settings: &Settings, src: Side, s: &Live) -> Vec<String> {
+    let su = src.upper();
+    let mut notes = Vec::new();
+    if !s.open_xacts.is_empty() {
+        let list: Vec<String> = s
+            .open_xacts
+            .iter()
+            .map(crate::domain::observed::OpenXact::describe)
+            .collect();
+        notes.push(format!(
+            "{su}: the fence ends {} open transaction(s): {}",
+            list.len(),
+            list.join(", ")
+        ));
+    }
+    let others: Vec<String> = s
+        .slots
+        .iter()
+        .filter(|sl| sl.slot_type == "logical" && !sl.temporary && sl.name != settings.names.slot)
+        .map(|sl| {
+            let at = sl
+                .confirmed_flush_lsn
+                .map_or_else(|| "?".to_string(), |l| l.to_string());
+            let behind = sl
+                .lag_bytes(s.server.current_lsn)
+                .map(|b| format!(", {} behind now", crate::format::bytes(b)))
+                .unwrap_or_default();
+            format!("{} at {at}{behind}", crate::sql::ident(&sl.name))
+        })
+        .collect();
+    if !others.is_empty() {
+        notes.push(format!(
+            "{su}: other logical slots stop receiving at the fence: {}; their consumers must start again on {} from the fence LSN the journal records",
+            others.join(", "),
+            src.other().upper()
+        ));
+    }
+    notes
 }
 
 /// Before the window: nothing here blocks the application.
@@ -578,6 +621,34 @@ mod tests {
         // a rerun that only finishes has no edges: all of it is past the point of no return
         let finish = vec![Step::new(StepId::DropForward, Side::Green, "x")];
         assert_eq!(stage(&finish, 0), Stage::Finish);
+    }
+
+    #[test]
+    fn the_plan_names_the_transactions_the_fence_ends_and_other_slots() {
+        let st = settings();
+        let mut s = testdata::with_pub_slot(testdata::live(true));
+        s.slots[0].name = st.names.slot.clone();
+        let mut cdc = s.slots[0].clone();
+        cdc.name = "debezium".into();
+        s.slots.push(cdc);
+        s.open_xacts.push(crate::domain::observed::OpenXact {
+            pid: 7,
+            user: Some("app".into()),
+            state: Some("idle in transaction".into()),
+            application_name: None,
+            xact_age_s: Some(3.0),
+        });
+        let notes = window_notes(&st, Side::Blue, &s).join("\n");
+        assert!(
+            notes.contains("BLUE: the fence ends 1 open transaction(s): pid 7 (app, idle in transaction for 3.0 s)"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("other logical slots stop receiving at the fence: debezium at 0/90, 112 B behind now"),
+            "{notes}"
+        );
+        assert!(!notes.contains(&st.names.slot), "{notes}");
+        assert!(window_notes(&st, Side::Blue, &testdata::live(true)).is_empty());
     }
 
     #[test]

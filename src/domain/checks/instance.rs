@@ -1,0 +1,603 @@
+//! Checks that protect the instance as a whole, beyond the tables of the replicated database:
+//! databases left out, other consumers of the source's WAL, writers the fence does not stop,
+//! open transactions, pg_cron, the target's planner statistics and its worker limits.
+
+use super::{CheckInput, Out, Severity, list};
+use crate::domain::observed::{Database, Live, Side, Slot};
+use crate::domain::phase::Direction;
+use crate::format::bytes;
+use crate::sql::{ident, literal};
+
+/// Below this size a table without statistics is not worth a warning.
+const STATS_MIN_BYTES: i64 = 1024 * 1024;
+/// An open transaction older than this is worth a warning, not only a mention.
+const LONG_XACT_S: f64 = 60.0;
+
+pub(super) fn run(out: &mut Out, input: &CheckInput) {
+    // The side that serves now is the one whose writes must not be lost.
+    let src = input.phase.direction.map_or(Side::Blue, Direction::source);
+    let tgt = src.other();
+    uncovered_databases(out, input, src);
+    for side in Side::BOTH {
+        if let Some(live) = input.side(side).live {
+            other_slots(out, input, side, side == src, live);
+            logical_workers(out, side, live, 1);
+        }
+    }
+    unfenced_writers(out, input, src);
+    if let Some(live) = input.side(src).live {
+        open_transactions(out, src, live);
+    }
+    cron(out, input, src, tgt);
+    target_statistics(out, input, tgt);
+}
+
+fn db_name(d: &Database) -> String {
+    let mut s = ident(&d.name);
+    if let (Some(t), Some(b)) = (d.tables, d.bytes) {
+        s.push_str(&format!(
+            " ({t} table{}, {})",
+            if t == 1 { "" } else { "s" },
+            bytes(u64::try_from(b).unwrap_or(0))
+        ));
+    }
+    s
+}
+
+fn uncovered_databases(out: &mut Out, input: &CheckInput, src: Side) {
+    let v = input.side(src);
+    let (Some(live), Some(inv)) = (v.live, v.inventory) else {
+        return;
+    };
+    if inv.databases.is_empty() {
+        return;
+    }
+    let up = src.upper();
+    let covered = live.server.database.as_str();
+    let others = || inv.databases.iter().filter(|d| d.name != covered);
+    let uncovered: Vec<String> = others()
+        .filter(|d| d.tables.is_some_and(|t| t > 0))
+        .map(db_name)
+        .collect();
+    // A database that refuses connections (datallowconn) takes no writes either: nothing to lose.
+    let unread: Vec<String> = others()
+        .filter(|d| d.allow_conn && d.tables.is_none())
+        .map(|d| {
+            format!(
+                "{} ({})",
+                ident(&d.name),
+                d.error.as_deref().unwrap_or("not read")
+            )
+        })
+        .collect();
+    if uncovered.is_empty() {
+        out.ok(
+            "uncovered_databases",
+            Severity::Blocking,
+            Some(src),
+            format!("{up}: no database but {} holds user tables", ident(covered)),
+        );
+    } else {
+        out.fail(
+            "uncovered_databases",
+            Severity::Blocking,
+            Some(src),
+            format!(
+                "{up} holds databases that are not replicated: {}; every write to them after the snapshot is lost at the cutover (GREEN keeps the snapshot's copy)",
+                list(&uncovered, 5)
+            ),
+            format!(
+                "pgcutover replicates one database, {}: move their tables into it, or drop the databases no longer in use, then check again",
+                ident(covered)
+            ),
+        );
+    }
+    if !unread.is_empty() {
+        out.fail(
+            "databases_readable",
+            Severity::Warning,
+            Some(src),
+            format!(
+                "{up}: could not look inside {}; if they hold tables, their writes after the snapshot are lost at the cutover",
+                list(&unread, 5)
+            ),
+            "GRANT CONNECT on them to the role pgcutover connects as, or check them by hand"
+                .into(),
+        );
+    }
+}
+
+fn slot_line(s: &Slot, live: &Live) -> String {
+    let mut what = vec![s.plugin.clone().unwrap_or_else(|| "?".into())];
+    what.push(if s.active { "active" } else { "inactive" }.into());
+    if let Some(b) = s.lag_bytes(live.server.current_lsn) {
+        what.push(format!("{} behind", bytes(b)));
+    }
+    format!("{} ({})", ident(&s.name), what.join(", "))
+}
+
+fn other_slots(out: &mut Out, input: &CheckInput, side: Side, serving: bool, live: &Live) {
+    let up = side.upper();
+    let others: Vec<&Slot> = live
+        .slots
+        .iter()
+        .filter(|s| s.slot_type == "logical" && !s.temporary && s.name != input.names.slot)
+        .collect();
+    let lines: Vec<String> = others.iter().map(|s| slot_line(s, live)).collect();
+    if others.is_empty() {
+        out.ok(
+            "other_logical_slots",
+            Severity::Warning,
+            Some(side),
+            format!("{up}: no logical slot but pgcutover's"),
+        );
+    } else if serving {
+        out.fail(
+            "other_logical_slots",
+            Severity::Warning,
+            Some(side),
+            format!(
+                "{up}: other logical slots: {}; {} has no such slot, so their consumers (CDC, DMS, another subscriber) stop at the cutover",
+                list(&lines, 5),
+                side.other().upper()
+            ),
+            format!(
+                "before the cutover let their consumers catch up and stop them; after it, create the slot on {} (SELECT pg_create_logical_replication_slot({}, {})) and start each consumer again from a fresh snapshot there",
+                side.other().upper(),
+                literal(&others[0].name),
+                literal(others[0].plugin.as_deref().unwrap_or("pgoutput"))
+            ),
+        );
+    } else {
+        out.fail(
+            "other_logical_slots",
+            Severity::Warning,
+            Some(side),
+            format!(
+                "{up}: logical slots nothing here needs: {}; copied by the snapshot, each keeps WAL on {up} from its position on",
+                list(&lines, 5)
+            ),
+            format!(
+                "SELECT pg_drop_replication_slot({}) on {up} (and the others), unless a consumer already reads it here",
+                literal(&others[0].name)
+            ),
+        );
+    }
+}
+
+/// Each side subscribes in one direction or the other: one apply worker per database, and the
+/// launcher, among the background workers.
+fn logical_workers(out: &mut Out, side: Side, live: &Live, databases: i64) {
+    let up = side.upper();
+    let (Some(workers), Some(processes)) = (
+        live.server.max_logical_replication_workers,
+        live.server.max_worker_processes,
+    ) else {
+        return;
+    };
+    let finding = format!(
+        "{up}: max_logical_replication_workers = {workers}, max_worker_processes = {processes}"
+    );
+    if workers >= databases && processes > databases {
+        out.ok(
+            "logical_workers",
+            Severity::Blocking,
+            Some(side),
+            format!("{finding}: room for {databases} subscription(s)"),
+        );
+    } else {
+        out.fail(
+            "logical_workers",
+            Severity::Blocking,
+            Some(side),
+            format!("{finding}: {databases} subscription(s) need {databases} apply worker(s) and the launcher"),
+            format!(
+                "raise max_logical_replication_workers to at least {databases} and max_worker_processes to at least {} (plus other background workers) and restart",
+                databases + 1
+            ),
+        );
+    }
+}
+
+fn unfenced_writers(out: &mut Out, input: &CheckInput, src: Side) {
+    let Some(inv) = input.side(src).inventory else {
+        return;
+    };
+    let up = src.upper();
+    if inv.writers.is_empty() {
+        out.ok(
+            "unfenced_writers",
+            Severity::Warning,
+            Some(src),
+            format!("{up}: no role outside the app roles can log in and change tables"),
+        );
+        return;
+    }
+    let names: Vec<String> = inv
+        .writers
+        .iter()
+        .map(|w| {
+            let mut notes = Vec::new();
+            if w.superuser {
+                notes.push("superuser".to_string());
+            }
+            if w.sessions > 0 {
+                notes.push(format!("{} session(s) now", w.sessions));
+            }
+            if notes.is_empty() {
+                ident(&w.name)
+            } else {
+                format!("{} ({})", ident(&w.name), notes.join(", "))
+            }
+        })
+        .collect();
+    out.fail(
+        "unfenced_writers",
+        Severity::Warning,
+        Some(src),
+        format!(
+            "{up}: roles that can log in and change tables but are not app roles: {}; the fence does not stop them, and what they write on {up} during or after the window is not on {}",
+            list(&names, 5),
+            src.other().upper()
+        ),
+        format!(
+            "add them to app_roles if the application uses them; otherwise make sure nothing connects as them during the window (ALTER ROLE {} NOLOGIN)",
+            ident(&inv.writers[0].name)
+        ),
+    );
+}
+
+fn open_transactions(out: &mut Out, src: Side, live: &Live) {
+    let up = src.upper();
+    if live.open_xacts.is_empty() {
+        return;
+    }
+    let long = live
+        .open_xacts
+        .iter()
+        .any(|x| x.xact_age_s.is_some_and(|a| a >= LONG_XACT_S));
+    let lines: Vec<String> = live
+        .open_xacts
+        .iter()
+        .map(crate::domain::observed::OpenXact::describe)
+        .collect();
+    out.fail(
+        "open_transactions",
+        if long {
+            Severity::Warning
+        } else {
+            Severity::Info
+        },
+        Some(src),
+        format!(
+            "{up}: open transactions the fence would end: {}",
+            list(&lines, 3)
+        ),
+        "let them finish before the cutover, or accept that the fence rolls them back".into(),
+    );
+}
+
+fn cron(out: &mut Out, input: &CheckInput, src: Side, tgt: Side) {
+    let active = |s: Side| {
+        input
+            .side(s)
+            .inventory
+            .and_then(|i| i.cron.as_ref())
+            .map_or(0, |c| c.active)
+    };
+    let replicating = input.phase.direction.is_some();
+    if replicating && active(tgt) > 0 {
+        let up = tgt.upper();
+        out.fail(
+            "pg_cron",
+            Severity::Warning,
+            Some(tgt),
+            format!(
+                "{up}: {} active pg_cron job(s) run while {up} replicates; what they write conflicts with the apply or is overwritten",
+                active(tgt)
+            ),
+            format!(
+                "UPDATE cron.job SET active = false on {up} now; activate them there after the cutover, and deactivate them on {}",
+                src.upper()
+            ),
+        );
+    }
+    if active(src) > 0 {
+        let up = src.upper();
+        out.fail(
+            "pg_cron",
+            Severity::Info,
+            Some(src),
+            format!(
+                "{up}: {} active pg_cron job(s); pgcutover does not move them",
+                active(src)
+            ),
+            format!(
+                "at the cutover deactivate them on {up} (UPDATE cron.job SET active = false) and activate them on {}",
+                tgt.upper()
+            ),
+        );
+    }
+}
+
+/// pg_upgrade before PostgreSQL 18 does not carry planner statistics: the target's largest tables
+/// without any are the classic post-upgrade incident (plans flip under the full load).
+fn target_statistics(out: &mut Out, input: &CheckInput, tgt: Side) {
+    let Some(inv) = input.side(tgt).inventory else {
+        return;
+    };
+    let up = tgt.upper();
+    let missing: Vec<String> = inv
+        .largest_tables
+        .iter()
+        .filter(|t| t.bytes >= STATS_MIN_BYTES && t.has_stats == Some(false))
+        .map(|t| {
+            format!(
+                "{} ({})",
+                t.table,
+                bytes(u64::try_from(t.bytes).unwrap_or(0))
+            )
+        })
+        .collect();
+    let big = inv
+        .largest_tables
+        .iter()
+        .filter(|t| t.bytes >= STATS_MIN_BYTES)
+        .count();
+    if missing.is_empty() {
+        out.ok(
+            "target_statistics",
+            Severity::Warning,
+            Some(tgt),
+            format!("{up}: planner statistics for its {big} largest table(s) over 1 MB"),
+        );
+        return;
+    }
+    let first = inv
+        .largest_tables
+        .iter()
+        .find(|t| t.has_stats == Some(false))
+        .map(|t| t.table.to_string())
+        .unwrap_or_default();
+    out.fail(
+        "target_statistics",
+        Severity::Warning,
+        Some(tgt),
+        format!(
+            "{up} has no planner statistics for {} of its {big} largest tables: {}; after the switch the planner guesses and plans can flip",
+            missing.len(),
+            list(&missing, 5)
+        ),
+        format!(
+            "ANALYZE them on {up} before the switch (ANALYZE {first}; or vacuumdb --analyze-only --jobs 4)"
+        ),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Check, SideView, assess};
+    use super::*;
+    use crate::domain::observed::{Inventory, OpenXact, QualName, TableStats, Writer};
+    use crate::domain::testdata;
+
+    /// BLUE serving with the slot, GREEN subscribed: the pair while it replicates.
+    fn checks(blue: (&Live, &Inventory), green: (&Live, &Inventory)) -> Vec<Check> {
+        fn view<'a>((live, inv): (&'a Live, &'a Inventory)) -> SideView<'a> {
+            SideView {
+                live: Some(live),
+                inventory: Some(inv),
+                error: None,
+                rds: None,
+            }
+        }
+        let (_, checks) = assess(
+            &testdata::names(),
+            &["app".to_string()],
+            view(blue),
+            view(green),
+        );
+        checks
+    }
+
+    fn pair() -> (Live, Live) {
+        (
+            testdata::with_pub_slot(testdata::live(true)),
+            testdata::with_sub(testdata::live(false), true, None),
+        )
+    }
+
+    fn find<'a>(c: &'a [Check], id: &str, side: Side) -> &'a Check {
+        c.iter()
+            .find(|c| c.id == id && c.side == Some(side))
+            .unwrap_or_else(|| panic!("no {id} on {side}: {c:#?}"))
+    }
+
+    const IDS: [&str; 7] = [
+        "uncovered_databases",
+        "databases_readable",
+        "other_logical_slots",
+        "logical_workers",
+        "unfenced_writers",
+        "pg_cron",
+        "target_statistics",
+    ];
+
+    #[test]
+    fn a_clean_pair_is_silent() {
+        let (b, g) = pair();
+        let inv = testdata::inventory();
+        let c = checks((&b, &inv), (&g, &inv));
+        let noisy: Vec<&Check> = c
+            .iter()
+            .filter(|c| !c.ok && IDS.contains(&c.id) || c.id == "open_transactions")
+            .collect();
+        assert!(noisy.is_empty(), "{noisy:#?}");
+        assert!(find(&c, "uncovered_databases", Side::Blue).ok);
+        assert!(find(&c, "logical_workers", Side::Green).ok);
+    }
+
+    #[test]
+    fn a_database_with_tables_left_out_blocks_and_is_named() {
+        let (b, g) = pair();
+        let mut inv = testdata::inventory();
+        let mut closed = testdata::database("closed", None);
+        closed.allow_conn = false;
+        let mut broken = testdata::database("locked", None);
+        broken.error = Some("permission denied for database locked".into());
+        inv.databases.extend([
+            testdata::database("billing", Some(12)),
+            testdata::database("postgres", Some(0)),
+            testdata::database("Ünïcode \"db\"", Some(1)),
+            closed,
+            broken,
+        ]);
+        let c = checks((&b, &inv), (&g, &testdata::inventory()));
+        let u = find(&c, "uncovered_databases", Side::Blue);
+        assert!(u.blocks(), "{u:?}");
+        assert!(
+            u.finding.contains("billing (12 tables, 192.0 kB)")
+                && u.finding.contains(r#""Ünïcode ""db""" (1 table,"#),
+            "{}",
+            u.finding
+        );
+        assert!(
+            !u.finding.contains("postgres") && !u.finding.contains("closed"),
+            "no tables, or no connections: nothing to lose: {}",
+            u.finding
+        );
+        let r = find(&c, "databases_readable", Side::Blue);
+        assert!(!r.ok && !r.blocks());
+        assert!(
+            r.finding.contains("locked (permission denied") && !r.finding.contains("closed"),
+            "{}",
+            r.finding
+        );
+    }
+
+    #[test]
+    fn other_slots_warn_on_the_serving_side_and_are_waste_on_the_other() {
+        let (mut b, mut g) = pair();
+        let mut cdc = b.slots[0].clone();
+        cdc.name = "debezium".into();
+        cdc.plugin = Some("test_decoding".into());
+        cdc.confirmed_flush_lsn = Some(crate::domain::lsn::Lsn::from_u64(0x100 - 0x20));
+        b.slots.push(cdc.clone());
+        let mut tmp = cdc.clone();
+        tmp.name = "pg_walsender_tmp".into();
+        tmp.temporary = true;
+        b.slots.push(tmp);
+        g.slots.push(cdc);
+        let inv = testdata::inventory();
+        let c = checks((&b, &inv), (&g, &inv));
+        let blue = find(&c, "other_logical_slots", Side::Blue);
+        assert!(!blue.ok && blue.severity == Severity::Warning);
+        assert!(
+            blue.finding
+                .contains("debezium (test_decoding, inactive, 32 B behind)")
+                && blue.finding.contains("stop at the cutover")
+                && !blue.finding.contains("tmp"),
+            "{}",
+            blue.finding
+        );
+        assert!(
+            blue.fix
+                .contains("pg_create_logical_replication_slot('debezium', 'test_decoding')")
+        );
+        let green = find(&c, "other_logical_slots", Side::Green);
+        assert!(green.finding.contains("keeps WAL"), "{}", green.finding);
+        assert!(green.fix.contains("pg_drop_replication_slot('debezium')"));
+    }
+
+    #[test]
+    fn writers_the_fence_misses_open_transactions_cron_and_statistics() {
+        let (mut b, g) = pair();
+        b.open_xacts.push(OpenXact {
+            pid: 4242,
+            user: Some("app".into()),
+            state: Some("idle in transaction".into()),
+            application_name: Some("psql".into()),
+            xact_age_s: Some(75.0),
+        });
+        let mut bi = testdata::inventory();
+        bi.writers = vec![
+            Writer {
+                name: "etl".into(),
+                superuser: false,
+                sessions: 2,
+            },
+            Writer {
+                name: "admin".into(),
+                superuser: true,
+                sessions: 0,
+            },
+        ];
+        bi.cron = Some(crate::domain::observed::CronJobs {
+            active: 2,
+            total: 3,
+        });
+        let mut gi = testdata::inventory();
+        gi.cron = Some(crate::domain::observed::CronJobs {
+            active: 1,
+            total: 3,
+        });
+        let table = |name: &str, bytes: i64, has_stats| TableStats {
+            table: QualName {
+                schema: "public".into(),
+                name: name.into(),
+            },
+            bytes,
+            has_stats,
+        };
+        gi.largest_tables = vec![
+            table("big", 120 << 20, Some(false)),
+            table("analyzed", 60 << 20, Some(true)),
+            table("unreadable", 30 << 20, None),
+            table("tiny", 8192, Some(false)),
+        ];
+        let c = checks((&b, &bi), (&g, &gi));
+        let w = find(&c, "unfenced_writers", Side::Blue);
+        assert!(
+            w.finding
+                .contains("etl (2 session(s) now), admin (superuser)"),
+            "{}",
+            w.finding
+        );
+        let x = find(&c, "open_transactions", Side::Blue);
+        assert_eq!(x.severity, Severity::Warning, "75 s is long");
+        assert!(
+            x.finding
+                .contains("pid 4242 (app, psql, idle in transaction for 1 min 15 s)"),
+            "{}",
+            x.finding
+        );
+        let cg = find(&c, "pg_cron", Side::Green);
+        assert!(
+            cg.finding
+                .contains("1 active pg_cron job(s) run while GREEN replicates")
+        );
+        assert_eq!(find(&c, "pg_cron", Side::Blue).severity, Severity::Info);
+        let s = find(&c, "target_statistics", Side::Green);
+        assert!(
+            s.finding
+                .contains("for 1 of its 3 largest tables: public.big (120.0 MB)"),
+            "unreadable and tiny tables are not counted as missing: {}",
+            s.finding
+        );
+        assert!(s.fix.contains("ANALYZE public.big;"), "{}", s.fix);
+    }
+
+    #[test]
+    fn too_few_workers_block() {
+        let (b, mut g) = pair();
+        g.server.max_logical_replication_workers = Some(0);
+        let inv = testdata::inventory();
+        let c = checks((&b, &inv), (&g, &inv));
+        let w = find(&c, "logical_workers", Side::Green);
+        assert!(
+            w.blocks()
+                && w.fix
+                    .contains("max_logical_replication_workers to at least 1")
+        );
+    }
+}
