@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::TestCluster;
 use common::migration::{Copy, Mig};
+use common::{TestCluster, wait_for};
+use std::time::Duration;
 
 fn full_flow(copy: Copy) {
     let m = Mig::replicating(copy, "");
@@ -140,4 +141,76 @@ fn copy_of_an_idle_blue_right_after_prepare_starts() {
             .args(["run", action, "--yes"]));
         assert_eq!(r.code, 0, "{action}: {}\n{}", r.stdout, r.stderr);
     }
+}
+
+/// `[cutover] carry_slots`: a CDC consumer's slot on BLUE is created on GREEN inside the window,
+/// so its stream there starts after the last replicated row and holds every write the app makes
+/// on GREEN from its first one.
+#[test]
+fn a_carried_slot_starts_on_green_at_the_switch_point() {
+    let m = Mig::replicating(Copy::BaseBackup, "carry_slots = [\"cdc\"]");
+    // Created after GREEN's copy, as a consumer attached to BLUE alone would be.
+    m.blue
+        .sql("SELECT pg_create_logical_replication_slot('cdc', 'test_decoding')");
+    let plan = m.pgc_steady(None, &["plan", "cutover", "--json"]).json();
+    let text = plan.to_string();
+    assert!(
+        text.contains("pg_create_logical_replication_slot('cdc', 'test_decoding')"),
+        "{text}"
+    );
+    m.switch("cutover");
+    m.wait_phase("cut_over");
+    let plugin = m
+        .green
+        .sql("SELECT plugin FROM pg_replication_slots WHERE slot_name = 'cdc'");
+    assert_eq!(plugin.trim(), "test_decoding");
+    // The unfence's start: BLUE's rows (replicated to GREEN) are all older, as BLUE was fenced
+    // and drained before it; the app could write on GREEN only after it.
+    let journal = std::fs::read_to_string(&m.journal).unwrap();
+    let unfenced_at = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["step"] == "unfence" && v["event"] == "step_started")
+        .map(|v| v["ts"].as_str().unwrap().to_string())
+        .expect("the journal has the unfence");
+    let stream = |only_local: bool| -> Vec<i64> {
+        let out = m.green.sql(&format!(
+            "SELECT data FROM pg_logical_slot_peek_changes('cdc', NULL, NULL, 'only-local', '{}') \
+             WHERE data LIKE '%Order Items%INSERT%'",
+            if only_local { 1 } else { 0 }
+        ));
+        out.lines()
+            .filter_map(|l| l.split("id[bigint]:").nth(1))
+            .filter_map(|r| r.split_whitespace().next()?.parse().ok())
+            .collect()
+    };
+    let ids = wait_for(
+        "the app's writes in GREEN's carried slot",
+        Duration::from_secs(30),
+        || {
+            let ids = stream(false);
+            (ids.len() >= 5).then_some(ids)
+        },
+    );
+    let local: Vec<i64> = stream(true).into_iter().take(ids.len()).collect();
+    assert_eq!(
+        ids, local,
+        "nothing replicated from BLUE is in the carried slot: it starts after the last applied change"
+    );
+    let last = ids.iter().max().unwrap();
+    let written_on_green: Vec<i64> = m
+        .green
+        .sql(&format!(
+            r#"SELECT id FROM "Ünïcode"."Order Items" WHERE at > '{unfenced_at}' AND id <= {last} ORDER BY id"#
+        ))
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted, written_on_green,
+        "every write the app made on GREEN, from its first, is in the carried slot"
+    );
+    m.assert_lossless("green", true);
 }

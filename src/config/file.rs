@@ -136,6 +136,8 @@ pub(super) struct CutoverFile {
     pub fence_timeout_s: Option<Spanned<u64>>,
     pub gate_timeout_s: Option<Spanned<u64>>,
     pub fence_grace_ms: Option<Spanned<u64>>,
+    /// Other logical slots to create on the target inside the window, for their consumers.
+    pub carry_slots: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

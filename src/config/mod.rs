@@ -121,6 +121,9 @@ pub struct CutoverSettings {
     /// How long a fenced session's open transaction may take to finish before it is ended
     /// (idle sessions end at once); zero ends every session at once.
     pub fence_grace: Duration,
+    /// Other logical slots (CDC, DMS) the switch creates on the target inside the window, so
+    /// their consumers resume there from the switch point.
+    pub carry_slots: Vec<String>,
 }
 
 /// Where `start` reads GREEN's `redo done at` line from.

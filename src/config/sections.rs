@@ -38,16 +38,9 @@ pub(super) fn replication(
     let publication = name(&r.publication, "publication", DEFAULT_PUBLICATION)?;
     let subscription = name(&r.subscription, "subscription", DEFAULT_SUBSCRIPTION)?;
     let slot = name(&r.slot, "slot", DEFAULT_SLOT)?;
-    if !slot
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
+    if let Err(e) = domain::names::slot(&slot) {
         let span = r.slot.as_ref().map(Spanned::span).unwrap_or(0..0);
-        bail!(
-            "{}: [replication] slot = \"{}\": PostgreSQL slot names may hold only lower-case letters, digits and underscores",
-            p.at(span),
-            crate::text::echo(&slot)
-        );
+        bail!("{}: [replication] slot = {e}", p.at(span));
     }
     let user = match &r.user {
         Some(u) => {
@@ -315,7 +308,18 @@ pub(super) fn cutover(c: &CutoverFile, p: &Place<'_>) -> Result<CutoverSettings>
         60_000,
         0,
     )?;
+    let carry_slots = match &c.carry_slots {
+        None => Vec::new(),
+        Some(v) => {
+            for name in v.get_ref() {
+                domain::names::slot(name)
+                    .map_err(|e| eyre!("{}: [cutover] carry_slots: {e}", p.at(v.span())))?;
+            }
+            v.get_ref().clone()
+        }
+    };
     let cutover = CutoverSettings {
+        carry_slots,
         max_lag_bytes,
         steady_samples: steady_samples.try_into().unwrap_or(usize::MAX),
         sample_interval: Duration::from_millis(sample_interval),

@@ -28,6 +28,22 @@ pub fn identifier(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A replication slot name: PostgreSQL allows only lower-case letters, digits and underscores.
+pub fn slot(name: &str) -> Result<(), String> {
+    identifier(name)?;
+    if name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{}\": PostgreSQL slot names may hold only lower-case letters, digits and underscores",
+            crate::text::echo(name)
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +61,14 @@ mod tests {
         assert!(identifier("a\0b").unwrap_err().contains("NUL"));
         let e = identifier(&"x".repeat(10_000_000)).unwrap_err();
         assert!(e.len() < 400, "a huge name is not echoed whole");
+    }
+
+    #[test]
+    fn slot_names_are_lower_case_ascii() {
+        assert!(slot("pgcutover_slot_2").is_ok());
+        assert!(slot("Debezium").unwrap_err().contains("lower-case"));
+        assert!(slot("cdc-1").is_err());
+        assert!(slot(&"a".repeat(64)).unwrap_err().contains("63"));
+        assert!(slot("").is_err());
     }
 }

@@ -59,6 +59,7 @@ step_ids! {
     TargetLsn = "target_lsn",
     ArmOrigin = "arm_origin",
     Sequences = "sequences",
+    CarrySlots = "carry_slots",
     VerifyFence = "verify_fence",
     // after the window: the application's traffic follows
     TrafficRetarget = "traffic_retarget",

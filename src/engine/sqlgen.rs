@@ -122,9 +122,15 @@ pub fn create_publication(publication: &str) -> Stmt {
 }
 
 pub fn create_slot(slot: &str) -> Stmt {
+    create_slot_for(slot, "pgoutput")
+}
+
+/// A logical slot with another output plugin (a consumer's own: `wal2json`, `test_decoding`, …).
+pub fn create_slot_for(slot: &str, plugin: &str) -> Stmt {
     Stmt::new(format!(
-        "SELECT lsn FROM pg_create_logical_replication_slot({}, 'pgoutput')",
-        literal(slot)
+        "SELECT lsn FROM pg_create_logical_replication_slot({}, {})",
+        literal(slot),
+        literal(plugin)
     ))
 }
 

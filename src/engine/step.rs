@@ -21,6 +21,8 @@ pub struct Step {
     /// What the step asks of the application's router (PgBouncer, the operator's command),
     /// each with the text the plan shows for it.
     pub router: Vec<(RouterOp, String)>,
+    /// The objects the statements create, one per statement, for an undo to name and remove.
+    pub creates: Vec<String>,
 }
 
 impl Step {
@@ -34,7 +36,15 @@ impl Step {
             repeat: None,
             window: None,
             router: Vec::new(),
+            creates: Vec::new(),
         }
+    }
+
+    /// A statement that creates `name`, which an undo removes.
+    pub fn creating(mut self, name: &str, s: Stmt) -> Step {
+        self.stmts.push(s);
+        self.creates.push(name.to_string());
+        self
     }
 
     pub fn op(mut self, op: RouterOp, shown: impl Into<String>) -> Step {

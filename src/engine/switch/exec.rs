@@ -53,6 +53,8 @@ pub struct Changed {
     pub fenced: bool,
     pub forward_disabled: bool,
     pub unfence_sent: bool,
+    /// Slots carried to the target so far.
+    pub carried: Vec<String>,
 }
 
 /// What the steps learn as they run.
@@ -75,6 +77,17 @@ fn parse_lsn(v: Option<String>, what: &str) -> Result<Lsn> {
     v.ok_or_else(|| eyre!("{what}: no value"))?
         .parse::<Lsn>()
         .map_err(|e| eyre!("{what}: {e}"))
+}
+
+/// The consumers' slots, created on the target; each is remembered at once for an undo.
+async fn carry_slots(step: &Step, db: &Db, p: &mut Progress, ctx: &mut Ctx<'_>) -> Result<String> {
+    let mut at = Vec::new();
+    for (stmt, name) in step.stmts.iter().zip(&step.creates) {
+        let lsn = db.value(ctx, step.id, stmt).await?;
+        p.changed.carried.push(name.clone());
+        at.push(format!("{} at {}", ident(name), lsn.unwrap_or_default()));
+    }
+    Ok(format!("on {}: {}", db.side.upper(), at.join(", ")))
 }
 
 /// Run one step; returns the detail the journal and the dashboard show.
@@ -141,6 +154,7 @@ pub async fn step(
         }
         StepId::ArmOrigin => arm_origin(step, settings, db, p, ctx).await,
         StepId::Sequences => copy_sequences(step, dbs, ctx).await,
+        StepId::CarrySlots => carry_slots(step, db, p, ctx).await,
         StepId::Unfence => {
             p.changed.unfence_sent = true;
             db.run(ctx, id, step.sql(0)?).await?;

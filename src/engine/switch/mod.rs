@@ -56,9 +56,20 @@ pub fn plan(
     let mut notes = Vec::new();
     if matches!(mode, SwitchMode::Full | SwitchMode::ResumeWindow) {
         notes.extend(window_notes(settings, src, s));
+        let (carry, carry_notes) = carried_slots(settings, src, tgt, s, t);
+        notes.extend(carry_notes);
         steps.extend(arm_steps(settings, src, tgt, s, t));
         steps.extend(traffic::pause_step(settings, src));
         steps.extend(window_steps(settings, src, tgt));
+        if let Some(step) = carry_step(tgt, &carry) {
+            // Inside the window, before the unfence: the new slots start after the last row
+            // replicated and before the first write the app makes on the target.
+            let at = steps
+                .iter()
+                .position(|s| s.id == StepId::VerifyFence)
+                .unwrap_or(steps.len());
+            steps.insert(at, step);
+        }
         // the application follows before the cleanup: it waits in the pause meanwhile
         steps.extend(traffic::follow_steps(settings, tgt, None));
     }
@@ -125,6 +136,70 @@ fn window_notes(settings: &Settings, src: Side, s: &Live) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// The `[cutover] carry_slots` to create on the target, as (name, plugin), and why any other
+/// is left alone.
+fn carried_slots(
+    settings: &Settings,
+    src: Side,
+    tgt: Side,
+    s: &Live,
+    t: &Live,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let (su, tu) = (src.upper(), tgt.upper());
+    let mut carry = Vec::new();
+    let mut notes = Vec::new();
+    for name in &settings.cutover.carry_slots {
+        let shown = crate::sql::ident(name);
+        if name == &settings.names.slot {
+            notes.push(format!(
+                "carry_slots: {shown} is pgcutover's own slot; it is not carried"
+            ));
+            continue;
+        }
+        match (s.slot(name), t.slot(name)) {
+            (_, Some(_)) => notes.push(format!(
+                "carry_slots: {shown} is already on {tu}; left as it is (drop it there to carry it again)"
+            )),
+            (Some(sl), None) if sl.slot_type == "logical" => {
+                carry.push((
+                    name.clone(),
+                    sl.plugin.clone().unwrap_or_else(|| "pgoutput".into()),
+                ));
+            }
+            (Some(_), None) => notes.push(format!(
+                "carry_slots: {shown} on {su} is not a logical slot; only logical slots are carried"
+            )),
+            (None, None) => notes.push(format!(
+                "carry_slots: {shown} is not on {su}; nothing to carry"
+            )),
+        }
+    }
+    if !carry.is_empty() {
+        let names: Vec<String> = carry.iter().map(|(n, _)| crate::sql::ident(n)).collect();
+        notes.push(format!(
+            "carried slots {} start on {tu} at the switch point: point each consumer at {tu} and let it start from the slot's own position (request LSN 0/0), not from the {su} LSN it stored",
+            names.join(", ")
+        ));
+    }
+    (carry, notes)
+}
+
+fn carry_step(tgt: Side, carry: &[(String, String)]) -> Option<Step> {
+    if carry.is_empty() {
+        return None;
+    }
+    let tu = tgt.upper();
+    let mut step = Step::new(
+        StepId::CarrySlots,
+        tgt,
+        format!("carry the consumers' slots: create them on {tu} at the switch point"),
+    );
+    for (name, plugin) in carry {
+        step = step.creating(name, sqlgen::create_slot_for(name, plugin));
+    }
+    Some(step)
 }
 
 /// Before the window: nothing here blocks the application.

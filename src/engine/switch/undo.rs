@@ -40,6 +40,7 @@ pub async fn undo(
     }
     resume_forward(settings, dbs, ctx, changed.forward_disabled, &mut done).await;
     disarm_reverse(settings, dbs, ctx, &mut done).await;
+    drop_carried(dbs, ctx, &changed.carried, &mut done).await;
     done.state.extend(done.problems);
     Ok(Outcome::FailedSafe {
         error,
@@ -262,5 +263,24 @@ async fn disarm_reverse(settings: &Settings, dbs: &Conns, ctx: &mut Ctx<'_>, don
             ident(slot),
             t.side.upper()
         ));
+    }
+}
+
+/// Slots carried to the target for their consumers: the source serves again, so they would only
+/// keep WAL there.
+async fn drop_carried(dbs: &Conns, ctx: &mut Ctx<'_>, carried: &[String], done: &mut Undone) {
+    let t = &dbs.t;
+    for name in carried {
+        if t.run(ctx, StepId::UndoDisarm, &sqlgen::drop_slot(name))
+            .await
+            .is_err()
+        {
+            done.problems.push(format!(
+                "the carried slot {} is left on {}: drop it there (SELECT pg_drop_replication_slot({}))",
+                ident(name),
+                t.side.upper(),
+                crate::sql::literal(name)
+            ));
+        }
     }
 }
