@@ -722,3 +722,27 @@ fn schema_panel_names_each_difference_in_words() {
     assert!(!out.contains("OnlyGreen"), "no Debug output: {out}");
     insta::assert_snapshot!("schema_diff_80x24", out);
 }
+
+#[test]
+fn other_slots_on_the_serving_side_show_with_their_lag() {
+    let mut f = replicating();
+    let mut b = f.st.blue.live.value.clone().unwrap();
+    let mut cdc = b.slots[0].clone();
+    cdc.name = "debezium".into();
+    cdc.plugin = Some("test_decoding".into());
+    cdc.active = false;
+    cdc.sender = None;
+    cdc.confirmed_flush_lsn = Some("0/3000000".parse().unwrap());
+    b.slots.push(cdc);
+    f.live(60.0, Side::Blue, Ok(b));
+    f.send(60.5, Msg::Tick);
+    f.st.focus = Panel::Replication;
+    let out = render(&f.st, &Theme::dark(), 80, 24);
+    assert!(
+        out.contains("other slot debezium (test_decoding)  lag 236.0 kB  inactive  ▲ stops at the"),
+        "{out}"
+    );
+    // The line wraps, and the chart moves down a row instead of hiding its end.
+    assert!(out.contains("│switch "), "{out}");
+    insta::assert_snapshot!("other_slots_80x24", out);
+}

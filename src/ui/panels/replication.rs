@@ -29,9 +29,12 @@ pub(super) fn replication(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
     }
     slot_lines(st, th, src, &mut lines);
     subscription_lines(st, th, tgt, &mut lines);
-    let n = u16::try_from(lines.len()).unwrap_or(u16::MAX);
+    other_slot_lines(st, th, src, &mut lines);
+    // The rows the lines take once wrapped, so a long line pushes the chart down, not off.
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let n = u16::try_from(para.line_count(inner.width)).unwrap_or(u16::MAX);
     let [text, chart] = Layout::vertical([Constraint::Length(n), Constraint::Min(0)]).areas(inner);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+    f.render_widget(para, text);
     lag_chart(st, th, f, chart);
 }
 
@@ -72,6 +75,54 @@ fn slot_lines(st: &State, th: &Theme, src: Side, lines: &mut Vec<Line<'static>>)
             th.muted,
         )),
         None => {}
+    }
+}
+
+/// Other logical slots on the serving side (CDC, DMS, another subscriber): their consumers lose
+/// their source at the switch, so they are shown with their lag beside ours.
+fn other_slot_lines(st: &State, th: &Theme, src: Side, lines: &mut Vec<Line<'static>>) {
+    const SHOWN: usize = 3;
+    let Some(l) = st.side(src).live.value.as_ref() else {
+        return;
+    };
+    let others: Vec<_> = l
+        .slots
+        .iter()
+        .filter(|s| s.slot_type == "logical" && !s.temporary && s.name != st.names.slot)
+        .collect();
+    for sl in others.iter().take(SHOWN) {
+        let plugin = sl.plugin.as_deref().unwrap_or("?");
+        let mut spans = vec![
+            Span::styled("other slot ", th.muted),
+            Span::styled(
+                format!(
+                    "{} ({})",
+                    crate::text::terminal_safe(&sl.name),
+                    crate::text::terminal_safe(plugin)
+                ),
+                th.text,
+            ),
+        ];
+        spans.extend(kv(
+            th,
+            "  lag",
+            sl.lag_bytes(l.server.current_lsn).map_or("?".into(), bytes),
+        ));
+        spans.push(Span::styled(
+            if sl.active { "  active" } else { "  inactive" },
+            th.muted,
+        ));
+        spans.push(Span::styled("  ▲ stops at the switch", th.warn));
+        lines.push(Line::from(spans));
+    }
+    if others.len() > SHOWN {
+        lines.push(Line::styled(
+            format!(
+                "and {} more other slots (4:Checks lists them)",
+                others.len() - SHOWN
+            ),
+            th.muted,
+        ));
     }
 }
 
