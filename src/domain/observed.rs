@@ -104,6 +104,10 @@ pub struct Sender {
 }
 
 impl Slot {
+    pub fn is_logical(&self) -> bool {
+        self.slot_type == "logical"
+    }
+
     /// Bytes the consumer has yet to confirm: current LSN − confirmed_flush (not sent_lsn: what
     /// was sent but not flushed by the subscriber is not safe yet).
     pub fn lag_bytes(&self, current: Option<Lsn>) -> Option<u64> {
@@ -252,6 +256,13 @@ impl Live {
     }
     pub fn publication(&self, name: &str) -> Option<&Publication> {
         self.publications.iter().find(|p| p.name == name)
+    }
+    /// Logical slots of other consumers (CDC, DMS, another subscriber): every permanent logical
+    /// slot but `ours`.
+    pub fn other_logical_slots<'a>(&'a self, ours: &'a str) -> impl Iterator<Item = &'a Slot> {
+        self.slots
+            .iter()
+            .filter(move |s| s.is_logical() && !s.temporary && s.name != ours)
     }
     /// The application can log in here: any configured app role exists with LOGIN.
     pub fn writable(&self) -> bool {

@@ -118,11 +118,7 @@ fn slot_line(s: &Slot, live: &Live) -> String {
 
 fn other_slots(out: &mut Out, input: &CheckInput, side: Side, serving: bool, live: &Live) {
     let up = side.upper();
-    let others: Vec<&Slot> = live
-        .slots
-        .iter()
-        .filter(|s| s.slot_type == "logical" && !s.temporary && s.name != input.names.slot)
-        .collect();
+    let others: Vec<&Slot> = live.other_logical_slots(&input.names.slot).collect();
     let lines: Vec<String> = others.iter().map(|s| slot_line(s, live)).collect();
     if others.is_empty() {
         out.ok(

@@ -114,9 +114,7 @@ fn window_notes(settings: &Settings, src: Side, s: &Live) -> Vec<String> {
         ));
     }
     let others: Vec<String> = s
-        .slots
-        .iter()
-        .filter(|sl| sl.slot_type == "logical" && !sl.temporary && sl.name != settings.names.slot)
+        .other_logical_slots(&settings.names.slot)
         .map(|sl| {
             let at = sl
                 .confirmed_flush_lsn
@@ -162,7 +160,7 @@ fn carried_slots(
             (_, Some(_)) => notes.push(format!(
                 "carry_slots: {shown} is already on {tu}; left as it is (drop it there to carry it again)"
             )),
-            (Some(sl), None) if sl.slot_type == "logical" => {
+            (Some(sl), None) if sl.is_logical() => {
                 carry.push((
                     name.clone(),
                     sl.plugin.clone().unwrap_or_else(|| "pgoutput".into()),
