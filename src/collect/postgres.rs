@@ -216,7 +216,7 @@ impl PgReader {
             }
             read += 1;
             let s = self.settings.for_database(&db.name);
-            let read = async {
+            let count = async {
                 let client = connect(&s, self.timeout).await?;
                 let row = client
                     .query_one(&queries::database_tables(), &[])
@@ -224,7 +224,7 @@ impl PgReader {
                     .map_err(|e| eyre!("{}", pg_error_text(&e)))?;
                 Ok::<_, color_eyre::Report>((row.get::<_, i64>(0), row.get::<_, i64>(1)))
             };
-            match tokio::time::timeout(self.timeout, read).await {
+            match tokio::time::timeout(self.timeout, count).await {
                 Ok(Ok((tables, bytes))) => {
                     db.tables = Some(tables);
                     db.bytes = Some(bytes);

@@ -112,9 +112,9 @@ SELECT json_build_object(
     )
 }
 
-/// Catalogue-wide facts for the checks, as one JSON document. $1 = app roles (text[]),
-/// $2 = replication role name (text; NULL = the connected user).
-pub fn inventory() -> String {
+/// The user's tables, partitioned tables and materialized views, extensions' own left out, as
+/// the CTE `user_tables` (oid, nspname, relname, relkind, relpersistence, relreplident).
+fn user_tables_cte() -> String {
     format!(
         r"
 WITH user_tables AS (
@@ -122,7 +122,23 @@ WITH user_tables AS (
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE {USER_NS} AND c.relkind IN ('r', 'p', 'm')
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                    AND d.objid = c.oid AND d.deptype = 'e'))
+                    AND d.objid = c.oid AND d.deptype = 'e'))"
+    )
+}
+
+/// A database's user tables (plain and partitioned), over `user_tables`.
+const TABLE_COUNT: &str = "(SELECT count(*) FROM user_tables t WHERE t.relkind IN ('r', 'p'))";
+/// Their size, indexes and TOAST included (a partitioned table has none of its own).
+const TABLE_BYTES: &str = "(SELECT coalesce(sum(pg_total_relation_size(t.oid)), 0)::bigint \
+    FROM user_tables t WHERE t.relkind = 'r')";
+
+/// Catalogue-wide facts for the checks, as one JSON document. $1 = app roles (text[]),
+/// $2 = replication role name (text; NULL = the connected user).
+pub fn inventory() -> String {
+    let cte = user_tables_cte();
+    format!(
+        r"
+{cte}
 SELECT json_build_object(
   'identity_problems', (SELECT coalesce(json_agg(json_build_object(
       'table', json_build_object('schema', t.nspname, 'name', t.relname),
@@ -144,10 +160,8 @@ SELECT json_build_object(
       ORDER BY extname), '[]') FROM pg_extension),
   'databases', (SELECT coalesce(json_agg(json_build_object(
       'name', d.datname, 'allow_conn', d.datallowconn,
-      'tables', CASE WHEN d.datname = current_database()
-        THEN (SELECT count(*) FROM user_tables t WHERE t.relkind IN ('r', 'p')) END,
-      'bytes', CASE WHEN d.datname = current_database()
-        THEN (SELECT coalesce(sum(pg_total_relation_size(t.oid)), 0)::bigint FROM user_tables t WHERE t.relkind = 'r') END)
+      'tables', CASE WHEN d.datname = current_database() THEN {TABLE_COUNT} END,
+      'bytes', CASE WHEN d.datname = current_database() THEN {TABLE_BYTES} END)
       ORDER BY d.datname), '[]')
     FROM pg_database d WHERE NOT d.datistemplate AND d.datname <> 'rdsadmin'),
   -- Stops at the first table a role may change, so a role that may change none costs one pass.
@@ -175,16 +189,9 @@ SELECT json_build_object(
 }
 
 /// User tables and their size in a database other than the connection's: run on a connection
-/// of its own.
+/// of its own. The same figures the inventory gives for its own database.
 pub fn database_tables() -> String {
-    format!(
-        r"
-SELECT count(*), coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE {USER_NS} AND c.relkind IN ('r', 'p')
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')"
-    )
+    format!("{}\nSELECT {TABLE_COUNT}, {TABLE_BYTES}", user_tables_cte())
 }
 
 /// pg_cron's table, when it is in this database (`cron.database_name`).
