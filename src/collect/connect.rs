@@ -88,6 +88,18 @@ pub fn login_credentials(s: &SideSettings) -> (String, Option<String>) {
     }
 }
 
+/// The database a side's connection opens (from its DSN, service file or libpq's default).
+pub fn database(s: &SideSettings) -> String {
+    match login(s) {
+        Ok(l) => l.dbname,
+        Err(_) => s
+            .conninfo
+            .get("dbname")
+            .or(s.conninfo.get("user"))
+            .map_or_else(os_user, str::to_string),
+    }
+}
+
 /// Build the connection settings. `application_name` marks our sessions so that fencing never
 /// terminates the tool's own connections.
 pub fn target(s: &SideSettings, connect_timeout: Duration) -> Result<Target> {

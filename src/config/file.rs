@@ -123,6 +123,8 @@ pub(super) struct ReplicationFile {
     pub slot: Option<Spanned<String>>,
     pub subscription: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
+    /// `databases = ["app", "billing"]` or `databases = "all"`.
+    pub databases: Option<Spanned<KeysValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -90,6 +90,11 @@ impl SideSettings {
     pub fn for_database(&self, dbname: &str) -> SideSettings {
         SideSettings {
             conninfo: self.conninfo.clone().with_dbname(dbname),
+            // the other server's subscription connects to the same database
+            replication_conninfo: self
+                .replication_conninfo
+                .clone()
+                .map(|c| c.with_dbname(dbname)),
             ..self.clone()
         }
     }
@@ -203,6 +208,19 @@ impl Settings {
     /// the tool's doing any more (or it was killed mid-switch).
     pub fn longest_hold(&self) -> Duration {
         self.traffic.pause_timeout + self.cutover.fence_timeout + self.cutover.drain_timeout
+    }
+
+    /// These settings in database `db` of both sides: the connections, the one the other
+    /// server replicates through, and the names of that database's publication, slot and
+    /// subscription.
+    #[must_use]
+    pub fn for_database(&self, db: &str) -> Settings {
+        Settings {
+            blue: self.blue.for_database(db),
+            green: self.green.for_database(db),
+            names: self.names.for_database(db),
+            ..self.clone()
+        }
     }
 
     pub fn side(&self, s: Side) -> &SideSettings {
@@ -370,6 +388,44 @@ app_roles = ["app", "Weird \"App\""]
         assert_eq!(s.green.conninfo.get("port"), Some("5433"));
         assert_eq!(s.blue.password_env, "PGCUTOVER_BLUE_PASSWORD");
         assert_eq!(s.poll.interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn databases_are_a_list_or_all() {
+        use crate::domain::names::DatabaseSet;
+        let base = "[blue]\ndsn = \"host=a dbname=app\"\n[green]\ndsn = \"host=b dbname=app\"\n[replication]\n";
+        let s = load(base).unwrap();
+        assert_eq!(s.names.databases, DatabaseSet::Dsn);
+        let s = load(&format!("{base}databases = \"all\"\n")).unwrap();
+        assert_eq!(s.names.databases, DatabaseSet::All);
+        let s = load(&format!(
+            "{base}databases = [\"app\", \"Ünïcode \\\"db\\\"\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.names.databases,
+            DatabaseSet::Listed(vec!["app".into(), "Ünïcode \"db\"".into()])
+        );
+        let per = s.for_database("Ünïcode \"db\"");
+        assert!(
+            per.names.slot.starts_with("pgcutover_slot_"),
+            "{}",
+            per.names.slot
+        );
+        assert_eq!(per.blue.conninfo.get("dbname"), Some("Ünïcode \"db\""));
+        assert_eq!(per.names.publication, s.names.publication);
+        // one listed database keeps today's names
+        let one = load(&format!("{base}databases = [\"billing\"]\n")).unwrap();
+        assert_eq!(one.for_database("billing").names.slot, DEFAULT_SLOT);
+        for (bad, says) in [
+            ("databases = \"app\"", "give a list"),
+            ("databases = []", "is empty"),
+            ("databases = [\"a\", \"a\"]", "twice"),
+            ("databases = 3", "line 6"),
+        ] {
+            let e = load(&format!("{base}{bad}\n")).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("line 6"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::{
     Overrides, PollSettings, RedoSource,
 };
 use crate::domain;
+use crate::domain::names::DatabaseSet;
 use crate::domain::phase::MigrationNames;
 use crate::domain::rds::{MAX_SNAPSHOT_ID, valid_identifier};
 use crate::domain::rds_plan::RestoreSettings;
@@ -50,12 +51,65 @@ pub(super) fn replication(
         }
         None => None,
     };
+    let databases = databases(r, p)?;
     let names = MigrationNames {
         publication,
+        slot_family: slot.clone(),
         slot,
         subscription,
+        databases,
     };
     Ok((names, user))
+}
+
+/// `[replication] databases`: a list of names (each once, each a valid name) or `"all"`.
+fn databases(r: &ReplicationFile, p: &Place<'_>) -> Result<DatabaseSet> {
+    let Some(v) = &r.databases else {
+        return Ok(DatabaseSet::Dsn);
+    };
+    let at = p.at(v.span());
+    match v.get_ref() {
+        KeysValue::One(s) if s == "all" => Ok(DatabaseSet::All),
+        KeysValue::One(s) => bail!(
+            "{at}: [replication] databases = \"{}\": give a list of names (databases = [\"{}\"]) or \"all\"",
+            crate::text::echo(s),
+            crate::text::echo(s)
+        ),
+        KeysValue::Many(list) => {
+            if list.is_empty() {
+                bail!(
+                    "{at}: [replication] databases is empty: list the databases to replicate, write \"all\", or leave the key out for the database of the connection"
+                );
+            }
+            for (i, db) in list.iter().enumerate() {
+                domain::names::identifier(db)
+                    .map_err(|e| eyre!("{at}: [replication] databases: {e}"))?;
+                if list[..i].contains(db) {
+                    bail!(
+                        "{at}: [replication] databases names \"{}\" twice",
+                        crate::text::echo(db)
+                    );
+                }
+            }
+            // two names with one tag would share a slot
+            if list.len() > 1 {
+                for (i, db) in list.iter().enumerate() {
+                    let slot = domain::names::for_database("s", db);
+                    if let Some(other) = list[..i]
+                        .iter()
+                        .find(|o| domain::names::for_database("s", o) == slot)
+                    {
+                        bail!(
+                            "{at}: [replication] databases \"{}\" and \"{}\" would share slot and subscription names; rename one",
+                            crate::text::echo(other),
+                            crate::text::echo(db)
+                        );
+                    }
+                }
+            }
+            Ok(DatabaseSet::Listed(list.clone()))
+        }
+    }
 }
 
 /// `[cutover] app_roles` or `--app-roles`: one validation for every way the roles arrive.

@@ -258,11 +258,14 @@ impl Live {
         self.publications.iter().find(|p| p.name == name)
     }
     /// Logical slots of other consumers (CDC, DMS, another subscriber): every permanent logical
-    /// slot but `ours`.
-    pub fn other_logical_slots<'a>(&'a self, ours: &'a str) -> impl Iterator<Item = &'a Slot> {
+    /// slot but the migration's own (those of every replicated database).
+    pub fn other_logical_slots<'a>(
+        &'a self,
+        names: &'a super::phase::MigrationNames,
+    ) -> impl Iterator<Item = &'a Slot> {
         self.slots
             .iter()
-            .filter(move |s| s.is_logical() && !s.temporary && s.name != ours)
+            .filter(move |s| s.is_logical() && !s.temporary && !names.owns_slot(&s.name))
     }
     /// The application can log in here: any configured app role exists with LOGIN.
     pub fn writable(&self) -> bool {

@@ -109,6 +109,36 @@ pub struct MigrationNames {
     pub publication: String,
     pub slot: String,
     pub subscription: String,
+    /// The databases replicated; each has its own publication, slot and subscription.
+    pub databases: super::names::DatabaseSet,
+    /// The slot name as configured, which every database's slot name starts from.
+    pub slot_family: String,
+}
+
+impl MigrationNames {
+    /// The names in database `db`: the slot (cluster-wide) and the subscription (shown with
+    /// the others of the instance) carry the database when more than one is replicated; a
+    /// publication lives in its database, so it keeps its name.
+    #[must_use]
+    pub fn for_database(&self, db: &str) -> MigrationNames {
+        if !self.databases.per_database_names() {
+            return self.clone();
+        }
+        MigrationNames {
+            publication: self.publication.clone(),
+            slot: super::names::for_database(&self.slot, db),
+            subscription: super::names::for_database(&self.subscription, db),
+            databases: self.databases.clone(),
+            slot_family: self.slot_family.clone(),
+        }
+    }
+
+    /// A slot of this migration, in this database or another replicated one.
+    pub fn owns_slot(&self, name: &str) -> bool {
+        name == self.slot
+            || (self.databases.per_database_names()
+                && name.starts_with(&super::names::family_prefix(&self.slot_family)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

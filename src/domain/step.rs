@@ -97,6 +97,32 @@ impl Serialize for StepId {
     }
 }
 
+impl StepId {
+    /// A step on what belongs to the whole instance (roles, the WAL position, the traffic),
+    /// done once however many databases are replicated; every other step is per database.
+    pub fn instance_wide(self) -> bool {
+        matches!(
+            self,
+            StepId::Grant
+                | StepId::FenceGreen
+                | StepId::Fence
+                | StepId::Unfence
+                | StepId::TrafficPause
+                | StepId::PreparedXacts
+                | StepId::SourceLsn
+                | StepId::Drain
+                | StepId::TargetLsn
+                | StepId::TrafficRetarget
+                | StepId::TrafficResume
+                | StepId::RouterCommand
+                | StepId::SnapshotCall
+                | StepId::UpgradeSnapshotCall
+                | StepId::RestoreCall
+                | StepId::RdsWait
+        )
+    }
+}
+
 /// A step that opens or closes the write-unavailability window (source fenced → target serving).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,6 +9,8 @@ pub fn names() -> MigrationNames {
         publication: "pub".into(),
         slot: "slot".into(),
         subscription: "sub".into(),
+        databases: super::names::DatabaseSet::Dsn,
+        slot_family: "slot".into(),
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod db;
 pub mod journal;
 mod rds_actions;
+pub mod scope;
 pub mod sqlgen;
 mod step;
 mod steps;
@@ -69,6 +70,9 @@ pub struct PlanStep {
     pub sql: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<Edge>,
+    /// The database it runs in, when several are replicated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -471,69 +475,58 @@ async fn prepare(
     settings: &Settings,
     opts: &RunOptions,
 ) -> (Observed, Plan, Prepared) {
-    let state = observe(settings).await;
-    let lag = match action {
-        Action::Cutover => sample_lag(settings, Side::Blue).await,
-        Action::Rollback => sample_lag(settings, Side::Green).await,
-        _ => None,
-    };
-    let origin = if action == Action::Start {
-        Some(origin_for_start(settings, opts).await)
-    } else {
-        None
-    };
-    let guards = guards::evaluate(
-        action,
-        &GuardInput {
-            tool_roles: &tool_roles(settings),
-            names: &settings.names,
-            app_roles: &settings.app_roles,
-            phase: &state.phase,
-            blue: state.live(Side::Blue),
-            green: state.live(Side::Green),
-            errors: [state.error(Side::Blue), state.error(Side::Green)],
-            checks: &state.checks,
-            lag: lag.as_ref(),
-            origin: origin.as_ref(),
-        },
-    );
-    let mut guards = guards;
-    let bouncers = traffic_views(action, settings, &state, &mut guards).await;
     let mut p = Plan {
         action: action.name(),
-        guards,
+        guards: Vec::new(),
         mode: None,
         steps: Vec::new(),
         notes: Vec::new(),
     };
-    let mut prepared = Prepared {
-        steps: Vec::new(),
-        origin: origin.and_then(std::result::Result::ok).map(|(l, _)| l),
-        rds: None,
+    let (main, scopes) = match scope::resolve(settings).await {
+        Ok(x) => x,
+        Err(e) => {
+            p.guards.push(Guard {
+                name: "databases",
+                ok: false,
+                detail: e,
+            });
+            let prepared = Prepared::empty(settings.clone(), Vec::new());
+            return (observe(settings).await, p, prepared);
+        }
     };
+    let states =
+        futures_util::future::join_all(scopes.iter().map(|sc| observe(&sc.settings))).await;
+    let origin = if action == Action::Start {
+        Some(origin_for_start(&main, opts).await)
+    } else {
+        None
+    };
+    let guards = scope_guards(action, &main, &scopes, &states, origin.as_ref()).await;
+    p.guards.extend(guards);
+    let mut prepared = Prepared::empty(main.clone(), scopes.clone());
+    prepared.origin = origin.and_then(std::result::Result::ok).map(|(l, _)| l);
+    let Some(first) = states.into_iter().next() else {
+        p.guards.push(Guard {
+            name: "databases",
+            ok: false,
+            detail: "no database to work on".into(),
+        });
+        return (observe(settings).await, p, prepared);
+    };
+    let bouncers = traffic_views(action, &main, &first, &mut p.guards).await;
     if let Action::Rds(a) = action {
-        prepare_rds(a, settings, &state, &mut p, &mut prepared).await;
-        return (state, p, prepared);
+        prepare_rds(a, &scopes[0].settings, &first, &mut p, &mut prepared).await;
+        return (first, p, prepared);
     }
     if !p.refused() {
-        let seen = steps::Seen {
-            blue: state.live(Side::Blue),
-            green: state.live(Side::Green),
-            phase: state.phase.phase,
+        let states: Vec<Observed> = if scopes.len() == 1 {
+            Vec::new()
+        } else {
+            // the other databases, read again after the guards: what their steps are computed from
+            futures_util::future::join_all(scopes[1..].iter().map(|sc| observe(&sc.settings))).await
         };
-        let planned = match action {
-            Action::Cutover | Action::Rollback => {
-                let (src, tgt) = switch::sides(action);
-                seen.need(src).and_then(|s| {
-                    let (mode, steps, notes) =
-                        switch::plan(action, settings, s, seen.need(tgt)?, &bouncers);
-                    Ok((Some(mode), steps, notes))
-                })
-            }
-            _ => steps::computed(action, settings, &seen, prepared.origin)
-                .map(|(steps, notes)| (None, steps, notes)),
-        };
-        match planned {
+        let all: Vec<&Observed> = std::iter::once(&first).chain(states.iter()).collect();
+        match planned_steps(action, &main, &scopes, &all, &bouncers, prepared.origin) {
             Ok((mode, steps, notes)) => {
                 p.mode = mode;
                 p.steps = steps.iter().map(step::Step::to_plan).collect();
@@ -543,7 +536,106 @@ async fn prepare(
             Err(g) => p.guards.push(g),
         }
     }
-    (state, p, prepared)
+    (first, p, prepared)
+}
+
+/// Every database's guards, each said of its database when there are several.
+async fn scope_guards(
+    action: Action,
+    main: &Settings,
+    scopes: &[scope::Scope],
+    states: &[Observed],
+    origin: Option<&Result<(Lsn, String), String>>,
+) -> Vec<Guard> {
+    let tools = tool_roles(main);
+    let mut out = Vec::new();
+    for (sc, state) in scopes.iter().zip(states) {
+        let lag = match action {
+            Action::Cutover => sample_lag(&sc.settings, Side::Blue).await,
+            Action::Rollback => sample_lag(&sc.settings, Side::Green).await,
+            _ => None,
+        };
+        let guards = guards::evaluate(
+            action,
+            &GuardInput {
+                tool_roles: &tools,
+                names: &sc.settings.names,
+                app_roles: &main.app_roles,
+                phase: &state.phase,
+                blue: state.live(Side::Blue),
+                green: state.live(Side::Green),
+                errors: [state.error(Side::Blue), state.error(Side::Green)],
+                checks: &state.checks,
+                lag: lag.as_ref(),
+                origin,
+            },
+        );
+        let prefix = sc.prefix();
+        out.extend(guards.into_iter().map(|mut g| {
+            g.detail.insert_str(0, &prefix);
+            g
+        }));
+    }
+    out
+}
+
+type Planned = (Option<SwitchMode>, Vec<step::Step>, Vec<String>);
+
+/// The steps of every database, from each one's observed state.
+fn planned_steps(
+    action: Action,
+    main: &Settings,
+    scopes: &[scope::Scope],
+    states: &[&Observed],
+    bouncers: &[traffic::BouncerView],
+    origin: Option<Lsn>,
+) -> Result<Planned, Guard> {
+    fn seen(st: &Observed) -> steps::Seen<'_> {
+        steps::Seen {
+            blue: st.live(Side::Blue),
+            green: st.live(Side::Green),
+            phase: st.phase.phase,
+        }
+    }
+    if matches!(action, Action::Cutover | Action::Rollback) {
+        let (src, tgt) = switch::sides(action);
+        let mut pairs = Vec::new();
+        for (sc, st) in scopes.iter().zip(states) {
+            let v = seen(st);
+            pairs.push(switch::Pair {
+                scope: sc,
+                s: v.need(src)?,
+                t: v.need(tgt)?,
+            });
+        }
+        let (mode, steps, notes) = switch::plan(action, main, &pairs, bouncers)?;
+        return Ok((Some(mode), steps, notes));
+    }
+    // Fence and unfence act on roles, which belong to the instance: once.
+    let scopes = if matches!(action, Action::Fence(_) | Action::Unfence(_)) {
+        &scopes[..1]
+    } else {
+        scopes
+    };
+    let mut all = Vec::new();
+    let mut notes = Vec::new();
+    for (sc, st) in scopes.iter().zip(states) {
+        let (steps, n) = steps::computed(action, &sc.settings, &seen(st), origin)?;
+        for s in steps {
+            if s.id.instance_wide() && all.iter().any(|o: &step::Step| o.id == s.id) {
+                continue;
+            }
+            let s = if s.id.instance_wide() {
+                s
+            } else {
+                s.in_db(sc.db.as_deref())
+            };
+            all.push(s);
+        }
+        let prefix = sc.prefix();
+        notes.extend(n.into_iter().map(|t| format!("{prefix}{t}")));
+    }
+    Ok((None, all, notes))
 }
 
 /// The guards and steps of an RDS action, from the AWS APIs' answers.
@@ -584,6 +676,21 @@ struct Prepared {
         crate::domain::rds_plan::RdsFacts,
         crate::domain::rds_plan::Decision,
     )>,
+    /// The settings of the instance-wide steps, and of each replicated database.
+    main: Settings,
+    scopes: Vec<scope::Scope>,
+}
+
+impl Prepared {
+    fn empty(main: Settings, scopes: Vec<scope::Scope>) -> Prepared {
+        Prepared {
+            steps: Vec::new(),
+            origin: None,
+            rds: None,
+            main,
+            scopes,
+        }
+    }
 }
 
 /// Run an action: plan on fresh state, refuse if a guard fails, else execute.
@@ -676,7 +783,16 @@ async fn execute(
             let Some(mode) = plan.mode else {
                 bail!("internal: {} planned without a mode", action.name());
             };
-            switch::run(action, settings, mode, &prepared.steps, &plan.notes, ctx).await
+            switch::run(
+                action,
+                &prepared.main,
+                &prepared.scopes,
+                mode,
+                &prepared.steps,
+                &plan.notes,
+                ctx,
+            )
+            .await
         }
         Action::Rds(a) => {
             let (Some(aws_settings), Some((facts, decision))) = (&settings.aws, &prepared.rds)
@@ -692,7 +808,16 @@ async fn execute(
                 }),
             }
         }
-        _ => steps::run(action, settings, &prepared.steps, prepared.origin, ctx).await,
+        _ => {
+            steps::run(
+                action,
+                &prepared.main,
+                &prepared.steps,
+                prepared.origin,
+                ctx,
+            )
+            .await
+        }
     }
 }
 

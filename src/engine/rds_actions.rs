@@ -137,6 +137,7 @@ pub fn plan(
             ),
         }],
         window: None,
+        db: None,
     };
     match decision {
         Decision::Done(why) => notes.push(format!("nothing to do: {why}")),
@@ -156,6 +157,7 @@ pub fn plan(
                 side: side_of(action),
                 sql: vec![call_text(action, facts, p.as_ref())],
                 window: None,
+                db: None,
             });
             steps.push(wait);
             if action == RdsAction::Restore {

@@ -107,10 +107,12 @@ pub fn current_lsn() -> Stmt {
     Stmt::new("SELECT pg_current_wal_lsn()")
 }
 
-pub fn slot_confirmed_flush(slot: &str) -> Stmt {
+/// Each of the slots' confirmed position and whether it is streamed, least advanced first.
+pub fn slot_confirmed_flush(slots: &[&str]) -> Stmt {
+    let list: Vec<String> = slots.iter().map(|s| literal(s)).collect();
     Stmt::new(format!(
-        "SELECT confirmed_flush_lsn, active FROM pg_replication_slots WHERE slot_name = {}",
-        literal(slot)
+        "SELECT confirmed_flush_lsn, active, slot_name FROM pg_replication_slots WHERE slot_name IN ({}) ORDER BY confirmed_flush_lsn NULLS FIRST",
+        list.join(", ")
     ))
 }
 

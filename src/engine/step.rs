@@ -23,6 +23,9 @@ pub struct Step {
     pub router: Vec<(RouterOp, String)>,
     /// The objects the statements create, one per statement, for an undo to name and remove.
     pub creates: Vec<String>,
+    /// The database the step runs in; `None`: the database of the side's connection (a step
+    /// of the whole instance, such as the fence, or the only database replicated).
+    pub db: Option<String>,
 }
 
 impl Step {
@@ -37,7 +40,17 @@ impl Step {
             window: None,
             router: Vec::new(),
             creates: Vec::new(),
+            db: None,
         }
+    }
+
+    /// The step of one of several replicated databases: it runs there, and its title says so.
+    pub fn in_db(mut self, db: Option<&str>) -> Step {
+        if let Some(d) = db {
+            self.title = format!("[{}] {}", crate::sql::ident(d), self.title);
+            self.db = Some(d.to_string());
+        }
+        self
     }
 
     /// A statement that creates `name`, which an undo removes.
@@ -99,6 +112,7 @@ impl Step {
             side: self.side,
             sql,
             window: self.window,
+            db: self.db.clone(),
         }
     }
 }

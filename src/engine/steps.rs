@@ -322,14 +322,24 @@ pub async fn run(
         });
     }
     let timeout = settings.poll.timeout.max(Duration::from_secs(10));
-    let mut conns: [Option<Db>; 2] = [None, None];
+    // one connection per side and database, opened when a step first needs it
+    let mut conns: Vec<(Side, Option<String>, Db)> = Vec::new();
     let mut summary = Vec::new();
     for step in steps {
-        let slot = &mut conns[usize::from(step.side == Side::Green)];
-        let db = match slot {
-            Some(db) => db,
-            None => slot.insert(Db::connect(settings.side(step.side), timeout).await?),
+        let at = conns
+            .iter()
+            .position(|(s, d, _)| *s == step.side && *d == step.db);
+        let at = if let Some(i) = at {
+            i
+        } else {
+            let ss = match &step.db {
+                Some(d) => settings.side(step.side).for_database(d),
+                None => settings.side(step.side).clone(),
+            };
+            conns.push((step.side, step.db.clone(), Db::connect(&ss, timeout).await?));
+            conns.len() - 1
         };
+        let db = &conns[at].2;
         let t0 = ctx.begin(step.id, &step.title, Some(step.side))?;
         let detail = if step.id == StepId::Verify {
             let q = step.sql(0)?;

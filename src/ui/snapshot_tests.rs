@@ -111,6 +111,7 @@ fn plan_ok() -> Plan {
         steps: vec![
             PlanStep {
                 step: StepId::Fence,
+                db: None,
                 window: Some(Edge::Opens),
                 title: "fence BLUE: app roles NOLOGIN, their sessions ended".into(),
                 side: Side::Blue,
@@ -121,6 +122,7 @@ fn plan_ok() -> Plan {
             },
             PlanStep {
                 step: StepId::ArmSubscription,
+                db: None,
                 window: None,
                 title: "create BLUE's subscription to GREEN, disabled".into(),
                 side: Side::Blue,
@@ -128,6 +130,7 @@ fn plan_ok() -> Plan {
             },
             PlanStep {
                 step: StepId::Unfence,
+                db: None,
                 window: Some(Edge::Closes),
                 title: "unfence GREEN: app roles LOGIN".into(),
                 side: Side::Green,

@@ -3,6 +3,7 @@
 //! open transactions, pg_cron, the target's planner statistics and its worker limits.
 
 use super::{CheckInput, Out, Severity, list};
+use crate::domain::names::DatabaseSet;
 use crate::domain::observed::{Database, Live, Side, Slot};
 use crate::domain::phase::Direction;
 use crate::format::bytes;
@@ -54,7 +55,14 @@ fn uncovered_databases(out: &mut Out, input: &CheckInput, src: Side) {
     }
     let up = src.upper();
     let covered = live.server.database.as_str();
-    let others = || inv.databases.iter().filter(|d| d.name != covered);
+    let names = input.names;
+    let replicated = |d: &str| match &names.databases {
+        DatabaseSet::Dsn => d == covered,
+        DatabaseSet::Listed(v) => d == covered || v.iter().any(|x| x == d),
+        // resolved on the source when an action runs: every database that takes connections
+        DatabaseSet::All => true,
+    };
+    let others = || inv.databases.iter().filter(|d| !replicated(&d.name));
     let uncovered: Vec<String> = others()
         .filter(|d| d.tables.is_some_and(|t| t > 0))
         .map(db_name)
@@ -71,11 +79,19 @@ fn uncovered_databases(out: &mut Out, input: &CheckInput, src: Side) {
         })
         .collect();
     if uncovered.is_empty() {
+        let what = match &names.databases {
+            DatabaseSet::Dsn => format!("no database but {} holds user tables", ident(covered)),
+            DatabaseSet::Listed(v) => format!(
+                "no database outside the {} replicated holds user tables",
+                v.len()
+            ),
+            DatabaseSet::All => "every database is replicated (databases = \"all\")".into(),
+        };
         out.ok(
             "uncovered_databases",
             Severity::Blocking,
             Some(src),
-            format!("{up}: no database but {} holds user tables", ident(covered)),
+            format!("{up}: {what}"),
         );
     } else {
         out.fail(
@@ -86,10 +102,9 @@ fn uncovered_databases(out: &mut Out, input: &CheckInput, src: Side) {
                 "{up} holds databases that are not replicated: {}; every write to them after the snapshot is lost at the cutover (GREEN keeps the snapshot's copy)",
                 list(&uncovered, 5)
             ),
-            format!(
-                "pgcutover replicates one database, {}: move their tables into it, or drop the databases no longer in use, then check again",
-                ident(covered)
-            ),
+            "add them to [replication] databases (or write databases = \"all\") before `prepare`, so each gets its own \
+             publication, slot and subscription; or drop the databases no longer in use"
+                .into(),
         );
     }
     if !unread.is_empty() {
@@ -118,7 +133,7 @@ fn slot_line(s: &Slot, live: &Live) -> String {
 
 fn other_slots(out: &mut Out, input: &CheckInput, side: Side, serving: bool, live: &Live) {
     let up = side.upper();
-    let others: Vec<&Slot> = live.other_logical_slots(&input.names.slot).collect();
+    let others: Vec<&Slot> = live.other_logical_slots(input.names).collect();
     let lines: Vec<String> = others.iter().map(|s| slot_line(s, live)).collect();
     if others.is_empty() {
         out.ok(
@@ -379,6 +394,14 @@ mod tests {
 
     /// BLUE serving with the slot, GREEN subscribed: the pair while it replicates.
     fn checks(blue: (&Live, &Inventory), green: (&Live, &Inventory)) -> Vec<Check> {
+        checks_of(&testdata::names(), blue, green)
+    }
+
+    fn checks_of(
+        names: &crate::domain::phase::MigrationNames,
+        blue: (&Live, &Inventory),
+        green: (&Live, &Inventory),
+    ) -> Vec<Check> {
         fn view<'a>((live, inv): (&'a Live, &'a Inventory)) -> SideView<'a> {
             SideView {
                 live: Some(live),
@@ -387,12 +410,7 @@ mod tests {
                 rds: None,
             }
         }
-        let (_, checks) = assess(
-            &testdata::names(),
-            &["app".to_string()],
-            view(blue),
-            view(green),
-        );
+        let (_, checks) = assess(names, &["app".to_string()], view(blue), view(green));
         checks
     }
 
@@ -469,6 +487,42 @@ mod tests {
             "{}",
             r.finding
         );
+    }
+
+    #[test]
+    fn listed_databases_are_covered_and_a_fourth_still_blocks() {
+        let (b, g) = pair();
+        let mut inv = testdata::inventory();
+        inv.databases.extend([
+            testdata::database("billing", Some(12)),
+            testdata::database("Ünïcode \"db\"", Some(1)),
+        ]);
+        let mut names = testdata::names();
+        names.databases = DatabaseSet::Listed(vec![
+            b.server.database.clone(),
+            "billing".into(),
+            "Ünïcode \"db\"".into(),
+        ]);
+        let c = checks_of(&names, (&b, &inv), (&g, &inv));
+        let u = find(&c, "uncovered_databases", Side::Blue);
+        assert!(u.ok, "{u:?}");
+        assert!(
+            u.finding.contains("outside the 3 replicated"),
+            "{}",
+            u.finding
+        );
+        inv.databases.push(testdata::database("reports", Some(4)));
+        let c = checks_of(&names, (&b, &inv), (&g, &inv));
+        let u = find(&c, "uncovered_databases", Side::Blue);
+        assert!(
+            u.blocks() && u.finding.contains("reports (4 tables"),
+            "{u:?}"
+        );
+        assert!(!u.finding.contains("billing"), "{}", u.finding);
+        assert!(u.fix.contains("[replication] databases"), "{}", u.fix);
+        names.databases = DatabaseSet::All;
+        let c = checks_of(&names, (&b, &inv), (&g, &inv));
+        assert!(find(&c, "uncovered_databases", Side::Blue).ok);
     }
 
     #[test]

@@ -16,9 +16,11 @@ use crate::collect::queries;
 use crate::config::Settings;
 use crate::domain::guards::Action;
 use crate::domain::lsn::Lsn;
-use crate::domain::observed::QualName;
+use crate::domain::observed::{QualName, Side};
+use crate::domain::phase::MigrationNames;
 use crate::domain::phase::ROLLED_BACK_MARK;
 use crate::domain::step::StepId;
+use crate::engine::scope::Scope;
 use crate::sql::ident;
 
 /// How long a forward apply worker may take to start (the launcher retries every
@@ -31,19 +33,105 @@ pub const WORKER_START_REVERSE: Duration = Duration::from_secs(30);
 /// The walsender that served the forward subscription may take a moment to exit.
 pub const WALSENDER_EXIT: Duration = Duration::from_secs(15);
 
-/// The engine's connections to the source and the target.
+/// The engine's connections to the source and the target: the main ones (the database of each
+/// side's connection, where the instance-wide steps run) and one per other database a step
+/// runs in; and each replicated database's names.
 pub struct Conns {
     pub s: Db,
     pub t: Db,
+    others: Vec<(Side, String, Db)>,
+    /// The database the main connections are in, per side.
+    main_db: [String; 2],
+    pub scopes: Vec<Scope>,
 }
 
 impl Conns {
-    fn of(&self, step: &Step) -> &Db {
-        if step.side == self.s.side {
+    /// Connect to every database the steps or the replicated databases need, at once.
+    pub async fn open(
+        settings: &Settings,
+        action: Action,
+        steps: &[Step],
+        scopes: &[Scope],
+    ) -> Result<Conns> {
+        let (src, tgt) = super::sides(action);
+        let timeout = settings.poll.timeout.max(Duration::from_secs(10));
+        let main_db = [
+            crate::collect::connect::database(&settings.blue),
+            crate::collect::connect::database(&settings.green),
+        ];
+        let mut wanted: Vec<(Side, String)> = Vec::new();
+        let dbs = steps
+            .iter()
+            .filter_map(|s| s.db.clone())
+            .chain(scopes.iter().filter_map(|s| s.db.clone()));
+        for db in dbs {
+            for side in [src, tgt] {
+                let w = (side, db.clone());
+                if main_db[usize::from(side == Side::Green)] != db && !wanted.contains(&w) {
+                    wanted.push(w);
+                }
+            }
+        }
+        let (s, t) = tokio::join!(
+            Db::connect(settings.side(src), timeout),
+            Db::connect(settings.side(tgt), timeout)
+        );
+        let others = futures_util::future::join_all(wanted.into_iter().map(|(side, db)| {
+            let ss = settings.side(side).for_database(&db);
+            async move {
+                let c = Db::connect(&ss, timeout)
+                    .await
+                    .map_err(|e| e.wrap_err(format!("database {}", ident(&db))))?;
+                Ok::<_, color_eyre::Report>((side, db, c))
+            }
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Conns {
+            s: s?,
+            t: t?,
+            others,
+            main_db,
+            scopes: scopes.to_vec(),
+        })
+    }
+
+    /// The connection to `side` in database `db` (`None`: the main one).
+    pub fn get(&self, side: Side, db: Option<&str>) -> Result<&Db> {
+        let main = if side == self.s.side {
             &self.s
         } else {
             &self.t
+        };
+        let Some(db) = db else { return Ok(main) };
+        if self.main_db[usize::from(side == Side::Green)] == db {
+            return Ok(main);
         }
+        self.others
+            .iter()
+            .find(|(s, d, _)| *s == side && d == db)
+            .map(|(_, _, c)| c)
+            .ok_or_else(|| {
+                eyre!(
+                    "internal: no connection to {} in database {}",
+                    side.upper(),
+                    ident(db)
+                )
+            })
+    }
+
+    fn of(&self, step: &Step) -> Result<&Db> {
+        self.get(step.side, step.db.as_deref())
+    }
+
+    /// The names of database `db`'s objects (`None`: the only database replicated).
+    pub fn names(&self, db: Option<&str>) -> Result<&MigrationNames> {
+        self.scopes
+            .iter()
+            .find(|s| s.db.as_deref() == db)
+            .map(|s| &s.settings.names)
+            .ok_or_else(|| eyre!("internal: database {:?} is not replicated", db))
     }
 }
 
@@ -51,10 +139,11 @@ impl Conns {
 #[derive(Default)]
 pub struct Changed {
     pub fenced: bool,
-    pub forward_disabled: bool,
+    /// The databases whose forward subscription the window disabled.
+    pub forward_disabled: Vec<Option<String>>,
     pub unfence_sent: bool,
-    /// Slots carried to the target so far.
-    pub carried: Vec<String>,
+    /// Slots carried to the target so far, with their database.
+    pub carried: Vec<(Option<String>, String)>,
 }
 
 /// What the steps learn as they run.
@@ -84,7 +173,7 @@ async fn carry_slots(step: &Step, db: &Db, p: &mut Progress, ctx: &mut Ctx<'_>) 
     let mut at = Vec::new();
     for (stmt, name) in step.stmts.iter().zip(&step.creates) {
         let lsn = db.value(ctx, step.id, stmt).await?;
-        p.changed.carried.push(name.clone());
+        p.changed.carried.push((step.db.clone(), name.clone()));
         at.push(format!("{} at {}", ident(name), lsn.unwrap_or_default()));
     }
     Ok(format!("on {}: {}", db.side.upper(), at.join(", ")))
@@ -99,7 +188,7 @@ pub async fn step(
     p: &mut Progress,
     ctx: &mut Ctx<'_>,
 ) -> Result<String> {
-    let db = dbs.of(step);
+    let db = dbs.of(step)?;
     let (su, tu) = (dbs.s.side.upper(), dbs.t.side.upper());
     let id = step.id;
     // the steps whose statements only need to run
@@ -152,8 +241,11 @@ pub async fn step(
             p.target_lsn = Some(lsn);
             Ok(lsn.to_string())
         }
-        StepId::ArmOrigin => arm_origin(step, settings, db, p, ctx).await,
-        StepId::Sequences => copy_sequences(step, dbs, ctx).await,
+        StepId::ArmOrigin => arm_origin(step, dbs.names(step.db.as_deref())?, db, p, ctx).await,
+        StepId::Sequences => {
+            let d = step.db.as_deref();
+            copy_sequences(step, dbs.get(dbs.s.side, d)?, dbs.get(dbs.t.side, d)?, ctx).await
+        }
         StepId::CarrySlots => carry_slots(step, db, p, ctx).await,
         StepId::Unfence => {
             p.changed.unfence_sent = true;
@@ -165,7 +257,8 @@ pub async fn step(
         StepId::DropSourceSlot => drop_source_slot(step, db, ctx).await,
         StepId::MarkRollback => {
             let text = format!("{ROLLED_BACK_MARK} at {}", crate::format::now_rfc3339());
-            let mark = sqlgen::comment_subscription(&settings.names.subscription, &text);
+            let names = dbs.names(step.db.as_deref())?;
+            let mark = sqlgen::comment_subscription(&names.subscription, &text);
             db.run(ctx, id, &mark).await?;
             Ok(text)
         }
@@ -209,7 +302,7 @@ async fn start_reverse(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String
 /// Disable the forward subscription and end its worker.
 async fn stop_forward(step: &Step, db: &Db, p: &mut Progress, ctx: &mut Ctx<'_>) -> Result<String> {
     let id = step.id;
-    p.changed.forward_disabled = true;
+    p.changed.forward_disabled.push(step.db.clone());
     db.run(ctx, id, step.sql(0)?).await?;
     // Everything is flushed on the target (drain), so ending the worker loses nothing: a
     // transaction it may be in rolls back and its origin does not move.
@@ -322,7 +415,8 @@ async fn verify_fence(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String>
     }
 }
 
-/// Wait until the target confirmed everything the source wrote before its fence.
+/// Wait until the target confirmed, in every replicated database, everything the source wrote
+/// before its fence. The databases replicate side by side, so this waits for the slowest, once.
 async fn drain(
     step: &Step,
     settings: &Settings,
@@ -333,6 +427,7 @@ async fn drain(
     let id = step.id;
     let tu = dbs.t.side.upper();
     let q = step.sql(0)?;
+    let wanted = dbs.scopes.len();
     let source_lsn = p
         .source_lsn
         .ok_or_else(|| eyre!("internal: drain before the source LSN was read"))?;
@@ -340,7 +435,16 @@ async fn drain(
     let wait = Wait::new(settings.cutover.drain_timeout, Duration::from_millis(2));
     loop {
         let rows = dbs.s.run(ctx, id, q).await?;
+        if rows.len() < wanted {
+            bail!(
+                "{} of the {wanted} forward slots are on {}: a slot was dropped; nothing was switched",
+                rows.len(),
+                dbs.s.side.upper()
+            );
+        }
+        // least advanced first
         let confirmed = parse_lsn(first_cell(&rows, 0), "confirmed_flush_lsn")?;
+        let slot = first_cell(&rows, 2).unwrap_or_default();
         if confirmed >= source_lsn {
             return Ok(format!("{tu} has everything up to {source_lsn}"));
         }
@@ -349,7 +453,8 @@ async fn drain(
             let since = *inactive_since.get_or_insert_with(Instant::now);
             if since.elapsed() > Duration::from_secs(3) || dbs.t.is_closed() {
                 bail!(
-                    "{tu} stopped receiving (slot inactive) at {confirmed}, {} bytes short of {source_lsn}",
+                    "{tu} stopped receiving (slot {} inactive) at {confirmed}, {} bytes short of {source_lsn}",
+                    ident(&slot),
                     source_lsn.bytes_since(confirmed)
                 );
             }
@@ -358,7 +463,8 @@ async fn drain(
         }
         if !wait.again().await {
             bail!(
-                "{tu} confirmed only {confirmed} of {source_lsn} within {} s ({} bytes behind)",
+                "{tu} confirmed only {confirmed} of {source_lsn} on slot {} within {} s ({} bytes behind)",
+                ident(&slot),
                 settings.cutover.drain_timeout.as_secs(),
                 source_lsn.bytes_since(confirmed)
             );
@@ -369,7 +475,7 @@ async fn drain(
 /// Start the reverse subscription's origin at the target's LSN, and read it back.
 async fn arm_origin(
     step: &Step,
-    settings: &Settings,
+    names: &MigrationNames,
     db: &Db,
     p: &Progress,
     ctx: &mut Ctx<'_>,
@@ -382,7 +488,7 @@ async fn arm_origin(
     let origin = first_cell(&db.run(ctx, id, step.sql(0)?).await?, 0).ok_or_else(|| {
         eyre!(
             "the reverse subscription {} is missing on {su}",
-            ident(&settings.names.subscription)
+            ident(&names.subscription)
         )
     })?;
     db.run(ctx, id, &sqlgen::origin_advance(&origin, target_lsn))
@@ -397,8 +503,8 @@ async fn arm_origin(
     Ok(format!("{origin} at {target_lsn}"))
 }
 
-async fn copy_sequences(step: &Step, dbs: &Conns, ctx: &mut Ctx<'_>) -> Result<String> {
-    let (s, t, id) = (&dbs.s, &dbs.t, step.id);
+async fn copy_sequences(step: &Step, s: &Db, t: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+    let id = step.id;
     let list = s.run(ctx, id, step.sql(0)?).await?;
     let mut names = std::collections::HashMap::new();
     let mut oids = Vec::new();

@@ -16,21 +16,19 @@
 mod exec;
 mod undo;
 
-use std::time::Duration;
-
 use color_eyre::eyre::Result;
 
-use super::db::Db;
+use super::scope::Scope;
 use super::sqlgen;
 use super::step::Step;
 use super::steps::disabled_subscription;
 use super::{Ctx, Outcome, traffic};
 use crate::collect::queries;
 use crate::config::Settings;
-use crate::domain::guards::{Action, SwitchMode, switch_mode};
+use crate::domain::guards::{Action, Guard, SwitchMode, switch_mode};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, QualName, Side};
-use crate::domain::phase::ROLLED_BACK_MARK;
+use crate::domain::phase::{MigrationNames, ROLLED_BACK_MARK};
 use crate::domain::step::{Edge, StepId};
 
 /// Source and target of the action.
@@ -42,28 +40,91 @@ pub fn sides(action: Action) -> (Side, Side) {
     }
 }
 
-/// The steps from the observed state of source `s` and target `t`, and the notes to show.
+/// One replicated database as both sides show it now.
+pub struct Pair<'a> {
+    pub scope: &'a Scope,
+    pub s: &'a Live,
+    pub t: &'a Live,
+}
+
+impl Pair<'_> {
+    fn db(&self) -> Option<&str> {
+        self.scope.db.as_deref()
+    }
+    fn settings(&self) -> &Settings {
+        &self.scope.settings
+    }
+    fn mode(&self) -> SwitchMode {
+        switch_mode(&self.scope.settings.names, self.s, self.t)
+    }
+}
+
+/// The switch's mode for every database at once: they go through the window together, so they
+/// must all be before it, or all past it (a run killed after the unfence leaves some finished
+/// and some not, which the rerun completes).
+fn combined_mode(pairs: &[Pair]) -> Result<SwitchMode, Guard> {
+    let modes: Vec<(String, SwitchMode)> =
+        pairs.iter().map(|p| (p.scope.prefix(), p.mode())).collect();
+    combine(&modes)
+}
+
+fn combine(modes: &[(String, SwitchMode)]) -> Result<SwitchMode, Guard> {
+    let Some(&(_, first)) = modes.first() else {
+        return Err(Guard {
+            name: "databases",
+            ok: false,
+            detail: "internal: a switch planned without a database".into(),
+        });
+    };
+    if modes.iter().all(|(_, m)| *m == first) {
+        return Ok(first);
+    }
+    if modes
+        .iter()
+        .all(|(_, m)| matches!(m, SwitchMode::Finish | SwitchMode::Done))
+    {
+        return Ok(SwitchMode::Finish);
+    }
+    let each: Vec<String> = modes
+        .iter()
+        .map(|(prefix, m)| format!("{prefix}{m:?}"))
+        .collect();
+    Err(Guard {
+        name: "databases",
+        ok: false,
+        detail: format!(
+            "the databases are at different stages of the switch ({}): read `pgcutover status` and the journal before anything else",
+            each.join(", ")
+        ),
+    })
+}
+
+/// The steps from the observed state of every database's source and target, and the notes to
+/// show. `settings` are those of the instance-wide steps.
 pub fn plan(
     action: Action,
     settings: &Settings,
-    s: &Live,
-    t: &Live,
+    pairs: &[Pair],
     bouncers: &[traffic::BouncerView],
-) -> (SwitchMode, Vec<Step>, Vec<String>) {
+) -> Result<(SwitchMode, Vec<Step>, Vec<String>), Guard> {
     let (src, tgt) = sides(action);
-    let mode = switch_mode(&settings.names, s, t);
+    let mode = combined_mode(pairs)?;
+    let first = &pairs[0];
     let mut steps = Vec::new();
     let mut notes = Vec::new();
     if matches!(mode, SwitchMode::Full | SwitchMode::ResumeWindow) {
-        notes.extend(window_notes(settings, src, s));
-        let (carry, carry_notes) = carried_slots(settings, src, tgt, s, t);
+        notes.extend(window_notes(settings, src, first.s));
+        let (carry, carry_notes) = carried_slots(settings, src, tgt, first.s, first.t);
         notes.extend(carry_notes);
-        steps.extend(arm_steps(settings, src, tgt, s, t));
+        for p in pairs {
+            let armed = arm_steps(p.settings(), src, tgt, p.s, p.t);
+            steps.extend(armed.into_iter().map(|s| s.in_db(p.db())));
+        }
         steps.extend(traffic::pause_step(settings, src));
-        steps.extend(window_steps(settings, src, tgt));
-        if let Some(step) = carry_step(tgt, &carry) {
-            // Inside the window, before the unfence: the new slots start after the last row
-            // replicated and before the first write the app makes on the target.
+        steps.extend(window_steps(settings, pairs, src, tgt));
+        // Inside the window, before the unfence: the new slots start after the last row
+        // replicated and before the first write the app makes on the target.
+        for step in carry_steps(tgt, &carry, pairs).into_iter().rev() {
             let at = steps
                 .iter()
                 .position(|s| s.id == StepId::VerifyFence)
@@ -80,11 +141,15 @@ pub fn plan(
             steps.extend(traffic::follow_steps(settings, tgt, views));
         }
     }
-    if matches!(
-        mode,
-        SwitchMode::Full | SwitchMode::ResumeWindow | SwitchMode::Finish
-    ) {
-        steps.extend(finish_steps(action, settings, mode, src, tgt, s, t));
+    for p in pairs {
+        let m = p.mode();
+        if matches!(
+            m,
+            SwitchMode::Full | SwitchMode::ResumeWindow | SwitchMode::Finish
+        ) {
+            let done = finish_steps(action, p.settings(), m, src, tgt, p.s, p.t);
+            steps.extend(done.into_iter().map(|s| s.in_db(p.db())));
+        }
     }
     if mode == SwitchMode::Done && steps.is_empty() {
         notes.push(format!(
@@ -93,7 +158,7 @@ pub fn plan(
             src.upper()
         ));
     }
-    (mode, steps, notes)
+    Ok((mode, steps, notes))
 }
 
 /// What the window will do to others on the source, read just now: the transactions the fence
@@ -114,7 +179,7 @@ fn window_notes(settings: &Settings, src: Side, s: &Live) -> Vec<String> {
         ));
     }
     let others: Vec<String> = s
-        .other_logical_slots(&settings.names.slot)
+        .other_logical_slots(&settings.names)
         .map(|sl| {
             let at = sl
                 .confirmed_flush_lsn
@@ -138,19 +203,26 @@ fn window_notes(settings: &Settings, src: Side, s: &Live) -> Vec<String> {
 
 /// The `[cutover] carry_slots` to create on the target, as (name, plugin), and why any other
 /// is left alone.
+/// A consumer's slot to create on the target, with its plugin, in its database.
+struct Carried {
+    name: String,
+    plugin: String,
+    database: Option<String>,
+}
+
 fn carried_slots(
     settings: &Settings,
     src: Side,
     tgt: Side,
     s: &Live,
     t: &Live,
-) -> (Vec<(String, String)>, Vec<String>) {
+) -> (Vec<Carried>, Vec<String>) {
     let (su, tu) = (src.upper(), tgt.upper());
     let mut carry = Vec::new();
     let mut notes = Vec::new();
     for name in &settings.cutover.carry_slots {
         let shown = crate::sql::ident(name);
-        if name == &settings.names.slot {
+        if settings.names.owns_slot(name) {
             notes.push(format!(
                 "carry_slots: {shown} is pgcutover's own slot; it is not carried"
             ));
@@ -161,10 +233,11 @@ fn carried_slots(
                 "carry_slots: {shown} is already on {tu}; left as it is (drop it there to carry it again)"
             )),
             (Some(sl), None) if sl.is_logical() => {
-                carry.push((
-                    name.clone(),
-                    sl.plugin.clone().unwrap_or_else(|| "pgoutput".into()),
-                ));
+                carry.push(Carried {
+                    name: name.clone(),
+                    plugin: sl.plugin.clone().unwrap_or_else(|| "pgoutput".into()),
+                    database: sl.database.clone(),
+                });
             }
             (Some(_), None) => notes.push(format!(
                 "carry_slots: {shown} on {su} is not a logical slot; only logical slots are carried"
@@ -175,7 +248,7 @@ fn carried_slots(
         }
     }
     if !carry.is_empty() {
-        let names: Vec<String> = carry.iter().map(|(n, _)| crate::sql::ident(n)).collect();
+        let names: Vec<String> = carry.iter().map(|c| crate::sql::ident(&c.name)).collect();
         notes.push(format!(
             "carried slots {} start on {tu} at the switch point: point each consumer at {tu} and let it start from the slot's own position (request LSN 0/0), not from the {su} LSN it stored",
             names.join(", ")
@@ -184,20 +257,27 @@ fn carried_slots(
     (carry, notes)
 }
 
-fn carry_step(tgt: Side, carry: &[(String, String)]) -> Option<Step> {
-    if carry.is_empty() {
-        return None;
-    }
+/// A logical slot belongs to a database: each carried slot is created in its own, one step per
+/// database.
+fn carry_steps(tgt: Side, carry: &[Carried], pairs: &[Pair]) -> Vec<Step> {
     let tu = tgt.upper();
-    let mut step = Step::new(
-        StepId::CarrySlots,
-        tgt,
-        format!("carry the consumers' slots: create them on {tu} at the switch point"),
-    );
-    for (name, plugin) in carry {
-        step = step.creating(name, sqlgen::create_slot_for(name, plugin));
+    let several = pairs.len() > 1;
+    let mut steps: Vec<Step> = Vec::new();
+    for c in carry {
+        let db = if several { c.database.as_deref() } else { None };
+        let at = steps.iter().position(|s| s.db.as_deref() == db);
+        let step = match at {
+            Some(i) => steps.remove(i),
+            None => Step::new(
+                StepId::CarrySlots,
+                tgt,
+                format!("carry the consumers' slots: create them on {tu} at the switch point"),
+            )
+            .in_db(db),
+        };
+        steps.push(step.creating(&c.name, sqlgen::create_slot_for(&c.name, &c.plugin)));
     }
-    Some(step)
+    steps
 }
 
 /// Before the window: nothing here blocks the application.
@@ -303,12 +383,22 @@ fn lag_gate_step(settings: &Settings, src: Side, tgt: Side) -> Step {
 
 /// The window: from the source's fence to the target's unfence.
 #[allow(clippy::too_many_lines)] // the window's ten steps as one table, in the order they run
-fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
-    let n = &settings.names;
+fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Vec<Step> {
     let roles = &settings.app_roles;
     let c = &settings.cutover;
     let (su, tu) = (src.upper(), tgt.upper());
-    vec![
+    let slots: Vec<&str> = pairs
+        .iter()
+        .map(|p| p.settings().names.slot.as_str())
+        .collect();
+    // per database: each step in each database, in the order of the databases
+    let each = |f: &dyn Fn(&MigrationNames) -> Step| -> Vec<Step> {
+        pairs
+            .iter()
+            .map(|p| f(&p.settings().names).in_db(p.db()))
+            .collect()
+    };
+    let mut steps = vec![
         Step::new(
             StepId::Fence,
             src,
@@ -342,13 +432,15 @@ fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
         Step::new(
             StepId::Drain,
             src,
-            format!("wait until {tu} confirmed everything up to it"),
+            format!("wait until {tu} confirmed everything up to it, in every database"),
         )
-        .stmt(sqlgen::slot_confirmed_flush(&n.slot))
+        .stmt(sqlgen::slot_confirmed_flush(&slots))
         .repeat(format!(
-            "until confirmed_flush_lsn ≥ <{su} LSN>, up to {} s",
+            "until every confirmed_flush_lsn ≥ <{su} LSN>, up to {} s",
             c.drain_timeout.as_secs()
         )),
+    ];
+    steps.extend(each(&|n: &MigrationNames| {
         Step::new(
             StepId::StopForward,
             tgt,
@@ -360,13 +452,17 @@ fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
         .repeat(format!(
             "until no worker is left, up to {} s",
             exec::WORKER_STOP.as_secs()
-        )),
+        ))
+    }));
+    steps.push(
         Step::new(
             StepId::TargetLsn,
             tgt,
             format!("{tu}'s LSN, the reverse path's start"),
         )
         .stmt(sqlgen::current_lsn()),
+    );
+    steps.extend(each(&|n: &MigrationNames| {
         Step::new(
             StepId::ArmOrigin,
             src,
@@ -383,7 +479,9 @@ fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
         .later(placeholder(
             &sqlgen::origin_progress("pg_0").shown,
             &[("'pg_0'", "'<origin>'")],
-        )),
+        ))
+    }));
+    steps.extend(each(&|_: &MigrationNames| {
         Step::new(
             StepId::Sequences,
             tgt,
@@ -408,7 +506,9 @@ fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
             )])
             .shown,
             &[("ARRAY[0]", &format!("ARRAY[<value from {su}>]"))],
-        )),
+        ))
+    }));
+    steps.extend(each(&|n: &MigrationNames| {
         Step::new(
             StepId::VerifyFence,
             src,
@@ -418,7 +518,9 @@ fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
         .repeat(format!(
             "retried while the slot's walsender exits, up to {} s; any row → undo",
             exec::WALSENDER_EXIT.as_secs()
-        )),
+        ))
+    }));
+    steps.push(
         Step::new(
             StepId::Unfence,
             tgt,
@@ -426,7 +528,8 @@ fn window_steps(settings: &Settings, src: Side, tgt: Side) -> Vec<Step> {
         )
         .edge(Edge::Closes)
         .stmt(sqlgen::set_login(roles, true)),
-    ]
+    );
+    steps
 }
 
 /// After the point of no return: the forward path goes, the reverse path starts.
@@ -588,6 +691,7 @@ async fn on_failure(
 pub async fn run(
     action: Action,
     settings: &Settings,
+    scopes: &[Scope],
     mode: SwitchMode,
     steps: &[Step],
     notes: &[String],
@@ -600,12 +704,7 @@ pub async fn run(
     }
     let (src, tgt) = sides(action);
     let (su, tu) = (src.upper(), tgt.upper());
-    let timeout = settings.poll.timeout.max(Duration::from_secs(10));
-    let (s, t) = tokio::join!(
-        Db::connect(settings.side(src), timeout),
-        Db::connect(settings.side(tgt), timeout)
-    );
-    let dbs = exec::Conns { s: s?, t: t? };
+    let dbs = exec::Conns::open(settings, action, steps, scopes).await?;
     let mut progress = exec::Progress::default();
     for (i, step) in steps.iter().enumerate() {
         let result = async {
@@ -658,10 +757,123 @@ mod tests {
         .unwrap()
     }
 
+    fn one(st: &Settings) -> Scope {
+        Scope {
+            db: None,
+            settings: st.clone(),
+        }
+    }
+
+    fn window(st: &Settings, scopes: &[Scope]) -> Vec<Step> {
+        let (s, t) = (testdata::live(true), testdata::live(false));
+        let pairs: Vec<Pair> = scopes
+            .iter()
+            .map(|scope| Pair {
+                scope,
+                s: &s,
+                t: &t,
+            })
+            .collect();
+        window_steps(st, &pairs, Side::Blue, Side::Green)
+    }
+
+    fn three(st: &Settings) -> Vec<Scope> {
+        ["app", "billing", "Ünïcode \"db\""]
+            .iter()
+            .map(|d| Scope {
+                db: Some((*d).to_string()),
+                settings: st.for_database(d),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn several_databases_share_one_window() {
+        let mut st = settings();
+        st.names.databases = crate::domain::names::DatabaseSet::Listed(vec![
+            "app".into(),
+            "billing".into(),
+            "Ünïcode \"db\"".into(),
+        ]);
+        let scopes = three(&st);
+        let steps = window(&st, &scopes);
+        let count = |id: StepId| steps.iter().filter(|s| s.id == id).count();
+        for id in [
+            StepId::Fence,
+            StepId::PreparedXacts,
+            StepId::SourceLsn,
+            StepId::Drain,
+            StepId::TargetLsn,
+            StepId::Unfence,
+        ] {
+            assert_eq!(count(id), 1, "{id} once for the instance");
+        }
+        for id in [
+            StepId::StopForward,
+            StepId::ArmOrigin,
+            StepId::Sequences,
+            StepId::VerifyFence,
+        ] {
+            assert_eq!(count(id), 3, "{id} once per database");
+            let dbs: Vec<_> = steps
+                .iter()
+                .filter(|s| s.id == id)
+                .map(|s| s.db.clone())
+                .collect();
+            assert_eq!(dbs, scopes.iter().map(|s| s.db.clone()).collect::<Vec<_>>());
+        }
+        // the drain waits for every database's slot in one statement
+        let drain = steps.iter().find(|s| s.id == StepId::Drain).unwrap();
+        let sql = &drain.stmts[0].shown;
+        for sc in &scopes {
+            assert!(
+                sql.contains(&format!("'{}'", sc.settings.names.slot)),
+                "{sql}"
+            );
+        }
+        // every stop happens before the target's LSN is read: the reverse origins start after
+        // the last row any database applied
+        let last_stop = steps
+            .iter()
+            .rposition(|s| s.id == StepId::StopForward)
+            .unwrap();
+        let tlsn = steps
+            .iter()
+            .position(|s| s.id == StepId::TargetLsn)
+            .unwrap();
+        assert!(last_stop < tlsn);
+        let stop = steps.iter().find(|s| s.id == StepId::StopForward).unwrap();
+        assert!(stop.title.starts_with("[app] "), "{}", stop.title);
+        assert!(
+            stop.stmts[0].shown.contains("pgcutover_sub_app"),
+            "{}",
+            stop.stmts[0].shown
+        );
+    }
+
+    #[test]
+    fn databases_at_different_stages_are_refused() {
+        use SwitchMode::{Done, Finish, Full};
+        let m = |v: &[(&str, SwitchMode)]| {
+            combine(
+                &v.iter()
+                    .map(|(p, m)| ((*p).to_string(), *m))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(m(&[("[a] ", Full), ("[b] ", Full)]).unwrap(), Full);
+        // a run killed after the unfence: the rerun finishes those that are not done
+        assert_eq!(m(&[("[a] ", Done), ("[b] ", Finish)]).unwrap(), Finish);
+        let g = m(&[("[a] ", Done), ("[billing] ", Full)]).unwrap_err();
+        assert!(g.detail.contains("different stages"), "{}", g.detail);
+        assert!(g.detail.contains("[billing] Full"), "{}", g.detail);
+        assert!(m(&[]).is_err());
+    }
+
     #[test]
     fn the_window_is_bounded_by_its_edges_and_every_step_shows_sql() {
         let st = settings();
-        let steps = window_steps(&st, Side::Blue, Side::Green);
+        let steps = window(&st, &[one(&st)]);
         assert_eq!(steps.first().map(|s| s.id), Some(StepId::Fence));
         assert_eq!(steps.first().and_then(|s| s.window), Some(Edge::Opens));
         assert_eq!(steps.last().map(|s| s.id), Some(StepId::Unfence));
@@ -685,7 +897,7 @@ mod tests {
             &testdata::live(false),
         );
         let armed = steps.len();
-        steps.extend(window_steps(&st, Side::Blue, Side::Green));
+        steps.extend(window(&st, &[one(&st)]));
         let closes = steps.len() - 1;
         steps.push(Step::new(StepId::StartReverse, Side::Blue, "x"));
         assert!((0..armed).all(|i| stage(&steps, i) == Stage::Arm));
@@ -727,7 +939,7 @@ mod tests {
     #[test]
     fn placeholders_replace_the_runtime_values() {
         let st = settings();
-        let steps = window_steps(&st, Side::Blue, Side::Green);
+        let steps = window(&st, &[one(&st)]);
         let plan: Vec<_> = steps.iter().map(Step::to_plan).collect();
         let text = serde_json::to_string(&plan).unwrap();
         assert!(text.contains("'<GREEN LSN>'"), "{text}");

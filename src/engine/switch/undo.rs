@@ -38,8 +38,8 @@ pub async fn undo(
     if changed.fenced {
         unfence_source(settings, dbs, ctx, &mut done).await?;
     }
-    resume_forward(settings, dbs, ctx, changed.forward_disabled, &mut done).await;
-    disarm_reverse(settings, dbs, ctx, &mut done).await;
+    resume_forward(dbs, ctx, &changed.forward_disabled, &mut done).await;
+    disarm_reverse(dbs, ctx, &mut done).await;
     drop_carried(dbs, ctx, &changed.carried, &mut done).await;
     done.state.extend(done.problems);
     Ok(Outcome::FailedSafe {
@@ -66,7 +66,7 @@ pub async fn after_command(
     ctx.restoring_safety();
     let t = &dbs.t;
     let (su, tu) = (dbs.s.side.upper(), t.side.upper());
-    let (roles, n) = (&settings.app_roles, &settings.names);
+    let roles = &settings.app_roles;
     ctx.note(format!(
         "the router command failed after {tu} was unfenced: {error}; checking whether {tu} took a write"
     ))?;
@@ -79,14 +79,20 @@ pub async fn after_command(
     let writes: Result<u64> = async {
         t.run(ctx, id, &sqlgen::set_login(roles, false)).await?;
         t.run(ctx, id, &sqlgen::terminate_sessions(roles)).await?;
-        t.run(ctx, id, &sqlgen::slot_advance(&n.slot, target_lsn))
-            .await?;
-        let count = t
-            .value(ctx, id, &sqlgen::peek_data_changes(&n.slot, &n.publication))
-            .await?;
-        count
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| eyre!("no count of changes"))
+        // each database's reverse slot, in its database
+        let mut total = 0;
+        for sc in &dbs.scopes {
+            let (n, c) = (&sc.settings.names, dbs.get(t.side, sc.db.as_deref())?);
+            c.run(ctx, id, &sqlgen::slot_advance(&n.slot, target_lsn))
+                .await?;
+            let count = c
+                .value(ctx, id, &sqlgen::peek_data_changes(&n.slot, &n.publication))
+                .await?;
+            total += count
+                .and_then(|c| c.parse::<u64>().ok())
+                .ok_or_else(|| eyre!("no count of changes"))?;
+        }
+        Ok(total)
     }
     .await;
     if let Ok(0) = writes {
@@ -210,75 +216,105 @@ async fn unfence_source(
     Ok(())
 }
 
-/// The forward subscription enabled again if the window had disabled it.
+/// The forward subscriptions enabled again where the window had disabled them.
 async fn resume_forward(
-    settings: &Settings,
     dbs: &Conns,
     ctx: &mut Ctx<'_>,
-    disabled: bool,
+    disabled: &[Option<String>],
     done: &mut Undone,
 ) {
     let (su, tu) = (dbs.s.side.upper(), dbs.t.side.upper());
-    let sub = settings.names.subscription.as_str();
-    if !disabled {
+    if disabled.is_empty() {
         done.state
             .push(format!("forward replication {su} → {tu} untouched"));
         return;
     }
-    match dbs.t.run(ctx, StepId::UndoEnableForward, &sqlgen::alter_subscription(sub, "ENABLE")).await {
-        Ok(_) => done.state.push(format!("forward replication {su} → {tu} resumed")),
-        Err(e) => done.problems.push(format!(
-            "the forward subscription on {tu} is disabled ({}); rerunning the action re-enables it, or ALTER SUBSCRIPTION {} ENABLE",
-            crate::format::report_chain(&e),
-            ident(sub)
-        )),
+    let mut resumed = 0;
+    for db in disabled {
+        let db = db.as_deref();
+        let prefix = db.map(|d| format!("[{}] ", ident(d))).unwrap_or_default();
+        let r = async {
+            let sub = &dbs.names(db)?.subscription;
+            let c = dbs.get(dbs.t.side, db)?;
+            c.run(
+                ctx,
+                StepId::UndoEnableForward,
+                &sqlgen::alter_subscription(sub, "ENABLE"),
+            )
+            .await
+            .map_err(|e| e.wrap_err(format!("ALTER SUBSCRIPTION {} ENABLE", ident(sub))))
+        }
+        .await;
+        match r {
+            Ok(_) => resumed += 1,
+            Err(e) => done.problems.push(format!(
+                "{prefix}the forward subscription on {tu} is disabled ({}); rerunning the action re-enables it",
+                crate::format::report_chain(&e),
+            )),
+        }
+    }
+    if resumed > 0 {
+        done.state
+            .push(format!("forward replication {su} → {tu} resumed"));
     }
 }
 
-/// The armed reverse path is harmless but keeps WAL on the target: take it down.
-async fn disarm_reverse(settings: &Settings, dbs: &Conns, ctx: &mut Ctx<'_>, done: &mut Undone) {
-    let (s, t) = (&dbs.s, &dbs.t);
-    let (sub, slot) = (
-        settings.names.subscription.as_str(),
-        settings.names.slot.as_str(),
-    );
-    let mut disarmed = true;
-    for stmt in sqlgen::drop_subscription(sub, false) {
-        if s.run(ctx, StepId::UndoDisarm, &stmt).await.is_err() {
-            disarmed = false;
-            break;
+/// The armed reverse paths are harmless but keep WAL on the target: take them down.
+async fn disarm_reverse(dbs: &Conns, ctx: &mut Ctx<'_>, done: &mut Undone) {
+    for sc in &dbs.scopes {
+        let db = sc.db.as_deref();
+        let n = &sc.settings.names;
+        let (Ok(s), Ok(t)) = (dbs.get(dbs.s.side, db), dbs.get(dbs.t.side, db)) else {
+            continue;
+        };
+        let mut disarmed = true;
+        for stmt in sqlgen::drop_subscription(&n.subscription, false) {
+            if s.run(ctx, StepId::UndoDisarm, &stmt).await.is_err() {
+                disarmed = false;
+                break;
+            }
         }
-    }
-    if t.run(ctx, StepId::UndoDisarm, &sqlgen::drop_slot(slot))
-        .await
-        .is_err()
-    {
-        disarmed = false;
-    }
-    if !disarmed {
-        done.problems.push(format!(
-            "the armed reverse path (subscription on {}, slot {} on {}) is partly left; the next run reuses it, \
-             finalize or DROP removes it",
-            s.side.upper(),
-            ident(slot),
-            t.side.upper()
-        ));
+        if t.run(ctx, StepId::UndoDisarm, &sqlgen::drop_slot(&n.slot))
+            .await
+            .is_err()
+        {
+            disarmed = false;
+        }
+        if !disarmed {
+            done.problems.push(format!(
+                "{}the armed reverse path (subscription on {}, slot {} on {}) is partly left; the next run reuses it, \
+                 finalize or DROP removes it",
+                sc.prefix(),
+                s.side.upper(),
+                ident(&n.slot),
+                t.side.upper()
+            ));
+        }
     }
 }
 
 /// Slots carried to the target for their consumers: the source serves again, so they would only
 /// keep WAL there.
-async fn drop_carried(dbs: &Conns, ctx: &mut Ctx<'_>, carried: &[String], done: &mut Undone) {
-    let t = &dbs.t;
-    for name in carried {
-        if t.run(ctx, StepId::UndoDisarm, &sqlgen::drop_slot(name))
-            .await
-            .is_err()
-        {
+async fn drop_carried(
+    dbs: &Conns,
+    ctx: &mut Ctx<'_>,
+    carried: &[(Option<String>, String)],
+    done: &mut Undone,
+) {
+    let side = dbs.t.side;
+    for (db, name) in carried {
+        let dropped = match dbs.get(side, db.as_deref()) {
+            Ok(t) => t
+                .run(ctx, StepId::UndoDisarm, &sqlgen::drop_slot(name))
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if !dropped {
             done.problems.push(format!(
                 "the carried slot {} is left on {}: drop it there (SELECT pg_drop_replication_slot({}))",
                 ident(name),
-                t.side.upper(),
+                side.upper(),
                 crate::sql::literal(name)
             ));
         }

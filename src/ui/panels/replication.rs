@@ -85,7 +85,7 @@ fn other_slot_lines(st: &State, th: &Theme, src: Side, lines: &mut Vec<Line<'sta
     let Some(l) = st.side(src).live.value.as_ref() else {
         return;
     };
-    let others: Vec<_> = l.other_logical_slots(&st.names.slot).collect();
+    let others: Vec<_> = l.other_logical_slots(&st.names).collect();
     for sl in others.iter().take(SHOWN) {
         let plugin = sl.plugin.as_deref().unwrap_or("?");
         let mut spans = vec![
