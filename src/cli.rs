@@ -464,7 +464,37 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
     }
 }
 
+/// The pair's status; with several databases replicated, each one's phase and failing checks
+/// too, the pair's phase being the least advanced one's.
 pub async fn status(settings: &Settings) -> report::Status {
+    let scopes = match crate::engine::scope::resolve(settings).await {
+        Ok((_, scopes)) if scopes.len() > 1 => scopes,
+        Ok((main, _)) => return status_of(&main).await,
+        Err(e) => {
+            let mut st = status_of(settings).await;
+            st.checks.push(crate::domain::checks::Check {
+                id: "databases",
+                severity: crate::domain::checks::Severity::Blocking,
+                ok: false,
+                side: None,
+                finding: e,
+                fix: "list the databases in [replication] databases".into(),
+            });
+            return st;
+        }
+    };
+    let first = status_of(&scopes[0].settings).await;
+    let others = futures_util::future::join_all(scopes[1..].iter().map(|sc| async move {
+        let (b, g) = reading::read_both(&sc.settings, true).await;
+        let st = report::build(&sc.settings.names, &sc.settings.app_roles, &b, &g);
+        (sc.db.clone().unwrap_or_default(), st)
+    }))
+    .await;
+    let name = scopes[0].db.clone().unwrap_or_default();
+    report::merge_databases((&name, first), others)
+}
+
+async fn status_of(settings: &Settings) -> report::Status {
     let budget = settings
         .aws
         .as_ref()

@@ -84,6 +84,11 @@ pub enum Alarm {
     Unreachable {
         side: Side,
     },
+    /// The replicated databases are not all in the same phase (e.g. one was never started).
+    DatabasesApart {
+        /// Each database with its phase, as `name: phase`.
+        phases: Vec<String>,
+    },
 }
 
 impl Alarm {
@@ -99,6 +104,10 @@ impl Alarm {
                 side.upper()
             ),
             Alarm::Unreachable { side } => format!("{} is unreachable", side.upper()),
+            Alarm::DatabasesApart { phases } => format!(
+                "the databases are in different phases ({}): the pair is as far as the least advanced",
+                phases.join(", ")
+            ),
         }
     }
 }
@@ -148,6 +157,27 @@ pub struct PhaseReport {
     /// Sides where an app role can log in.
     pub writable: Vec<Side>,
     pub alarms: Vec<Alarm>,
+}
+
+/// The phase of several databases replicated together: the least advanced one's, with an alarm
+/// when they differ. Roles, and so the writable sides and their alarms, are the instance's:
+/// the first report's hold for all.
+pub fn combine(reports: &[(String, PhaseReport)]) -> Option<PhaseReport> {
+    let (_, first) = reports.first()?;
+    let mut out = first.clone();
+    if let Some((_, least)) = reports.iter().min_by_key(|(_, r)| r.phase) {
+        out.phase = least.phase;
+        out.direction = least.direction;
+    }
+    if reports.iter().any(|(_, r)| r.phase != first.phase) {
+        out.alarms.push(Alarm::DatabasesApart {
+            phases: reports
+                .iter()
+                .map(|(db, r)| format!("{}: {}", crate::sql::ident(db), r.phase.label()))
+                .collect(),
+        });
+    }
+    Some(out)
 }
 
 /// Derive phase, direction, writable sides and alarms. `None` = that side could not be read.
@@ -333,5 +363,34 @@ mod tests {
         assert!(!blue_alone_is_before_cutover(&names(), &live(false)));
         let r = derive(&names(), None, None);
         assert_eq!(r.phase, Phase::Unknown);
+    }
+
+    #[test]
+    fn several_databases_are_as_far_as_the_least_advanced() {
+        let at = |phase: Phase| PhaseReport {
+            phase,
+            direction: None,
+            writable: vec![Side::Blue],
+            alarms: Vec::new(),
+        };
+        let same = combine(&[
+            ("app".into(), at(Phase::Replicating)),
+            ("billing".into(), at(Phase::Replicating)),
+        ])
+        .unwrap();
+        assert_eq!(same.phase, Phase::Replicating);
+        assert!(same.alarms.is_empty());
+        let apart = combine(&[
+            ("app".into(), at(Phase::Replicating)),
+            ("Ünïcode \"db\"".into(), at(Phase::Subscribed)),
+        ])
+        .unwrap();
+        assert_eq!(apart.phase, Phase::Subscribed);
+        let m = apart.alarms[0].message();
+        assert!(
+            m.contains("app: replicating") && m.contains("\"Ünïcode \"\"db\"\"\": subscribed"),
+            "{m}"
+        );
+        assert!(combine(&[]).is_none());
     }
 }

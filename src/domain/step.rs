@@ -70,6 +70,7 @@ step_ids! {
     DropSourceSlot = "drop_source_slot",
     MarkRollback = "mark_rollback",
     StartReverse = "start_reverse",
+    ReverseStreaming = "reverse_streaming",
     // a failed window put back
     Undo = "undo",
     UndoUnfenceSource = "undo_unfence_source",

@@ -41,6 +41,90 @@ pub struct Status {
     /// The application's routers, when `[traffic] router` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficOut>,
+    /// Each replicated database's phase, when several are (`[replication] databases`); the
+    /// pair's `phase` is then the least advanced one's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseOut>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseOut {
+    pub name: String,
+    pub phase: Phase,
+    pub direction: Option<Direction>,
+    /// Its failing checks (schema drift, replica identity, …).
+    pub failing: Vec<&'static str>,
+}
+
+/// The reports of several replicated databases as one: the first is the instance's (roles,
+/// RDS, traffic, the redo line); the others add their phase, their failing checks (said of
+/// their database) and their replication objects.
+pub fn merge_databases(first: (&str, Status), others: Vec<(String, Status)>) -> Status {
+    let (name, mut st) = first;
+    let all: Vec<(String, &Status)> = std::iter::once((name.to_string(), &st))
+        .chain(others.iter().map(|(n, s)| (n.clone(), s)))
+        .collect();
+    let phases: Vec<(String, crate::domain::phase::PhaseReport)> = all
+        .iter()
+        .map(|(n, s)| {
+            (
+                n.clone(),
+                crate::domain::phase::PhaseReport {
+                    phase: s.phase,
+                    direction: s.direction,
+                    writable: s.writable.clone(),
+                    alarms: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    let databases: Vec<DatabaseOut> = all
+        .iter()
+        .map(|(n, s)| DatabaseOut {
+            name: n.clone(),
+            phase: s.phase,
+            direction: s.direction,
+            failing: s.checks.iter().filter(|c| !c.ok).map(|c| c.id).collect(),
+        })
+        .collect();
+    if let Some(pr) = crate::domain::phase::combine(&phases) {
+        st.phase = pr.phase;
+        st.direction = pr.direction;
+        st.alarms.extend(pr.alarms.into_iter().map(|a| AlarmOut {
+            message: a.message(),
+            alarm: a,
+        }));
+    }
+    st.databases = databases;
+    for (db, o) in others {
+        let prefix = format!("[{}] ", crate::sql::ident(&db));
+        for c in o.checks.into_iter().filter(|c| !c.ok) {
+            // an instance-wide finding reads the same from every database: once
+            if st
+                .checks
+                .iter()
+                .any(|m| m.id == c.id && m.side == c.side && m.finding == c.finding)
+            {
+                continue;
+            }
+            st.checks.push(Check {
+                finding: format!("{prefix}{}", c.finding),
+                ..c
+            });
+        }
+        for sl in o.slots {
+            if !st
+                .slots
+                .iter()
+                .any(|m| m.side == sl.side && m.name == sl.name)
+            {
+                st.slots.push(sl);
+            }
+        }
+        st.subscriptions.extend(o.subscriptions);
+        st.publications.extend(o.publications);
+    }
+    st
 }
 
 /// Where the application's traffic goes and what each router says.
@@ -297,6 +381,7 @@ pub fn build(
         snapshot: None,
         redo: None,
         traffic: None,
+        databases: Vec::new(),
     }
 }
 

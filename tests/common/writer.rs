@@ -19,6 +19,12 @@ pub const TABLE: &str = r#""Ünïcode"."Order Items""#;
 impl Writer {
     /// `ports` in preference order; `roles` each get one connection; `tps` in total.
     pub fn start(ports: Arc<Mutex<Vec<u16>>>, roles: &[&str], tps: u32) -> Writer {
+        Writer::start_in(ports, roles, tps, super::DB)
+    }
+
+    /// The same in database `db` (which holds the same table).
+    pub fn start_in(ports: Arc<Mutex<Vec<u16>>>, roles: &[&str], tps: u32, db: &str) -> Writer {
+        let db = db.to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let pause = Arc::new(AtomicBool::new(false));
@@ -50,7 +56,7 @@ impl Writer {
                         let candidates = ports.lock().unwrap().clone();
                         for port in candidates {
                             let mut cfg = tokio_postgres::Config::new();
-                            cfg.host("127.0.0.1").port(port).user(&roles[k]).dbname(super::DB).connect_timeout(Duration::from_secs(2));
+                            cfg.host("127.0.0.1").port(port).user(&roles[k]).dbname(&db).connect_timeout(Duration::from_secs(2));
                             if let Ok((c, conn)) = cfg.connect(tokio_postgres::NoTls).await {
                                 tokio::spawn(conn);
                                 conns[k] = Some(c);

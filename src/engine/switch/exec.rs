@@ -198,6 +198,7 @@ pub async fn step(
         StepId::ArmPublication => Some("created".into()),
         StepId::ArmSubscription => Some(format!("on {su}, disabled")),
         StepId::DropForward => Some("dropped".into()),
+        StepId::StartReverse => Some("enabled".into()),
         _ => None,
     };
     if let Some(detail) = plain {
@@ -262,7 +263,7 @@ pub async fn step(
             db.run(ctx, id, &mark).await?;
             Ok(text)
         }
-        StepId::StartReverse => start_reverse(step, db, ctx).await,
+        StepId::ReverseStreaming => reverse_streaming(step, db, ctx).await,
         other => bail!("internal: step {other} is not a step of {}", action.name()),
     }
 }
@@ -282,11 +283,10 @@ async fn forward_streaming(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<St
     Ok("streaming".into())
 }
 
-/// Enable the reverse subscription and wait for its worker.
-async fn start_reverse(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+/// Wait for the worker of the reverse subscription just enabled.
+async fn reverse_streaming(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
     let (id, su) = (step.id, db.side.upper());
-    db.run(ctx, id, step.sql(0)?).await?;
-    let q = step.sql(1)?;
+    let q = step.sql(0)?;
     let wait = Wait::new(WORKER_START_REVERSE, Duration::from_millis(20));
     while first_cell(&db.run(ctx, id, q).await?, 2).as_deref() != Some("1") {
         if !wait.again().await {

@@ -141,6 +141,7 @@ pub fn plan(
             steps.extend(traffic::follow_steps(settings, tgt, views));
         }
     }
+    let mut waits = Vec::new();
     for p in pairs {
         let m = p.mode();
         if matches!(
@@ -148,9 +149,17 @@ pub fn plan(
             SwitchMode::Full | SwitchMode::ResumeWindow | SwitchMode::Finish
         ) {
             let done = finish_steps(action, p.settings(), m, src, tgt, p.s, p.t);
-            steps.extend(done.into_iter().map(|s| s.in_db(p.db())));
+            let (wait, rest): (Vec<Step>, Vec<Step>) = done
+                .into_iter()
+                .partition(|s| s.id == StepId::ReverseStreaming);
+            steps.extend(rest.into_iter().map(|s| s.in_db(p.db())));
+            waits.extend(wait.into_iter().map(|s| s.in_db(p.db())));
         }
     }
+    // Every reverse subscription enabled before waiting for any worker: up to PostgreSQL 15
+    // the launcher starts workers at most once per wal_retrieve_retry_interval (5 s), so one
+    // wait per database in turn would cost that interval per database.
+    steps.extend(waits);
     if mode == SwitchMode::Done && steps.is_empty() {
         notes.push(format!(
             "{} already serves and {} applies from it: nothing to do",
@@ -593,7 +602,14 @@ fn finish_steps(
             src,
             format!("start replication {tu} → {su}"),
         )
-        .stmt(sqlgen::alter_subscription(&n.subscription, "ENABLE"))
+        .stmt(sqlgen::alter_subscription(&n.subscription, "ENABLE")),
+    );
+    steps.push(
+        Step::new(
+            StepId::ReverseStreaming,
+            src,
+            format!("reverse apply worker running on {su}"),
+        )
         .stmt(sqlgen::subscription_origin(&n.subscription))
         .repeat(format!(
             "until its worker runs, up to {} s",
