@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub const DB: &str = "appdb";
 
+pub mod instance;
 pub mod migration;
 pub mod moto;
 pub mod pgbench;
@@ -24,6 +25,8 @@ synchronous_commit = on
 full_page_writes = on
 log_min_messages = info
 max_prepared_transactions = 5
+max_logical_replication_workers = 8
+max_worker_processes = 16
 ";
 
 /// The two installations the tests use.

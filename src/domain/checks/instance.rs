@@ -19,10 +19,11 @@ pub(super) fn run(out: &mut Out, input: &CheckInput) {
     let src = input.phase.direction.map_or(Side::Blue, Direction::source);
     let tgt = src.other();
     uncovered_databases(out, input, src);
+    let databases = replicated_count(input, src);
     for side in Side::BOTH {
         if let Some(live) = input.side(side).live {
             other_slots(out, input, side, side == src, live);
-            logical_workers(out, side, live, 1);
+            logical_workers(out, side, live, databases);
         }
     }
     unfenced_writers(out, input, src);
@@ -174,6 +175,21 @@ fn other_slots(out: &mut Out, input: &CheckInput, side: Side, serving: bool, liv
             ),
         );
     }
+}
+
+/// How many databases are replicated, so how many subscriptions each side will hold: the
+/// listed ones, or for `all` those the serving side's inventory would select.
+fn replicated_count(input: &CheckInput, src: Side) -> i64 {
+    let n = match &input.names.databases {
+        DatabaseSet::Dsn => 1,
+        DatabaseSet::Listed(v) => v.len(),
+        DatabaseSet::All => input
+            .side(src)
+            .inventory
+            .and_then(|inv| crate::domain::names::select_all(&inv.databases).ok())
+            .map_or(1, |v| v.len()),
+    };
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Each side subscribes in one direction or the other: one apply worker per database, and the
@@ -523,6 +539,14 @@ mod tests {
         names.databases = DatabaseSet::All;
         let c = checks_of(&names, (&b, &inv), (&g, &inv));
         assert!(find(&c, "uncovered_databases", Side::Blue).ok);
+        // 4 + 8 workers (the default) leave room for 4 databases, not 5
+        names.databases = DatabaseSet::Listed((0..5).map(|i| format!("db{i}")).collect());
+        let c = checks_of(&names, (&b, &inv), (&g, &inv));
+        let w = find(&c, "logical_workers", Side::Green);
+        assert!(
+            w.blocks() && w.finding.contains("5 subscription(s)"),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -1,0 +1,82 @@
+//! The whole-instance window (prints numbers; no pass/fail): the same cutover + rollback with 1
+//! and with 5 databases replicated, each database under its own writer, on real PostgreSQL 15.
+//! The window (NOLOGIN on the old side → LOGIN on the new) as p50 / max, and the steps run once
+//! per database inside it. Lossless is checked in every database after every switch.
+//!
+//! Run: `cargo bench --bench databases` (env BENCH_CYCLES, BENCH_TPS: inserts/s per database).
+#![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::instance::replicating;
+
+const PER_DATABASE: &[&str] = &["stop_forward", "arm_origin", "sequences", "verify_fence"];
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn env(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let cycles = env("BENCH_CYCLES", 5);
+    let tps = env("BENCH_TPS", 40);
+    for others in [&[][..], &["db2", "db3", "db4", "db5"][..]] {
+        let n = others.len() + 1;
+        let inst = replicating(others, tps);
+        let mut windows = Vec::new();
+        let mut per_step: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let mut total = Vec::new();
+        for _ in 0..cycles {
+            for (action, serving) in [("cutover", "green"), ("rollback", "blue")] {
+                let t0 = std::time::Instant::now();
+                let (w, steps) = inst.mig.switch_steps(action);
+                total.push(t0.elapsed().as_secs_f64());
+                windows.push(w);
+                for (name, ms) in steps {
+                    if let Some(k) = PER_DATABASE.iter().find(|s| **s == name) {
+                        per_step.entry(k).or_default().push(ms);
+                    }
+                }
+                inst.assert_lossless(serving, true);
+            }
+        }
+        println!(
+            "{n} database(s), writer {tps} inserts/s in each, {} windows:",
+            windows.len()
+        );
+        println!(
+            "  write-unavailability window: p50 {:.1} ms  max {:.1} ms  min {:.1} ms",
+            pct(&mut windows, 0.5),
+            pct(&mut windows, 1.0),
+            pct(&mut windows, 0.0)
+        );
+        println!(
+            "  whole action (gate, window, reverse path started): p50 {:.1} s",
+            pct(&mut total, 0.5)
+        );
+        for k in PER_DATABASE {
+            if let Some(v) = per_step.get_mut(k) {
+                println!(
+                    "    {k:<14} per database p50 {:>6.1} ms  max {:>6.1} ms",
+                    pct(v, 0.5),
+                    pct(v, 1.0)
+                );
+            }
+        }
+        println!("  lossless after every switch in every database");
+        let mut inst = inst;
+        for (_, w) in inst.writers.drain(..) {
+            w.stop();
+        }
+    }
+}
