@@ -14,6 +14,14 @@ use common::*;
 fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
     let inst = replicating(&OTHERS, 60);
     let m = &inst.mig;
+    // slot names carry their database, a hash for one that is not lower-case ASCII
+    let slots = m
+        .blue
+        .sql("SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots");
+    assert_eq!(
+        slots,
+        "pgcutover_slot__n_code__db__412cd417,pgcutover_slot_appdb,pgcutover_slot_billing"
+    );
     let v = m.status();
     let dbs = v["databases"].as_array().unwrap();
     assert_eq!(dbs.len(), 3, "{v}");
