@@ -746,6 +746,22 @@ dsn = "host=127.0.0.1"
                 let _ = load(&String::from_utf8_lossy(&bytes));
             }
 
+            /// Any list of database names loads or errs without a panic; once loaded, each
+            /// database's slot name is one PostgreSQL takes whole, and no two are the same.
+            #[test]
+            fn any_databases_give_valid_distinct_slot_names(dbs in prop::collection::vec(any::<String>(), 0..6)) {
+                let list: Vec<String> = dbs.iter().map(|d| toml::Value::String(d.clone()).to_string()).collect();
+                let text = format!("[blue]\ndsn = \"host=a\"\n[green]\ndsn = \"host=b\"\n[replication]\ndatabases = [{}]\n", list.join(", "));
+                if let Ok(s) = load(&text) {
+                    let slots: Vec<String> = dbs.iter().map(|d| s.for_database(d).names.slot).collect();
+                    for sl in &slots {
+                        prop_assert!(crate::domain::names::slot(sl).is_ok(), "{}", sl);
+                    }
+                    let distinct: std::collections::HashSet<&String> = slots.iter().collect();
+                    prop_assert_eq!(distinct.len(), slots.len());
+                }
+            }
+
             /// A secret in a string value never shows, whatever breaks around it.
             #[test]
             fn a_dsn_password_never_shows(pre in "[a-z =\"'\\[\\]\\n]{0,20}", post in "[a-z =\"'\\[\\]\\n]{0,20}") {

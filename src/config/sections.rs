@@ -81,31 +81,25 @@ fn databases(r: &ReplicationFile, p: &Place<'_>) -> Result<DatabaseSet> {
                     "{at}: [replication] databases is empty: list the databases to replicate, write \"all\", or leave the key out for the database of the connection"
                 );
             }
-            for (i, db) in list.iter().enumerate() {
+            for db in list {
                 domain::names::identifier(db)
                     .map_err(|e| eyre!("{at}: [replication] databases: {e}"))?;
-                if list[..i].contains(db) {
-                    bail!(
-                        "{at}: [replication] databases names \"{}\" twice",
-                        crate::text::echo(db)
-                    );
-                }
+            }
+            if let Some((_, db)) = repeated(list, str::to_string) {
+                bail!(
+                    "{at}: [replication] databases names \"{}\" twice",
+                    crate::text::echo(db)
+                );
             }
             // two names with one tag would share a slot
-            if list.len() > 1 {
-                for (i, db) in list.iter().enumerate() {
-                    let slot = domain::names::for_database("s", db);
-                    if let Some(other) = list[..i]
-                        .iter()
-                        .find(|o| domain::names::for_database("s", o) == slot)
-                    {
-                        bail!(
-                            "{at}: [replication] databases \"{}\" and \"{}\" would share slot and subscription names; rename one",
-                            crate::text::echo(other),
-                            crate::text::echo(db)
-                        );
-                    }
-                }
+            if list.len() > 1
+                && let Some((other, db)) = repeated(list, |d| domain::names::for_database("s", d))
+            {
+                bail!(
+                    "{at}: [replication] databases \"{}\" and \"{}\" would share slot and subscription names; rename one",
+                    crate::text::echo(other),
+                    crate::text::echo(db)
+                );
             }
             Ok(DatabaseSet::Listed(list.clone()))
         }
@@ -131,11 +125,21 @@ pub(super) fn app_roles(ov: &Overrides, c: &CutoverFile, p: &Place<'_>) -> Resul
     for r in &roles {
         domain::names::identifier(r).map_err(|e| eyre!("{from}: role {e}"))?;
     }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = roles.iter().find(|r| !seen.insert(r.as_str())) {
+    if let Some((_, dup)) = repeated(&roles, str::to_string) {
         bail!("{from} names \"{}\" twice", crate::text::echo(dup));
     }
     Ok(roles)
+}
+
+/// The first name whose `key` an earlier one has, with that earlier one.
+fn repeated(names: &[String], key: impl Fn(&str) -> String) -> Option<(&str, &str)> {
+    let mut seen = std::collections::HashMap::new();
+    for n in names {
+        if let Some(first) = seen.insert(key(n), n.as_str()) {
+            return Some((first, n.as_str()));
+        }
+    }
+    None
 }
 
 /// `[aws]` and `[restore]`: present when configured or when a side is an RDS instance.

@@ -115,6 +115,13 @@ pub fn family_prefix(base: &str) -> String {
     format!("{}_", &base[..cut])
 }
 
+/// What is said of one of several replicated databases starts with `[db] `; nothing when one
+/// database is replicated (`None`).
+pub fn db_prefix(db: Option<&str>) -> String {
+    db.map(|d| format!("[{}] ", crate::sql::ident(d)))
+        .unwrap_or_default()
+}
+
 /// `databases = "all"` on an instance's databases as the inventory lists them: every database
 /// that accepts connections (templates and `rdsadmin` are not listed), and `postgres` only when
 /// it holds user tables.

@@ -494,7 +494,7 @@ async fn prepare(
             return (observe(settings).await, p, prepared);
         }
     };
-    let states =
+    let mut states =
         futures_util::future::join_all(scopes.iter().map(|sc| observe(&sc.settings))).await;
     let origin = if action == Action::Start {
         Some(origin_for_start(&main, opts).await)
@@ -505,28 +505,12 @@ async fn prepare(
     p.guards.extend(guards);
     let mut prepared = Prepared::empty(main.clone(), scopes.clone());
     prepared.origin = origin.and_then(std::result::Result::ok).map(|(l, _)| l);
-    let Some(first) = states.into_iter().next() else {
-        p.guards.push(Guard {
-            name: "databases",
-            ok: false,
-            detail: "no database to work on".into(),
-        });
-        return (observe(settings).await, p, prepared);
-    };
-    let bouncers = traffic_views(action, &main, &first, &mut p.guards).await;
+    // `resolve` gives at least one database: the first is the instance's view
+    let bouncers = traffic_views(action, &main, &states[0], &mut p.guards).await;
     if let Action::Rds(a) = action {
-        prepare_rds(a, &scopes[0].settings, &first, &mut p, &mut prepared).await;
-        return (first, p, prepared);
-    }
-    if !p.refused() {
-        let states: Vec<Observed> = if scopes.len() == 1 {
-            Vec::new()
-        } else {
-            // the other databases, read again after the guards: what their steps are computed from
-            futures_util::future::join_all(scopes[1..].iter().map(|sc| observe(&sc.settings))).await
-        };
-        let all: Vec<&Observed> = std::iter::once(&first).chain(states.iter()).collect();
-        match planned_steps(action, &main, &scopes, &all, &bouncers, prepared.origin) {
+        prepare_rds(a, &scopes[0].settings, &states[0], &mut p, &mut prepared).await;
+    } else if !p.refused() {
+        match planned_steps(action, &main, &scopes, &states, &bouncers, prepared.origin) {
             Ok((mode, steps, notes)) => {
                 p.mode = mode;
                 p.steps = steps.iter().map(step::Step::to_plan).collect();
@@ -536,7 +520,7 @@ async fn prepare(
             Err(g) => p.guards.push(g),
         }
     }
-    (first, p, prepared)
+    (states.swap_remove(0), p, prepared)
 }
 
 /// Every database's guards, each said of its database when there are several.
@@ -586,7 +570,7 @@ fn planned_steps(
     action: Action,
     main: &Settings,
     scopes: &[scope::Scope],
-    states: &[&Observed],
+    states: &[Observed],
     bouncers: &[traffic::BouncerView],
     origin: Option<Lsn>,
 ) -> Result<Planned, Guard> {

@@ -19,50 +19,42 @@ pub struct Scope {
 impl Scope {
     /// `[db] ` before what is said of this database, when there are several.
     pub fn prefix(&self) -> String {
-        self.db
-            .as_deref()
-            .map(|d| format!("[{}] ", crate::sql::ident(d)))
-            .unwrap_or_default()
+        names::db_prefix(self.db.as_deref())
     }
 }
 
 /// The databases of `[replication] databases`, each with its settings; `all` is read on BLUE
-/// (GREEN when BLUE cannot be read). With one database, the settings are the ones the whole
-/// engine uses.
+/// (GREEN when BLUE cannot be read). Never an empty list. With one database, the settings are
+/// the ones the whole engine uses.
 pub async fn resolve(settings: &Settings) -> Result<(Settings, Vec<Scope>), String> {
+    let one = |s: Settings| {
+        let scope = Scope {
+            db: None,
+            settings: s.clone(),
+        };
+        Ok((s, vec![scope]))
+    };
     let list = match &settings.names.databases {
-        DatabaseSet::Dsn => {
-            return Ok((
-                settings.clone(),
-                vec![Scope {
-                    db: None,
-                    settings: settings.clone(),
-                }],
-            ));
-        }
+        DatabaseSet::Dsn => return one(settings.clone()),
         DatabaseSet::Listed(v) => v.clone(),
         DatabaseSet::All => all(settings).await?,
     };
-    if let [only] = list.as_slice()
-        && !settings.names.databases.per_database_names()
-    {
-        let s = settings.for_database(only);
-        return Ok((
-            s.clone(),
-            vec![Scope {
-                db: None,
-                settings: s,
-            }],
-        ));
+    match list.as_slice() {
+        [] => Err("no database to replicate: list them in [replication] databases".into()),
+        [only] if !settings.names.databases.per_database_names() => {
+            one(settings.for_database(only))
+        }
+        _ => {
+            let scopes = list
+                .iter()
+                .map(|d| Scope {
+                    db: Some(d.clone()),
+                    settings: settings.for_database(d),
+                })
+                .collect();
+            Ok((settings.clone(), scopes))
+        }
     }
-    let scopes = list
-        .iter()
-        .map(|d| Scope {
-            db: Some(d.clone()),
-            settings: settings.for_database(d),
-        })
-        .collect();
-    Ok((settings.clone(), scopes))
 }
 
 async fn all(settings: &Settings) -> Result<Vec<String>, String> {

@@ -47,7 +47,7 @@ impl Step {
     /// The step of one of several replicated databases: it runs there, and its title says so.
     pub fn in_db(mut self, db: Option<&str>) -> Step {
         if let Some(d) = db {
-            self.title = format!("[{}] {}", crate::sql::ident(d), self.title);
+            self.title = format!("{}{}", crate::domain::names::db_prefix(db), self.title);
             self.db = Some(d.to_string());
         }
         self

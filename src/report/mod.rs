@@ -97,7 +97,7 @@ pub fn merge_databases(first: (&str, Status), others: Vec<(String, Status)>) -> 
     }
     st.databases = databases;
     for (db, o) in others {
-        let prefix = format!("[{}] ", crate::sql::ident(&db));
+        let prefix = crate::domain::names::db_prefix(Some(&db));
         for c in o.checks.into_iter().filter(|c| !c.ok) {
             // an instance-wide finding reads the same from every database: once
             if st

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::migration::{Mig, ROLES, seed};
+use super::migration::{Mig, Pair, ROLES, prepare_blue, seed};
 use super::writer::{TABLE, Writer};
 use super::*;
 
@@ -130,24 +130,7 @@ pub fn replicating(others: &[&str], tps: u32) -> Instance {
     let home = tempfile::tempdir().unwrap();
     let journal = home.path().join("journal.jsonl");
     let all: Vec<&str> = std::iter::once(DB).chain(others.iter().copied()).collect();
-    let roles = "app_roles = [\"app\", \"Weird \\\"App\\\"\"]\n";
-    let pre = home.path().join("pre.toml");
-    std::fs::write(
-        &pre,
-        format!(
-            "[blue]\ndsn = {}\n[green]\ndsn = \"host=127.0.0.1 port={} dbname=appdb user=postgres connect_timeout=1\"\n[cutover]\n{roles}{}",
-            toml_str(&blue.dsn()),
-            free_port(),
-            databases_toml(&all)
-        ),
-    )
-    .unwrap();
-    let r = run(pgcutover(home.path())
-        .arg("--config")
-        .arg(&pre)
-        .args(["run", "prepare", "--yes", "--journal"])
-        .arg(&journal));
-    assert_eq!(r.code, 0, "prepare: {}\n{}", r.stdout, r.stderr);
+    prepare_blue(&blue, home.path(), &journal, &databases_toml(&all));
     // one slot per database, each in its database, all before the copy
     let slots = blue.sql("SELECT string_agg(slot_name || '@' || database, ',' ORDER BY database) FROM pg_replication_slots");
     assert_eq!(slots.split(',').count(), all.len(), "{slots}");
@@ -156,32 +139,18 @@ pub fn replicating(others: &[&str], tps: u32) -> Instance {
     }
     let green = blue.crash_copy("green");
     let log = green.log.clone();
-    let cfg = home.path().join("pgcutover.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[blue]\ndsn = {}\n[green]\ndsn = {}\n[cutover]\n{roles}{}[redo]\nlog_file = {}\n",
-            toml_str(&blue.dsn()),
-            toml_str(&green.dsn()),
-            databases_toml(&all),
-            toml_str(&log.display().to_string())
-        ),
-    )
-    .unwrap();
-    ports.lock().unwrap().push(green.port);
-    let mig = Mig {
-        blue,
-        green,
-        home,
-        cfg,
-        journal,
-        ports,
-        writer: Some(app),
-        env: Vec::new(),
-    };
-    let r = mig.pgc(&["run", "subscribe", "--yes"]);
-    assert_eq!(r.code, 0, "subscribe: {}\n{}", r.stdout, r.stderr);
-    mig.wait_phase("subscribed");
+    let mig = Mig::subscribe(
+        Pair {
+            blue,
+            green,
+            home,
+            journal,
+            ports,
+            writer: app,
+        },
+        &log,
+        &databases_toml(&all),
+    );
     let r = mig.pgc(&["run", "start", "--yes"]);
     assert_eq!(r.code, 0, "start: {}\n{}", r.stdout, r.stderr);
     // each subscription's origin was set from the one redo line of the copy

@@ -38,6 +38,50 @@ GRANT ALL ON ALL SEQUENCES IN SCHEMA "Ünïcode", public TO app, "Weird ""App"""
     );
 }
 
+/// `app_roles = [...]` of [`ROLES`], as the configurations write it.
+fn app_roles() -> String {
+    let roles: Vec<String> = ROLES.iter().map(|r| toml_str(r)).collect();
+    format!("app_roles = [{}]\n", roles.join(", "))
+}
+
+/// `prepare` with BLUE alone: GREEN is configured as a dead port, since it does not exist yet.
+/// `extra` goes after the app roles, in [cutover].
+pub fn prepare_blue(
+    blue: &Cluster,
+    home: &std::path::Path,
+    journal: &std::path::Path,
+    extra: &str,
+) -> Run {
+    let pre = home.join("pre.toml");
+    std::fs::write(
+        &pre,
+        format!(
+            "[blue]\ndsn = {}\n[green]\ndsn = \"host=127.0.0.1 port={} dbname=appdb user=postgres connect_timeout=1\"\n[cutover]\n{}{extra}",
+            toml_str(&blue.dsn()),
+            free_port(),
+            app_roles()
+        ),
+    )
+    .unwrap();
+    let r = run(pgcutover(home)
+        .arg("--config")
+        .arg(&pre)
+        .args(["run", "prepare", "--yes", "--journal"])
+        .arg(journal));
+    assert_eq!(r.code, 0, "prepare: {}\n{}", r.stdout, r.stderr);
+    r
+}
+
+/// BLUE and its copy with the writer, before the pair is configured.
+pub struct Pair {
+    pub blue: Cluster,
+    pub green: Cluster,
+    pub home: tempfile::TempDir,
+    pub journal: PathBuf,
+    pub ports: Arc<Mutex<Vec<u16>>>,
+    pub writer: Writer,
+}
+
 pub enum Copy {
     BaseBackup,
     CrashConsistent,
@@ -87,23 +131,7 @@ impl Mig {
             (writer.count() > 20).then_some(())
         });
 
-        // prepare needs only BLUE: configure GREEN as a dead port for now
-        let dead = free_port();
-        let pre = home.path().join("pre.toml");
-        std::fs::write(
-            &pre,
-            format!(
-                "[blue]\ndsn = {}\n[green]\ndsn = \"host=127.0.0.1 port={dead} dbname=appdb user=postgres connect_timeout=1\"\n[cutover]\napp_roles = [\"app\", \"Weird \\\"App\\\"\"]\n",
-                toml_str(&blue.dsn())
-            ),
-        )
-        .unwrap();
-        let r = run(pgcutover(home.path())
-            .arg("--config")
-            .arg(&pre)
-            .args(["run", "prepare", "--yes", "--journal"])
-            .arg(&journal));
-        assert_eq!(r.code, 0, "prepare: {}\n{}", r.stdout, r.stderr);
+        let r = prepare_blue(&blue, home.path(), &journal, "");
         assert!(r.stdout.contains("done"), "{}", r.stdout);
 
         let (green, redo_log) = match copy {
@@ -124,15 +152,39 @@ impl Mig {
                 (g15.upgrade(&Bin::pg18()), log)
             }
         };
+        Mig::subscribe(
+            Pair {
+                blue,
+                green,
+                home,
+                journal,
+                ports,
+                writer,
+            },
+            &redo_log,
+            extra_config,
+        )
+    }
+
+    /// GREEN copied: the configuration of the pair (`extra` after the app roles, in
+    /// [cutover]), then `subscribe`, up to phase subscribed.
+    pub fn subscribe(p: Pair, redo_log: &std::path::Path, extra: &str) -> Mig {
+        let Pair {
+            blue,
+            green,
+            home,
+            journal,
+            ports,
+            writer,
+        } = p;
         let cfg = home.path().join("pgcutover.toml");
-        let roles: Vec<String> = ROLES.iter().map(|r| toml_str(r)).collect();
         std::fs::write(
             &cfg,
             format!(
-                "[blue]\ndsn = {}\n[green]\ndsn = {}\n[cutover]\napp_roles = [{}]\n{extra_config}\n[redo]\nlog_file = {}\n",
+                "[blue]\ndsn = {}\n[green]\ndsn = {}\n[cutover]\n{}{extra}\n[redo]\nlog_file = {}\n",
                 toml_str(&blue.dsn()),
                 toml_str(&green.dsn()),
-                roles.join(", "),
+                app_roles(),
                 toml_str(&redo_log.display().to_string())
             ),
         )

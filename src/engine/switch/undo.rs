@@ -232,7 +232,7 @@ async fn resume_forward(
     let mut resumed = 0;
     for db in disabled {
         let db = db.as_deref();
-        let prefix = db.map(|d| format!("[{}] ", ident(d))).unwrap_or_default();
+        let prefix = crate::domain::names::db_prefix(db);
         let r = async {
             let sub = &dbs.names(db)?.subscription;
             let c = dbs.get(dbs.t.side, db)?;
