@@ -214,6 +214,16 @@ impl Place<'_> {
     }
 }
 
+/// A name as a key is written bare: letters, digits, `_` and `-`, short.
+fn plain_key(name: &str) -> Option<&str> {
+    let plain = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    plain.then_some(name)
+}
+
 /// Parse the file's text into its schema.
 pub(super) fn parse(place: &Place<'_>) -> Result<FileConfig> {
     toml::from_str(place.text).map_err(|e| toml_error(place, &e))
@@ -236,7 +246,8 @@ fn toml_error(place: &Place<'_>, e: &toml::de::Error) -> color_eyre::eyre::Repor
     )
 }
 
-/// Replace every `"…"` in a message by `"…"`, and clip `` `…` `` names.
+/// Replace every `"…"` in a message by `"…"`; keep a `` `…` `` name only when it reads like a
+/// key (a quoted TOML key may hold anything, a DSN with its password among them).
 fn redact_quoted(msg: &str) -> String {
     let mut out = String::new();
     let mut rest = msg;
@@ -249,7 +260,7 @@ fn redact_quoted(msg: &str) -> String {
                 out.push_str("\"…\"");
             } else {
                 out.push('`');
-                out.push_str(&crate::text::echo(&after[..j]));
+                out.push_str(plain_key(&after[..j]).unwrap_or("…"));
                 out.push('`');
             }
             rest = &after[j + 1..];

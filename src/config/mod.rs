@@ -594,6 +594,18 @@ dsn = "host=127.0.0.1"
     }
 
     #[test]
+    fn a_quoted_key_holding_a_secret_is_not_echoed() {
+        let e = load("[blue]\n['dsn = \"host=a password=Zq9Xw7Kp']\n[green]\ndsn=\"host=b\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("Zq9X") && e.contains("unknown field `…`"),
+            "{e}"
+        );
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
     fn toml_errors_never_quote_the_line_or_a_value() {
         for text in [
             "[blue]\ndsn = \"host=a password=S3cret\n[green]\ndsn = \"host=b\"\n",
