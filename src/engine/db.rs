@@ -63,7 +63,7 @@ impl Db {
 
     /// Run one statement, journaled; returns its rows as text. A statement that carries a secret
     /// (its executed text differs from the shown one) runs inside `SECRET_GUARD`.
-    pub async fn run(&self, ctx: &mut Ctx<'_>, step: StepId, stmt: &Stmt) -> Result<Rows> {
+    pub async fn run(&self, ctx: &Ctx<'_>, step: StepId, stmt: &Stmt) -> Result<Rows> {
         if stmt.sql == stmt.shown {
             return self.run_one(ctx, step, stmt).await;
         }
@@ -82,16 +82,17 @@ impl Db {
         res
     }
 
-    async fn run_one(&self, ctx: &mut Ctx<'_>, step: StepId, stmt: &Stmt) -> Result<Rows> {
+    async fn run_one(&self, ctx: &Ctx<'_>, step: StepId, stmt: &Stmt) -> Result<Rows> {
         // Waiting loops (drain, fence) send statements without new steps: stop them here.
         ctx.check_interrupt(step)?;
         // Only the shown form ever reaches a logger: the executed text may carry a password.
         tracing::debug!(side = %self.side, step = step.as_str(), sql = %stmt.shown, "statement");
         let t = Instant::now();
-        ctx.interrupt
-            .running(self.side, self.client.cancel_token(), &self.settings);
+        let ticket = ctx
+            .interrupt
+            .running(self.client.cancel_token(), &self.settings);
         let res = tokio::time::timeout(self.timeout, self.client.simple_query(&stmt.sql)).await;
-        ctx.interrupt.finished(self.side);
+        ctx.interrupt.finished(ticket);
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         let side = self.side;
         match res {
@@ -106,7 +107,7 @@ impl Db {
                     })
                     .collect();
                 let first = rows.first().and_then(|r| r.first()).cloned().flatten();
-                ctx.journal.write(Record {
+                ctx.journal().write(Record {
                     event: "statement",
                     step: Some(step.as_str()),
                     side: Some(side),
@@ -151,13 +152,13 @@ impl Db {
     /// Journal a failed statement and return its error.
     fn fail(
         &self,
-        ctx: &mut Ctx<'_>,
+        ctx: &Ctx<'_>,
         step: StepId,
         stmt: &Stmt,
         ms: f64,
         failed: StatementFailed,
     ) -> Result<Rows> {
-        ctx.journal.write(Record {
+        ctx.journal().write(Record {
             event: "statement",
             step: Some(step.as_str()),
             side: Some(self.side),
@@ -171,12 +172,7 @@ impl Db {
     }
 
     /// First column of the first row, or an error naming the statement.
-    pub async fn value(
-        &self,
-        ctx: &mut Ctx<'_>,
-        step: StepId,
-        stmt: &Stmt,
-    ) -> Result<Option<String>> {
+    pub async fn value(&self, ctx: &Ctx<'_>, step: StepId, stmt: &Stmt) -> Result<Option<String>> {
         let rows = self.run(ctx, step, stmt).await?;
         Ok(rows
             .into_iter()

@@ -161,7 +161,7 @@ pub struct RunOptions {
 
 /// A statement in flight on an engine connection, and how to cancel it.
 type Running = (
-    Side,
+    u64,
     tokio_postgres::CancelToken,
     Arc<crate::config::SideSettings>,
 );
@@ -173,6 +173,7 @@ type Running = (
 pub struct Interrupt {
     flag: Arc<AtomicBool>,
     running: Arc<Mutex<Vec<Running>>>,
+    next: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Interrupt {
@@ -180,23 +181,23 @@ impl Interrupt {
         self.flag.load(Ordering::SeqCst)
     }
 
-    /// A statement is about to run on `side`'s engine connection.
+    /// A statement is about to run; several may run at once (one per database), so each is
+    /// known by the ticket returned here.
     pub fn running(
         &self,
-        side: Side,
         token: tokio_postgres::CancelToken,
         s: &Arc<crate::config::SideSettings>,
-    ) {
+    ) -> u64 {
+        let ticket = self.next.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut r) = self.running.lock() {
-            r.push((side, token, s.clone()));
+            r.push((ticket, token, s.clone()));
         }
+        ticket
     }
 
-    pub fn finished(&self, side: Side) {
-        if let Ok(mut r) = self.running.lock()
-            && let Some(i) = r.iter().rposition(|(s, _, _)| *s == side)
-        {
-            r.remove(i);
+    pub fn finished(&self, ticket: u64) {
+        if let Ok(mut r) = self.running.lock() {
+            r.retain(|(t, _, _)| *t != ticket);
         }
     }
 
@@ -214,66 +215,90 @@ impl Interrupt {
     }
 }
 
+type Sink<'a> = &'a mut (dyn FnMut(&Event) + Send);
+
+/// What a running action shares with its steps: the journal, the event sink, the step timings
+/// and the interrupt. Shared, not borrowed mutably, because the steps of several databases run
+/// at once; each lock is held only to write one record, never across a wait.
 pub struct Ctx<'a> {
-    pub journal: &'a mut Journal,
-    on_event: &'a mut (dyn FnMut(&Event) + Send),
+    journal: Mutex<&'a mut Journal>,
+    on_event: Mutex<Sink<'a>>,
     abort_after: Option<String>,
     panic_after: Option<String>,
-    pub steps: Vec<StepTime>,
+    steps: Mutex<Vec<StepTime>>,
     pub interrupt: Interrupt,
     /// False while the engine restores safety: SIGINT does not stop that.
-    interruptible: bool,
+    interruptible: AtomicBool,
+}
+
+/// A lock whose holder panicked still guards valid data here (a journal, a list of timings).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(journal: &'a mut Journal, on_event: &'a mut (dyn FnMut(&Event) + Send)) -> Ctx<'a> {
+    pub fn new(journal: &'a mut Journal, on_event: Sink<'a>) -> Ctx<'a> {
         Ctx {
-            journal,
-            on_event,
+            journal: Mutex::new(journal),
+            on_event: Mutex::new(on_event),
             abort_after: None,
             panic_after: None,
-            steps: Vec::new(),
+            steps: Mutex::new(Vec::new()),
             interrupt: Interrupt::default(),
-            interruptible: true,
+            interruptible: AtomicBool::new(true),
         }
+    }
+
+    /// The journal, for one record.
+    pub fn journal(&self) -> std::sync::MutexGuard<'_, &'a mut Journal> {
+        lock(&self.journal)
+    }
+
+    fn emit(&self, e: &Event) {
+        (lock(&self.on_event))(e);
+    }
+
+    /// The steps finished so far, with their durations.
+    pub fn steps(&self) -> Vec<StepTime> {
+        lock(&self.steps).clone()
     }
 
     /// The databases are being put back in a safe state: nothing may stop that work, neither
     /// SIGINT nor a journal that can no longer be written.
-    pub fn restoring_safety(&mut self) {
-        self.interruptible = false;
-        self.journal.set_lenient();
+    pub fn restoring_safety(&self) {
+        self.interruptible.store(false, Ordering::SeqCst);
+        self.journal().set_lenient();
     }
 
     /// An error once SIGINT arrived, unless the engine is restoring safety.
     pub fn check_interrupt(&self, step: StepId) -> Result<()> {
-        if self.interruptible && self.interrupt.is_set() {
+        if self.interruptible.load(Ordering::SeqCst) && self.interrupt.is_set() {
             bail!("interrupted (SIGINT) in step {step}");
         }
         Ok(())
     }
 
-    pub fn begin(&mut self, step: StepId, title: &str, side: Option<Side>) -> Result<Instant> {
+    pub fn begin(&self, step: StepId, title: &str, side: Option<Side>) -> Result<Instant> {
         self.begin_at_edge(step, title, side, None)
     }
 
     /// `begin` for a step that may open or close the switch window.
     pub fn begin_at_edge(
-        &mut self,
+        &self,
         step: StepId,
         title: &str,
         side: Option<Side>,
         window: Option<Edge>,
     ) -> Result<Instant> {
         self.check_interrupt(step)?;
-        self.journal.write(Record {
+        self.journal().write(Record {
             event: "step_started",
             step: Some(step.as_str()),
             side,
             result: Some(title),
             ..Default::default()
         })?;
-        (self.on_event)(&Event::StepStarted {
+        self.emit(&Event::StepStarted {
             step,
             title: title.into(),
             side,
@@ -282,19 +307,19 @@ impl<'a> Ctx<'a> {
         Ok(Instant::now())
     }
 
-    pub fn end(&mut self, step: StepId, t0: Instant, detail: &str) -> Result<()> {
+    pub fn end(&self, step: StepId, t0: Instant, detail: &str) -> Result<()> {
         self.end_at_edge(step, t0, detail, None)
     }
 
     pub fn end_at_edge(
-        &mut self,
+        &self,
         step: StepId,
         t0: Instant,
         detail: &str,
         window: Option<Edge>,
     ) -> Result<()> {
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        self.journal.write(Record {
+        self.journal().write(Record {
             event: "step_finished",
             step: Some(step.as_str()),
             ok: Some(true),
@@ -302,13 +327,13 @@ impl<'a> Ctx<'a> {
             ms: Some(ms),
             ..Default::default()
         })?;
-        (self.on_event)(&Event::StepFinished {
+        self.emit(&Event::StepFinished {
             step,
             ms,
             detail: detail.into(),
             window,
         });
-        self.steps.push(StepTime { step, ms });
+        lock(&self.steps).push(StepTime { step, ms });
         self.kill_point(step.as_str());
         // Test hook: a bug in the engine, to prove the dashboard reports a panicked action.
         assert!(
@@ -326,14 +351,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn note(&mut self, text: impl Into<String>) -> Result<()> {
+    pub fn note(&self, text: impl Into<String>) -> Result<()> {
         let text = text.into();
-        self.journal.write(Record {
+        self.journal().write(Record {
             event: "note",
             result: Some(&text),
             ..Default::default()
         })?;
-        (self.on_event)(&Event::Note { text });
+        self.emit(&Event::Note { text });
         Ok(())
     }
 }
@@ -601,25 +626,27 @@ fn planned_steps(
     } else {
         scopes
     };
-    let mut all = Vec::new();
+    let mut lists: Vec<Vec<step::Step>> = Vec::new();
     let mut notes = Vec::new();
     for (sc, st) in scopes.iter().zip(states) {
         let (steps, n) = steps::computed(action, &sc.settings, &seen(st), origin)?;
+        let mut mine = Vec::new();
         for s in steps {
-            if s.id.instance_wide() && all.iter().any(|o: &step::Step| o.id == s.id) {
-                continue;
-            }
-            let s = if s.id.instance_wide() {
-                s
+            if s.id.instance_wide() {
+                if !lists.iter().flatten().chain(&mine).any(|o| o.id == s.id) {
+                    mine.push(s);
+                }
             } else {
-                s.in_db(sc.db.as_deref())
-            };
-            all.push(s);
+                mine.push(s.in_db(sc.db.as_deref()));
+            }
         }
+        lists.push(mine);
         let prefix = sc.prefix();
         notes.extend(n.into_iter().map(|t| format!("{prefix}{t}")));
     }
-    Ok((None, all, notes))
+    // each step in every database before the next: `start` enables every subscription before
+    // it waits for any worker (the launcher starts them once per retry interval)
+    Ok((None, step::by_step(lists), notes))
 }
 
 /// The guards and steps of an RDS action, from the AWS APIs' answers.
@@ -727,12 +754,12 @@ pub async fn run(
     ctx.abort_after = std::env::var("PGCUTOVER_TEST_ABORT_AFTER").ok();
     ctx.panic_after = std::env::var("PGCUTOVER_TEST_PANIC_AFTER").ok();
     ctx.interrupt = interrupt.clone();
-    let result = execute(action, settings, &plan, &prepared, &mut ctx).await;
+    let result = execute(action, settings, &plan, &prepared, &ctx).await;
     watcher.abort();
     // From here on the outcome is reported whatever the journal does.
     ctx.restoring_safety();
     if interrupt.is_set() {
-        let _ = ctx.journal.write(Record {
+        let _ = ctx.journal().write(Record {
             event: "interrupted",
             ok: Some(false),
             result: Some("SIGINT: the running statements were cancelled on their servers"),
@@ -741,12 +768,12 @@ pub async fn run(
     }
     let mut outcome = settle(action, settings, result).await;
     let summary_json = serde_json::to_string(&outcome).unwrap_or_default();
-    let _ = ctx.journal.write(Record {
+    let _ = ctx.journal().write(Record {
         event: "outcome",
         result: Some(&summary_json),
         ..Default::default()
     });
-    if let Some(f) = ctx.journal.failed() {
+    if let Some(f) = ctx.journal().failed().map(str::to_string) {
         outcome.append(&format!(
             "; THE JOURNAL COULD NOT BE WRITTEN ({f}): it lacks the last statements, and this outcome is their only record"
         ));
@@ -760,7 +787,7 @@ async fn execute(
     settings: &Settings,
     plan: &Plan,
     prepared: &Prepared,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<Outcome> {
     match action {
         Action::Cutover | Action::Rollback => {

@@ -198,7 +198,7 @@ pub async fn run(
     settings: &Settings,
     facts: &RdsFacts,
     decision: &Decision,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<Outcome> {
     let side = side_of(action);
     if let Decision::Done(why) = decision {
@@ -211,7 +211,7 @@ pub async fn run(
         let text = call_text(action, facts, p.as_ref());
         let t0 = ctx.begin(call_step(action), &text, Some(side))?;
         let result = send(action, aws, facts, p).await;
-        ctx.journal.write(Record {
+        ctx.journal().write(Record {
             event: "call",
             step: Some(action.name()),
             side: Some(side),
@@ -257,7 +257,7 @@ pub async fn run(
         summary: last,
         window_ms: None,
         held_ms: None,
-        steps: ctx.steps.clone(),
+        steps: ctx.steps(),
     })
 }
 

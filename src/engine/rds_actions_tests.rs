@@ -84,14 +84,14 @@ async fn upgrade_snapshot_calls_once_then_polls_until_available_at_the_target() 
             notes.push(text.clone());
         }
     };
-    let mut ctx = crate::engine::Ctx::new(&mut journal, &mut on_event);
+    let ctx = crate::engine::Ctx::new(&mut journal, &mut on_event);
     let out = super::run(
         crate::domain::rds_plan::RdsAction::UpgradeSnapshot,
         &aws,
         &s,
         &facts,
         &crate::domain::rds_plan::Decision::Call,
-        &mut ctx,
+        &ctx,
     )
     .await
     .unwrap();

@@ -116,3 +116,32 @@ impl Step {
         }
     }
 }
+
+/// Each database's steps, merged step by step (every database's first step, then every
+/// database's second…), so that each step runs in all databases at once. A database without
+/// a step (already done there) is skipped; each database keeps its own order.
+pub fn by_step(lists: impl IntoIterator<Item = Vec<Step>>) -> Vec<Step> {
+    let mut lists: Vec<std::collections::VecDeque<Step>> =
+        lists.into_iter().map(Into::into).collect();
+    let mut out = Vec::new();
+    loop {
+        let heads: Vec<StepId> = lists
+            .iter()
+            .filter_map(|l| l.front().map(|s| s.id))
+            .collect();
+        let Some(first) = heads.first().copied() else {
+            return out;
+        };
+        // the earliest step: one no database still has to run after something else
+        let id = heads
+            .iter()
+            .copied()
+            .find(|h| !lists.iter().any(|l| l.iter().skip(1).any(|s| s.id == *h)))
+            .unwrap_or(first);
+        for l in &mut lists {
+            if l.front().is_some_and(|s| s.id == id) {
+                out.extend(l.pop_front());
+            }
+        }
+    }
+}

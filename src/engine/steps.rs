@@ -314,7 +314,7 @@ pub async fn run(
     settings: &Settings,
     steps: &[Step],
     origin: Option<Lsn>,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<Outcome> {
     if steps.is_empty() {
         return Ok(Outcome::NothingToDo {
@@ -384,6 +384,6 @@ pub async fn run(
         summary: summary.join("; "),
         window_ms: None,
         held_ms: None,
-        steps: ctx.steps.clone(),
+        steps: ctx.steps(),
     })
 }

@@ -272,15 +272,9 @@ pub struct TrafficProgress {
     pub held_ms: Option<f64>,
 }
 
-fn journal(
-    ctx: &mut Ctx<'_>,
-    step: StepId,
-    shown: &str,
-    t0: Instant,
-    res: &Result<()>,
-) -> Result<()> {
+fn journal(ctx: &Ctx<'_>, step: StepId, shown: &str, t0: Instant, res: &Result<()>) -> Result<()> {
     let err = res.as_ref().err().map(crate::format::report_chain);
-    ctx.journal.write(Record {
+    ctx.journal().write(Record {
         event: "router",
         step: Some(step.as_str()),
         sql: Some(shown),
@@ -297,7 +291,7 @@ pub async fn pause(
     step: &Step,
     settings: &Settings,
     p: &mut TrafficProgress,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<String> {
     let bouncers = settings.traffic.bouncers();
     let limit = settings.traffic.pause_timeout;
@@ -354,7 +348,7 @@ pub async fn pause(
 }
 
 /// RESUME every configured database on every bouncer; "not paused" is fine. Returns problems.
-pub async fn resume_all(settings: &Settings, ctx: &mut Ctx<'_>) -> Vec<String> {
+pub async fn resume_all(settings: &Settings, ctx: &Ctx<'_>) -> Vec<String> {
     let ops: Vec<(RouterOp, String)> = settings
         .traffic
         .bouncers()
@@ -369,7 +363,7 @@ async fn resume_ops(
     settings: &Settings,
     ops: &[(RouterOp, String)],
     id: StepId,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Vec<String> {
     let bouncers = settings.traffic.bouncers();
     let t = admin_timeout(settings);
@@ -404,7 +398,7 @@ pub async fn resume(
     step: &Step,
     settings: &Settings,
     p: &mut TrafficProgress,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<String> {
     let problems = resume_ops(settings, &step.router, step.id, ctx).await;
     if !problems.is_empty() {
@@ -425,7 +419,7 @@ pub async fn resume(
 }
 
 /// Repoint each listed bouncer, one after another, each verified before the next.
-pub async fn retarget(step: &Step, settings: &Settings, ctx: &mut Ctx<'_>) -> Result<String> {
+pub async fn retarget(step: &Step, settings: &Settings, ctx: &Ctx<'_>) -> Result<String> {
     let bouncers = settings.traffic.bouncers();
     let t = admin_timeout(settings);
     let mut done = Vec::new();
@@ -510,7 +504,7 @@ pub async fn command(
     step: &Step,
     settings: &Settings,
     action: Action,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<String> {
     let Router::Command(c) = &settings.traffic.router else {
         bail!("internal: router command without [traffic.command]");

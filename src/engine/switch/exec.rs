@@ -169,7 +169,7 @@ fn parse_lsn(v: Option<String>, what: &str) -> Result<Lsn> {
 }
 
 /// The consumers' slots, created on the target; each is remembered at once for an undo.
-async fn carry_slots(step: &Step, db: &Db, p: &mut Progress, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn carry_slots(step: &Step, db: &Db, p: &mut Progress, ctx: &Ctx<'_>) -> Result<String> {
     let mut at = Vec::new();
     for (stmt, name) in step.stmts.iter().zip(&step.creates) {
         let lsn = db.value(ctx, step.id, stmt).await?;
@@ -179,17 +179,81 @@ async fn carry_slots(step: &Step, db: &Db, p: &mut Progress, ctx: &mut Ctx<'_>) 
     Ok(format!("on {}: {}", db.side.upper(), at.join(", ")))
 }
 
-/// Run one step; returns the detail the journal and the dashboard show.
+/// Run one step; returns the detail the journal and the dashboard show. The steps that change
+/// the progress run here; the others in `alongside`.
 pub async fn step(
     step: &Step,
     action: Action,
     settings: &Settings,
     dbs: &Conns,
     p: &mut Progress,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<String> {
     let db = dbs.of(step)?;
-    let (su, tu) = (dbs.s.side.upper(), dbs.t.side.upper());
+    let id = step.id;
+    match id {
+        StepId::TrafficPause => traffic::pause(step, settings, &mut p.traffic, ctx).await,
+        StepId::TrafficResume => traffic::resume(step, settings, &mut p.traffic, ctx).await,
+        StepId::Fence => fence(step, settings, db, p, ctx).await,
+        StepId::SourceLsn => {
+            let lsn = parse_lsn(db.value(ctx, id, step.sql(0)?).await?, "source LSN")?;
+            p.source_lsn = Some(lsn);
+            Ok(lsn.to_string())
+        }
+        StepId::TargetLsn => {
+            let lsn = parse_lsn(db.value(ctx, id, step.sql(0)?).await?, "target LSN")?;
+            p.target_lsn = Some(lsn);
+            Ok(lsn.to_string())
+        }
+        StepId::CarrySlots => carry_slots(step, db, p, ctx).await,
+        StepId::Unfence => {
+            p.changed.unfence_sent = true;
+            db.run(ctx, id, step.sql(0)?).await?;
+            let ms = p.opened.map_or(0.0, |o| o.elapsed().as_secs_f64() * 1000.0);
+            p.window_ms = Some(ms);
+            Ok(format!("{} serves; window {ms:.1} ms", dbs.t.side.upper()))
+        }
+        _ => {
+            before_alongside(step, p);
+            alongside(step, action, settings, dbs, p, ctx).await
+        }
+    }
+}
+
+/// Whether a step only reads the progress, so that each database's copy of it can run at the
+/// same time as the others'.
+pub fn runs_alongside(id: StepId) -> bool {
+    !matches!(
+        id,
+        StepId::TrafficPause
+            | StepId::TrafficResume
+            | StepId::Fence
+            | StepId::SourceLsn
+            | StepId::TargetLsn
+            | StepId::CarrySlots
+            | StepId::Unfence
+    )
+}
+
+/// What a step changes before it sends anything, so an undo covers it even if the answer is
+/// lost: a forward subscription being disabled.
+pub fn before_alongside(step: &Step, p: &mut Progress) {
+    if step.id == StepId::StopForward && !p.changed.forward_disabled.contains(&step.db) {
+        p.changed.forward_disabled.push(step.db.clone());
+    }
+}
+
+/// Run a step that only reads the progress.
+pub async fn alongside(
+    step: &Step,
+    action: Action,
+    settings: &Settings,
+    dbs: &Conns,
+    p: &Progress,
+    ctx: &Ctx<'_>,
+) -> Result<String> {
+    let db = dbs.of(step)?;
+    let su = dbs.s.side.upper();
     let id = step.id;
     // the steps whose statements only need to run
     let plain = match id {
@@ -208,9 +272,7 @@ pub async fn step(
         return Ok(detail);
     }
     match id {
-        StepId::TrafficPause => traffic::pause(step, settings, &mut p.traffic, ctx).await,
         StepId::TrafficRetarget => traffic::retarget(step, settings, ctx).await,
-        StepId::TrafficResume => traffic::resume(step, settings, &mut p.traffic, ctx).await,
         StepId::RouterCommand => traffic::command(step, settings, action, ctx).await,
         StepId::LagGate => lag_gate(step, settings, db, ctx).await,
         StepId::VerifyFence => verify_fence(step, db, ctx).await,
@@ -219,7 +281,6 @@ pub async fn step(
             let lsn = db.value(ctx, id, step.sql(0)?).await?;
             Ok(format!("slot at {}", lsn.unwrap_or_default()))
         }
-        StepId::Fence => fence(step, settings, db, p, ctx).await,
         StepId::PreparedXacts => {
             let prepared = db.value(ctx, id, step.sql(0)?).await?;
             if prepared.as_deref() != Some("0") {
@@ -230,30 +291,12 @@ pub async fn step(
             }
             Ok("none".into())
         }
-        StepId::SourceLsn => {
-            let lsn = parse_lsn(db.value(ctx, id, step.sql(0)?).await?, "source LSN")?;
-            p.source_lsn = Some(lsn);
-            Ok(lsn.to_string())
-        }
         StepId::Drain => drain(step, settings, dbs, p, ctx).await,
-        StepId::StopForward => stop_forward(step, db, p, ctx).await,
-        StepId::TargetLsn => {
-            let lsn = parse_lsn(db.value(ctx, id, step.sql(0)?).await?, "target LSN")?;
-            p.target_lsn = Some(lsn);
-            Ok(lsn.to_string())
-        }
+        StepId::StopForward => stop_forward(step, db, ctx).await,
         StepId::ArmOrigin => arm_origin(step, dbs.names(step.db.as_deref())?, db, p, ctx).await,
         StepId::Sequences => {
             let d = step.db.as_deref();
             copy_sequences(step, dbs.get(dbs.s.side, d)?, dbs.get(dbs.t.side, d)?, ctx).await
-        }
-        StepId::CarrySlots => carry_slots(step, db, p, ctx).await,
-        StepId::Unfence => {
-            p.changed.unfence_sent = true;
-            db.run(ctx, id, step.sql(0)?).await?;
-            let ms = p.opened.map_or(0.0, |o| o.elapsed().as_secs_f64() * 1000.0);
-            p.window_ms = Some(ms);
-            Ok(format!("{tu} serves; window {ms:.1} ms"))
         }
         StepId::DropSourceSlot => drop_source_slot(step, db, ctx).await,
         StepId::MarkRollback => {
@@ -269,7 +312,7 @@ pub async fn step(
 }
 
 /// Wait for the forward apply worker, before anything is fenced.
-async fn forward_streaming(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn forward_streaming(step: &Step, db: &Db, ctx: &Ctx<'_>) -> Result<String> {
     let (id, q, tu) = (step.id, step.sql(0)?, db.side.upper());
     let wait = Wait::new(WORKER_START, Duration::from_millis(50));
     while first_cell(&db.run(ctx, id, q).await?, 0).is_none() {
@@ -284,7 +327,7 @@ async fn forward_streaming(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<St
 }
 
 /// Wait for the worker of the reverse subscription just enabled.
-async fn reverse_streaming(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn reverse_streaming(step: &Step, db: &Db, ctx: &Ctx<'_>) -> Result<String> {
     let (id, su) = (step.id, db.side.upper());
     let q = step.sql(0)?;
     let wait = Wait::new(WORKER_START_REVERSE, Duration::from_millis(20));
@@ -300,9 +343,8 @@ async fn reverse_streaming(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<St
 }
 
 /// Disable the forward subscription and end its worker.
-async fn stop_forward(step: &Step, db: &Db, p: &mut Progress, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn stop_forward(step: &Step, db: &Db, ctx: &Ctx<'_>) -> Result<String> {
     let id = step.id;
-    p.changed.forward_disabled.push(step.db.clone());
     db.run(ctx, id, step.sql(0)?).await?;
     // Everything is flushed on the target (drain), so ending the worker loses nothing: a
     // transaction it may be in rolls back and its origin does not move.
@@ -326,7 +368,7 @@ async fn fence(
     settings: &Settings,
     db: &Db,
     p: &mut Progress,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<String> {
     let id = step.id;
     let su = db.side.upper();
@@ -358,7 +400,7 @@ async fn fence(
 }
 
 /// Wait until the source's slot is within the lag limit for the configured run of samples.
-async fn lag_gate(step: &Step, settings: &Settings, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn lag_gate(step: &Step, settings: &Settings, db: &Db, ctx: &Ctx<'_>) -> Result<String> {
     let c = &settings.cutover;
     let q = step.sql(0)?;
     let wait = Wait::new(c.gate_timeout, c.sample_interval);
@@ -391,7 +433,7 @@ async fn lag_gate(step: &Step, settings: &Settings, db: &Db, ctx: &mut Ctx<'_>) 
 
 /// Prove that nothing written to the source after the fence is missing on the target: the
 /// stopped forward slot must hold no data change past its drained position.
-async fn verify_fence(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn verify_fence(step: &Step, db: &Db, ctx: &Ctx<'_>) -> Result<String> {
     let q = step.sql(0)?;
     let wait = Wait::new(WALSENDER_EXIT, Duration::from_millis(5));
     let t0 = Instant::now();
@@ -422,7 +464,7 @@ async fn drain(
     settings: &Settings,
     dbs: &Conns,
     p: &Progress,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<String> {
     let id = step.id;
     let tu = dbs.t.side.upper();
@@ -478,7 +520,7 @@ async fn arm_origin(
     names: &MigrationNames,
     db: &Db,
     p: &Progress,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<String> {
     let id = step.id;
     let su = db.side.upper();
@@ -503,7 +545,7 @@ async fn arm_origin(
     Ok(format!("{origin} at {target_lsn}"))
 }
 
-async fn copy_sequences(step: &Step, s: &Db, t: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn copy_sequences(step: &Step, s: &Db, t: &Db, ctx: &Ctx<'_>) -> Result<String> {
     let id = step.id;
     let list = s.run(ctx, id, step.sql(0)?).await?;
     let mut names = std::collections::HashMap::new();
@@ -559,7 +601,7 @@ async fn copy_sequences(step: &Step, s: &Db, t: &Db, ctx: &mut Ctx<'_>) -> Resul
 }
 
 /// Drop the forward slot, retrying while its walsender is still attached to it.
-async fn drop_source_slot(step: &Step, db: &Db, ctx: &mut Ctx<'_>) -> Result<String> {
+async fn drop_source_slot(step: &Step, db: &Db, ctx: &Ctx<'_>) -> Result<String> {
     let (id, drop) = (step.id, step.sql(0)?);
     let wait = Wait::new(WALSENDER_EXIT, Duration::from_millis(20));
     loop {

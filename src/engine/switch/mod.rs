@@ -20,7 +20,7 @@ use color_eyre::eyre::Result;
 
 use super::scope::Scope;
 use super::sqlgen;
-use super::step::Step;
+use super::step::{Step, by_step};
 use super::steps::disabled_subscription;
 use super::{Ctx, Outcome, traffic};
 use crate::collect::queries;
@@ -116,10 +116,10 @@ pub fn plan(
         notes.extend(window_notes(settings, src, first.s));
         let (carry, carry_notes) = carried_slots(settings, src, tgt, first.s, first.t);
         notes.extend(carry_notes);
-        for p in pairs {
+        steps.extend(by_step(pairs.iter().map(|p| {
             let armed = arm_steps(p.settings(), src, tgt, p.s, p.t);
-            steps.extend(armed.into_iter().map(|s| s.in_db(p.db())));
-        }
+            armed.into_iter().map(|s| s.in_db(p.db())).collect()
+        })));
         steps.extend(traffic::pause_step(settings, src));
         steps.extend(window_steps(settings, pairs, src, tgt));
         // Inside the window, before the unfence: the new slots start after the last row
@@ -142,6 +142,7 @@ pub fn plan(
         }
     }
     let mut waits = Vec::new();
+    let mut finish = Vec::new();
     for p in pairs {
         let m = p.mode();
         if matches!(
@@ -152,10 +153,11 @@ pub fn plan(
             let (wait, rest): (Vec<Step>, Vec<Step>) = done
                 .into_iter()
                 .partition(|s| s.id == StepId::ReverseStreaming);
-            steps.extend(rest.into_iter().map(|s| s.in_db(p.db())));
+            finish.push(rest.into_iter().map(|s| s.in_db(p.db())).collect());
             waits.extend(wait.into_iter().map(|s| s.in_db(p.db())));
         }
     }
+    steps.extend(by_step(finish));
     // Every reverse subscription enabled before waiting for any worker: up to PostgreSQL 15
     // the launcher starts workers at most once per wal_retrieve_retry_interval (5 s), so one
     // wait per database in turn would cost that interval per database.
@@ -654,7 +656,7 @@ async fn on_failure(
     stage: Stage,
     dbs: &exec::Conns,
     progress: &exec::Progress,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
     e: color_eyre::eyre::Report,
 ) -> Result<Outcome> {
     let (su, tu) = (dbs.s.side.upper(), dbs.t.side.upper());
@@ -703,6 +705,72 @@ async fn on_failure(
     }
 }
 
+/// The end of the group of steps starting at `i` that run at the same time: the same step in
+/// each database, when it only reads the progress. One database's steps stay in their order;
+/// the databases do not wait for each other, so the window does not grow with their number.
+fn alongside_end(steps: &[Step], i: usize) -> usize {
+    let first = &steps[i];
+    if first.db.is_none() || !exec::runs_alongside(first.id) {
+        return i + 1;
+    }
+    let mut seen = vec![&first.db];
+    let mut end = i + 1;
+    while let Some(next) = steps.get(end) {
+        if next.id != first.id || next.db.is_none() || seen.contains(&&next.db) {
+            break;
+        }
+        seen.push(&next.db);
+        end += 1;
+    }
+    end
+}
+
+/// A step's detail, named with its database when several are replicated: their steps finish
+/// in any order.
+fn with_db(step: &Step, detail: &str) -> String {
+    format!(
+        "{}{detail}",
+        crate::domain::names::db_prefix(step.db.as_deref())
+    )
+}
+
+/// Run one step in several databases at once. Every one runs to its end, so none is left
+/// half-done by another's failure; returns the first failure (its place in the group), the
+/// others as notes.
+async fn run_alongside(
+    group: &[Step],
+    action: Action,
+    settings: &Settings,
+    dbs: &exec::Conns,
+    progress: &mut exec::Progress,
+    ctx: &Ctx<'_>,
+) -> Option<(usize, color_eyre::eyre::Report)> {
+    for step in group {
+        exec::before_alongside(step, progress);
+    }
+    let progress = &*progress;
+    let results = futures_util::future::join_all(group.iter().map(|step| async move {
+        let t0 = ctx.begin_at_edge(step.id, &step.title, Some(step.side), step.window)?;
+        let detail = exec::alongside(step, action, settings, dbs, progress, ctx).await?;
+        ctx.end_at_edge(step.id, t0, &with_db(step, &detail), step.window)
+    }))
+    .await;
+    let mut failed = None;
+    for (k, r) in results.into_iter().enumerate() {
+        let Err(e) = r else { continue };
+        if failed.is_none() {
+            failed = Some((k, e));
+        } else {
+            let _ = ctx.note(format!(
+                "{}also failed: {}",
+                crate::domain::names::db_prefix(group[k].db.as_deref()),
+                crate::format::report_chain(&e)
+            ));
+        }
+    }
+    failed
+}
+
 /// Run the planned steps, in order.
 pub async fn run(
     action: Action,
@@ -711,7 +779,7 @@ pub async fn run(
     mode: SwitchMode,
     steps: &[Step],
     notes: &[String],
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
 ) -> Result<Outcome> {
     if mode == SwitchMode::Done && steps.is_empty() {
         return Ok(Outcome::NothingToDo {
@@ -722,22 +790,41 @@ pub async fn run(
     let (su, tu) = (src.upper(), tgt.upper());
     let dbs = exec::Conns::open(settings, action, steps, scopes).await?;
     let mut progress = exec::Progress::default();
-    for (i, step) in steps.iter().enumerate() {
-        let result = async {
-            let t0 = ctx.begin_at_edge(step.id, &step.title, Some(step.side), step.window)?;
-            let detail = exec::step(step, action, settings, &dbs, &mut progress, ctx).await?;
-            ctx.end_at_edge(step.id, t0, &detail, step.window)
+    let mut i = 0;
+    while i < steps.len() {
+        let group = &steps[i..alongside_end(steps, i)];
+        let failed = if let [step] = group {
+            let result = async {
+                let t0 = ctx.begin_at_edge(step.id, &step.title, Some(step.side), step.window)?;
+                let detail = exec::step(step, action, settings, &dbs, &mut progress, ctx).await?;
+                ctx.end_at_edge(step.id, t0, &with_db(step, &detail), step.window)
+            }
+            .await;
+            result.err().map(|e| (0, e))
+        } else {
+            run_alongside(group, action, settings, &dbs, &mut progress, ctx).await
+        };
+        if let Some((k, e)) = failed {
+            let step = &group[k];
+            if step.id == StepId::RouterCommand
+                && let Some(lsn) = progress.target_lsn
+            {
+                // the target may not have taken a write yet: then the switch can still be undone
+                return undo::after_command(action, settings, &dbs, ctx, &progress.changed, lsn, e)
+                    .await;
+            }
+            return on_failure(
+                action,
+                settings,
+                stage(steps, i + k),
+                &dbs,
+                &progress,
+                ctx,
+                e,
+            )
+            .await;
         }
-        .await;
-        let Err(e) = result else { continue };
-        if step.id == StepId::RouterCommand
-            && let Some(lsn) = progress.target_lsn
-        {
-            // the target may not have taken a write yet: then the switch can still be undone
-            return undo::after_command(action, settings, &dbs, ctx, &progress.changed, lsn, e)
-                .await;
-        }
-        return on_failure(action, settings, stage(steps, i), &dbs, &progress, ctx, e).await;
+        i += group.len();
     }
     let held = progress
         .traffic
@@ -753,7 +840,7 @@ pub async fn run(
         },
         window_ms: progress.window_ms,
         held_ms: progress.traffic.held_ms,
-        steps: ctx.steps.clone(),
+        steps: ctx.steps(),
     })
 }
 
@@ -865,6 +952,91 @@ mod tests {
             "{}",
             stop.stmts[0].shown
         );
+    }
+
+    fn ids(steps: &[Step]) -> Vec<(StepId, Option<String>)> {
+        steps.iter().map(|s| (s.id, s.db.clone())).collect()
+    }
+
+    #[test]
+    fn each_step_runs_in_every_database_before_the_next_and_skips_the_done_ones() {
+        let s = |id, db: &str| Step::new(id, Side::Green, "t").in_db(Some(db));
+        let merged = by_step([
+            vec![
+                s(StepId::SyncCommit, "a"),
+                s(StepId::ForwardStreaming, "a"),
+                s(StepId::LagGate, "a"),
+            ],
+            // b's subscription already commits synchronously; it also arms a slot
+            vec![
+                s(StepId::ForwardStreaming, "b"),
+                s(StepId::LagGate, "b"),
+                s(StepId::ArmSlot, "b"),
+            ],
+            vec![s(StepId::SyncCommit, "c"), s(StepId::ForwardStreaming, "c")],
+        ]);
+        let d = |id, db: &str| (id, Some(db.to_string()));
+        assert_eq!(
+            ids(&merged),
+            vec![
+                d(StepId::SyncCommit, "a"),
+                d(StepId::SyncCommit, "c"),
+                d(StepId::ForwardStreaming, "a"),
+                d(StepId::ForwardStreaming, "b"),
+                d(StepId::ForwardStreaming, "c"),
+                d(StepId::LagGate, "a"),
+                d(StepId::LagGate, "b"),
+                d(StepId::ArmSlot, "b"),
+            ]
+        );
+        // each group runs at once; an instance-wide or progress-changing step runs alone
+        let groups = |steps: &[Step]| {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < steps.len() {
+                let end = alongside_end(steps, i);
+                out.push(end - i);
+                i = end;
+            }
+            out
+        };
+        assert_eq!(groups(&merged), vec![2, 3, 2, 1]);
+        let mut st = settings();
+        st.names.databases = crate::domain::names::DatabaseSet::Listed(vec![
+            "app".into(),
+            "billing".into(),
+            "Ünïcode \"db\"".into(),
+        ]);
+        let window = window(&st, &three(&st));
+        let sizes: Vec<(StepId, usize)> = {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < window.len() {
+                let end = alongside_end(&window, i);
+                out.push((window[i].id, end - i));
+                i = end;
+            }
+            out
+        };
+        for (id, n) in &sizes {
+            let per_db = matches!(
+                id,
+                StepId::StopForward | StepId::ArmOrigin | StepId::Sequences | StepId::VerifyFence
+            );
+            assert_eq!(*n, if per_db { 3 } else { 1 }, "{id}: {sizes:?}");
+        }
+        // one database alone: nothing to run alongside
+        let one = window_steps(
+            &settings(),
+            &[Pair {
+                scope: &one(&settings()),
+                s: &testdata::live(true),
+                t: &testdata::live(false),
+            }],
+            Side::Blue,
+            Side::Green,
+        );
+        assert!((0..one.len()).all(|i| alongside_end(&one, i) == i + 1));
     }
 
     #[test]

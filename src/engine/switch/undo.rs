@@ -21,7 +21,7 @@ use crate::sql::ident;
 pub async fn undo(
     settings: &Settings,
     dbs: &Conns,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
     changed: &Changed,
     err: color_eyre::eyre::Report,
 ) -> Result<Outcome> {
@@ -57,7 +57,7 @@ pub async fn after_command(
     action: Action,
     settings: &Settings,
     dbs: &Conns,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
     changed: &Changed,
     target_lsn: Lsn,
     err: color_eyre::eyre::Report,
@@ -154,11 +154,7 @@ impl TargetServes {
 }
 
 /// The LOGIN may have committed even if its answer was lost: look before deciding.
-async fn target_may_serve(
-    settings: &Settings,
-    dbs: &Conns,
-    ctx: &mut Ctx<'_>,
-) -> Option<TargetServes> {
+async fn target_may_serve(settings: &Settings, dbs: &Conns, ctx: &Ctx<'_>) -> Option<TargetServes> {
     let (s, t) = (&dbs.s, &dbs.t);
     let (su, tu) = (s.side.upper(), t.side.upper());
     let fresh = Db::connect(settings.side(t.side), Duration::from_secs(5)).await;
@@ -185,7 +181,7 @@ async fn target_may_serve(
 async fn unfence_source(
     settings: &Settings,
     dbs: &Conns,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
     done: &mut Undone,
 ) -> Result<()> {
     let s = &dbs.s;
@@ -219,7 +215,7 @@ async fn unfence_source(
 /// The forward subscriptions enabled again where the window had disabled them.
 async fn resume_forward(
     dbs: &Conns,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
     disabled: &[Option<String>],
     done: &mut Undone,
 ) {
@@ -260,7 +256,7 @@ async fn resume_forward(
 }
 
 /// The armed reverse paths are harmless but keep WAL on the target: take them down.
-async fn disarm_reverse(dbs: &Conns, ctx: &mut Ctx<'_>, done: &mut Undone) {
+async fn disarm_reverse(dbs: &Conns, ctx: &Ctx<'_>, done: &mut Undone) {
     for sc in &dbs.scopes {
         let db = sc.db.as_deref();
         let n = &sc.settings.names;
@@ -297,7 +293,7 @@ async fn disarm_reverse(dbs: &Conns, ctx: &mut Ctx<'_>, done: &mut Undone) {
 /// keep WAL there.
 async fn drop_carried(
     dbs: &Conns,
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
     carried: &[(Option<String>, String)],
     done: &mut Undone,
 ) {
