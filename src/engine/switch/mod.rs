@@ -705,24 +705,16 @@ async fn on_failure(
     }
 }
 
-/// The end of the group of steps starting at `i` that run at the same time: the same step in
-/// each database, when it only reads the progress. One database's steps stay in their order;
-/// the databases do not wait for each other, so the window does not grow with their number.
+/// The end of the group of steps starting at `i` that run at the same time: a stretch of
+/// steps each of one database that only read the progress. Each database's steps run in their
+/// order; the databases do not wait for each other, so the window does not grow with their
+/// number.
 fn alongside_end(steps: &[Step], i: usize) -> usize {
-    let first = &steps[i];
-    if first.db.is_none() || !exec::runs_alongside(first.id) {
+    let runs = |s: &Step| s.db.is_some() && exec::runs_alongside(s.id);
+    if !runs(&steps[i]) {
         return i + 1;
     }
-    let mut seen = vec![&first.db];
-    let mut end = i + 1;
-    while let Some(next) = steps.get(end) {
-        if next.id != first.id || next.db.is_none() || seen.contains(&&next.db) {
-            break;
-        }
-        seen.push(&next.db);
-        end += 1;
-    }
-    end
+    i + steps[i..].iter().take_while(|s| runs(s)).count()
 }
 
 /// A step's detail, named with its database when several are replicated: their steps finish
@@ -734,9 +726,9 @@ fn with_db(step: &Step, detail: &str) -> String {
     )
 }
 
-/// Run one step in several databases at once. Every one runs to its end, so none is left
-/// half-done by another's failure; returns the first failure (its place in the group), the
-/// others as notes.
+/// Run a group's steps, each database's in order and the databases at once. Every database
+/// runs to its end or its first failure, so none is left half-done by another's; returns the
+/// first failure in the plan's order (its place in the group), the others as notes.
 async fn run_alongside(
     group: &[Step],
     action: Action,
@@ -749,26 +741,41 @@ async fn run_alongside(
         exec::before_alongside(step, progress);
     }
     let progress = &*progress;
-    let results = futures_util::future::join_all(group.iter().map(|step| async move {
-        let t0 = ctx.begin_at_edge(step.id, &step.title, Some(step.side), step.window)?;
-        let detail = exec::alongside(step, action, settings, dbs, progress, ctx).await?;
-        ctx.end_at_edge(step.id, t0, &with_db(step, &detail), step.window)
-    }))
-    .await;
-    let mut failed = None;
-    for (k, r) in results.into_iter().enumerate() {
-        let Err(e) = r else { continue };
-        if failed.is_none() {
-            failed = Some((k, e));
-        } else {
-            let _ = ctx.note(format!(
-                "{}also failed: {}",
-                crate::domain::names::db_prefix(group[k].db.as_deref()),
-                crate::format::report_chain(&e)
-            ));
+    let mut chains: Vec<Vec<(usize, &Step)>> = Vec::new();
+    for (k, step) in group.iter().enumerate() {
+        match chains.iter_mut().find(|c| c[0].1.db == step.db) {
+            Some(c) => c.push((k, step)),
+            None => chains.push(vec![(k, step)]),
         }
     }
-    failed
+    let results = futures_util::future::join_all(chains.into_iter().map(|chain| async move {
+        for (k, step) in chain {
+            let done = async {
+                let t0 = ctx.begin_at_edge(step.id, &step.title, Some(step.side), step.window)?;
+                let detail = exec::alongside(step, action, settings, dbs, progress, ctx).await?;
+                ctx.end_at_edge(step.id, t0, &with_db(step, &detail), step.window)
+            }
+            .await;
+            if let Err(e) = done {
+                return Some((k, e));
+            }
+        }
+        None
+    }))
+    .await;
+    let mut failures: Vec<(usize, color_eyre::eyre::Report)> =
+        results.into_iter().flatten().collect();
+    failures.sort_by_key(|(k, _)| *k);
+    let mut failures = failures.into_iter();
+    let first = failures.next();
+    for (k, e) in failures {
+        let _ = ctx.note(format!(
+            "{}also failed: {}",
+            crate::domain::names::db_prefix(group[k].db.as_deref()),
+            crate::format::report_chain(&e)
+        ));
+    }
+    first
 }
 
 /// Run the planned steps, in order.
@@ -959,7 +966,7 @@ mod tests {
     }
 
     #[test]
-    fn each_step_runs_in_every_database_before_the_next_and_skips_the_done_ones() {
+    fn each_step_runs_in_every_database_side_by_side_and_skips_the_done_ones() {
         let s = |id, db: &str| Step::new(id, Side::Green, "t").in_db(Some(db));
         let merged = by_step([
             vec![
@@ -1000,7 +1007,8 @@ mod tests {
             }
             out
         };
-        assert_eq!(groups(&merged), vec![2, 3, 2, 1]);
+        // all of them one database's each: one group, each database's chain in its order
+        assert_eq!(groups(&merged), vec![8]);
         let mut st = settings();
         st.names.databases = crate::domain::names::DatabaseSet::Listed(vec![
             "app".into(),
@@ -1018,13 +1026,21 @@ mod tests {
             }
             out
         };
-        for (id, n) in &sizes {
-            let per_db = matches!(
-                id,
-                StepId::StopForward | StepId::ArmOrigin | StepId::Sequences | StepId::VerifyFence
-            );
-            assert_eq!(*n, if per_db { 3 } else { 1 }, "{id}: {sizes:?}");
-        }
+        // the stops before the one target LSN; then origin, sequences and fence check run in
+        // each database in turn, the databases side by side
+        assert_eq!(
+            sizes,
+            vec![
+                (StepId::Fence, 1),
+                (StepId::PreparedXacts, 1),
+                (StepId::SourceLsn, 1),
+                (StepId::Drain, 1),
+                (StepId::StopForward, 3),
+                (StepId::TargetLsn, 1),
+                (StepId::ArmOrigin, 9),
+                (StepId::Unfence, 1),
+            ]
+        );
         // one database alone: nothing to run alongside
         let one = window_steps(
             &settings(),
