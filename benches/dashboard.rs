@@ -44,6 +44,7 @@ fn full_state() -> State {
                 &mut st,
                 Msg::Sample(Sample {
                     side,
+                    db: None,
                     at,
                     data: SampleData::Live(Ok(Box::new(l))),
                 }),

@@ -2,7 +2,10 @@
 //! - schema diff of 10,000 tables / 100,000 columns, end to end (both catalogues read
 //!   concurrently + diff); goal ≤ 1 s;
 //! - one full poll cycle's server-side time per side (the live query), goal ≤ 2 ms; also the
-//!   round trip on loopback and the slow (inventory) query.
+//!   round trip on loopback and the slow (inventory) query;
+//! - the same with 5 replicated databases: the main reader's live query plus one objects-only
+//!   query per other database, side by side on their own connections (goal ≤ 2 ms per poll
+//!   per side).
 //!
 //! Run: `cargo bench --bench foundation` (env BENCH_TABLES to change the size).
 #![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)] // a test harness: a failed setup should stop the test loudly; pedantic style is for the product
@@ -13,6 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use pgcutover::collect::postgres::PgReader;
 use pgcutover::collect::reading::reader;
 use pgcutover::config::{self, Overrides};
 use pgcutover::domain::observed::Side;
@@ -171,4 +175,55 @@ async fn main() {
         inv.push(t.elapsed());
     }
     println!("inventory poll ({tables} tables): {}", stats(inv));
+    databases_poll(&blue, &s, &mut b).await;
+}
+
+/// One poll of a side with 5 replicated databases: the main live query and 4 objects-only
+/// queries, at once, as the dashboard's pollers run them.
+async fn databases_poll(blue: &Cluster, s: &pgcutover::config::Settings, b: &mut PgReader) {
+    let names: Vec<String> = (1..=4).map(|i| format!("bench_db{i}")).collect();
+    let mut others = Vec::new();
+    for n in &names {
+        blue.sql(&format!("CREATE DATABASE {n}"));
+        blue.try_sql_db(
+            n,
+            "CREATE TABLE t (id bigserial PRIMARY KEY); CREATE PUBLICATION p FOR ALL TABLES",
+        )
+        .unwrap();
+        let mut r = PgReader::new(
+            s.blue.for_database(n),
+            Duration::from_secs(60),
+            s.app_roles.clone(),
+            None,
+        )
+        .objects_only();
+        r.database_live().await.unwrap();
+        others.push(r);
+    }
+    let mut cycle = Vec::new();
+    for _ in 0..300 {
+        let t = Instant::now();
+        let (main, rest) = tokio::join!(
+            b.live(),
+            futures_util::future::join_all(others.iter_mut().map(|r| r.database_live()))
+        );
+        std::hint::black_box(main.unwrap());
+        for r in rest {
+            std::hint::black_box(r.unwrap());
+        }
+        cycle.push(t.elapsed());
+    }
+    let sql = pgcutover::collect::queries::database_live(150000, true);
+    let server: Vec<Duration> = (0..20)
+        .map(|_| Duration::from_secs_f64(explain_ms(blue, &sql) / 1000.0))
+        .collect();
+    println!("5 replicated databases, one poll of a side:");
+    println!(
+        "  one more database's query, server-side: {}",
+        stats(server)
+    );
+    println!(
+        "  main + 4 databases side by side, round trip on loopback: {}",
+        stats(cycle)
+    );
 }

@@ -463,7 +463,12 @@ async fn feed(st: &mut crate::app::State, readers: &mut Readers, settings: &Sett
             let at = SystemTime::now();
             crate::app::update(
                 st,
-                crate::app::Msg::Sample(Sample { side, at, data }),
+                crate::app::Msg::Sample(Sample {
+                    side,
+                    db: None,
+                    at,
+                    data,
+                }),
                 at,
                 Instant::now(),
             );

@@ -60,6 +60,9 @@ async fn poller_keeps_one_connection_reports_errors_and_reconnects() {
                 r.unwrap();
                 cat += 1;
             }
+            SampleData::DbLive(_) | SampleData::Sequences(_) => {
+                panic!("the main reader read one database's objects")
+            }
         }
     }
     let conns =
@@ -96,6 +99,64 @@ async fn poller_keeps_one_connection_reports_errors_and_reconnects() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// Another replicated database is read over its own connection: its subscriptions and
+/// publications (not the instance's facts) every interval, its sequences and catalogue slowly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_reader_reads_that_databases_objects_only() {
+    let blue = Cluster::new("blue", &Bin::pg15());
+    blue.sql("CREATE DATABASE \"Bïlling\"");
+    let db = "Bïlling";
+    blue.try_sql_db(
+        db,
+        "CREATE TABLE invoices (id bigserial PRIMARY KEY); CREATE PUBLICATION billing_pub FOR ALL TABLES; \
+         SELECT setval('invoices_id_seq', 42)",
+    )
+    .unwrap();
+    let s = settings(&blue.dsn(), &blue.dsn());
+    let reader = pgcutover::collect::postgres::PgReader::new(
+        s.blue.for_database(db),
+        s.poll.timeout,
+        s.app_roles.clone(),
+        None,
+    )
+    .objects_only();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let task = poller::spawn_database(reader, db.to_string(), s.poll.clone(), tx);
+    let (mut live, mut seq, mut cat) = (0, 0, 0);
+    while live < 3 || seq < 1 || cat < 1 {
+        let sample = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sample.db.as_deref(), Some(db));
+        match sample.data {
+            SampleData::DbLive(r) => {
+                let d = r.unwrap();
+                let pubs: Vec<_> = d.publications.iter().map(|p| p.name.as_str()).collect();
+                assert_eq!(pubs, ["billing_pub"], "that database's publications only");
+                live += 1;
+            }
+            SampleData::Sequences(r) => {
+                let v = r.unwrap();
+                assert_eq!(v.len(), 1);
+                assert_eq!(v[0].sequence.name, "invoices_id_seq");
+                assert_eq!(v[0].last_value, Some(42));
+                seq += 1;
+            }
+            SampleData::Catalog(r) => {
+                assert!(!r.unwrap().is_empty(), "the table and its sequence");
+                cat += 1;
+            }
+            other => panic!("a database reader sent {other:?}"),
+        }
+    }
+    let conns = blue.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgcutover' AND datname = 'Bïlling'",
+    );
+    assert_eq!(conns, "1", "one connection for the database");
+    task.abort();
 }
 
 fn openssl(dir: &std::path::Path, args: &[&str]) {

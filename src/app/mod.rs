@@ -2,6 +2,7 @@
 //! events, ticks), effects out (plan an action, run it, quit). Pure: no terminal, no database, so
 //! the keys → actions → effects logic is tested without either.
 
+pub mod databases;
 pub mod keys;
 pub mod next_step;
 
@@ -261,6 +262,8 @@ pub struct State {
     pub rds_configured: bool,
     pub blue: SidePolled,
     pub green: SidePolled,
+    /// Each replicated database, when there are several (empty: the main connection's only).
+    pub databases: Vec<databases::DbWatch>,
     pub snapshot: Polled<Option<Snapshot>>,
     pub redo: Polled<Found>,
     pub phase: PhaseReport,
@@ -327,6 +330,7 @@ impl State {
             rds_configured,
             blue: SidePolled::default(),
             green: SidePolled::default(),
+            databases: Vec::new(),
             snapshot: Polled::default(),
             redo: Polled::default(),
             phase,
@@ -389,8 +393,11 @@ impl State {
 
     /// A side that has neither answered nor failed yet: the dashboard is still connecting.
     pub fn connecting(&self, s: Side) -> bool {
-        let p = &self.side(s).live;
-        p.last_ok.is_none() && p.last_error.is_none()
+        self.side(s).live.unanswered()
+            || self.databases.iter().any(|d| {
+                let d = d.side(s);
+                !d.main && d.objects.unanswered()
+            })
     }
 
     /// What the configuration adds to watch: the inventory's cadence and, with a router, the
@@ -416,13 +423,50 @@ impl State {
         self
     }
 
+    /// Watch several replicated databases; `main_db` is the database each side's main reader is
+    /// connected to.
+    pub fn watch_databases(&mut self, names: &[String], main_db: [&str; 2]) {
+        self.databases = names
+            .iter()
+            .map(|n| databases::DbWatch::new(n, &self.names, main_db))
+            .collect();
+        self.recompute();
+    }
+
+    /// A line in the dashboard's journal from the runtime.
+    pub fn note(&mut self, text: String) {
+        self.log(JournalKind::Note, text, None);
+    }
+
+    /// The migration's slot names, one per replicated database.
+    fn slot_names(&self) -> Vec<&str> {
+        if self.databases.is_empty() {
+            vec![self.names.slot.as_str()]
+        } else {
+            self.databases
+                .iter()
+                .map(|d| d.names.slot.as_str())
+                .collect()
+        }
+    }
+
     fn recompute(&mut self) {
-        (self.phase, self.checks) = checks::assess(
-            &self.names,
-            &self.app_roles,
-            self.blue.view(),
-            self.green.view(),
-        );
+        if self.databases.is_empty() {
+            (self.phase, self.checks) = checks::assess(
+                &self.names,
+                &self.app_roles,
+                self.blue.view(),
+                self.green.view(),
+            );
+        } else {
+            for d in &mut self.databases {
+                d.assess(&self.app_roles, &self.blue, &self.green);
+            }
+            if let Some(p) = databases::phase(&self.databases) {
+                self.phase = p;
+            }
+            self.checks = databases::checks(&self.databases);
+        }
         // Before its first answer a side is connecting, not unreachable.
         let connecting: Vec<Side> = Side::BOTH
             .into_iter()
@@ -648,6 +692,9 @@ fn engine_event(st: &mut State, ev: Event) {
 
 fn sample(st: &mut State, s: Sample, now_i: Instant) {
     let side = s.side;
+    if let Some(db) = &s.db {
+        return database_sample(st, db, s.side, s.at, s.data);
+    }
     match s.data {
         SampleData::Live(r) => {
             let r = r.map(|b| *b);
@@ -657,37 +704,83 @@ fn sample(st: &mut State, s: Sample, now_i: Instant) {
             if side == src
                 && let Some(live) = st.side(src).live.fresh()
                 && let Some(cur) = live.server.current_lsn
-                && let Some(slot) = live.slot(&st.names.slot)
-                && let Some(conf) = slot.confirmed_flush_lsn
             {
-                st.lag.push(LagSample {
-                    at: now_i,
-                    source: src,
-                    current: cur,
-                    confirmed: conf,
-                    time: LagTime::of(cur.bytes_since(conf), slot.sender.as_ref()),
-                });
+                // several databases: the one furthest behind is the pair's lag
+                let behind = st
+                    .slot_names()
+                    .into_iter()
+                    .filter_map(|n| live.slot(n))
+                    .filter_map(|sl| Some((sl, sl.confirmed_flush_lsn?)))
+                    .min_by_key(|(_, conf)| *conf);
+                if let Some((slot, conf)) = behind {
+                    st.lag.push(LagSample {
+                        at: now_i,
+                        source: src,
+                        current: cur,
+                        confirmed: conf,
+                        time: LagTime::of(cur.bytes_since(conf), slot.sender.as_ref()),
+                    });
+                }
             }
         }
         SampleData::Inventory(r) => {
             st.side_mut(side).inventory.record(s.at, r.map(|b| *b));
-            let seq = |x: &SidePolled| {
-                x.inventory
-                    .value
-                    .as_ref()
-                    .map(|i| i.sequences.clone())
-                    .unwrap_or_default()
-            };
-            st.sequences = sequences::diff(&seq(&st.blue), &seq(&st.green));
+            st.sequences = sequence_rows(st);
             st.recompute();
         }
         SampleData::Catalog(r) => {
             st.side_mut(side).catalog.record(s.at, r.map(|b| *b));
-            st.schema = match (&st.blue.catalog.value, &st.green.catalog.value) {
-                (Some(b), Some(g)) => Some(schema::diff(b, g)),
-                _ => None,
-            };
+            st.schema = schema_diff(st);
         }
+        // a main reader sends neither
+        SampleData::DbLive(_) | SampleData::Sequences(_) => {}
+    }
+}
+
+fn sequence_rows(st: &State) -> Vec<SequenceRow> {
+    if !st.databases.is_empty() {
+        return databases::sequences(&st.databases, &st.blue, &st.green);
+    }
+    let seq = |x: &SidePolled| {
+        x.inventory
+            .value
+            .as_ref()
+            .map(|i| i.sequences.clone())
+            .unwrap_or_default()
+    };
+    sequences::diff(&seq(&st.blue), &seq(&st.green))
+}
+
+fn schema_diff(st: &State) -> Option<SchemaDiff> {
+    if !st.databases.is_empty() {
+        return databases::schema(&st.databases, &st.blue, &st.green);
+    }
+    match (&st.blue.catalog.value, &st.green.catalog.value) {
+        (Some(b), Some(g)) => Some(schema::diff(b, g)),
+        _ => None,
+    }
+}
+
+/// A reading of one more replicated database.
+fn database_sample(st: &mut State, db: &str, side: Side, at: SystemTime, data: SampleData) {
+    let Some(d) = st.databases.iter_mut().find(|d| d.name == db) else {
+        return;
+    };
+    let d = d.side_mut(side);
+    match data {
+        SampleData::DbLive(r) => {
+            d.objects.record(at, r.map(|b| *b));
+            st.recompute();
+        }
+        SampleData::Sequences(r) => {
+            d.sequences.record(at, r);
+            st.sequences = sequence_rows(st);
+        }
+        SampleData::Catalog(r) => {
+            d.catalog.record(at, r.map(|b| *b));
+            st.schema = schema_diff(st);
+        }
+        SampleData::Live(_) | SampleData::Inventory(_) => {}
     }
 }
 
@@ -1131,6 +1224,7 @@ mod tests {
             &mut st,
             Msg::Sample(Sample {
                 side: Side::Blue,
+                db: None,
                 at: SystemTime::now(),
                 data: SampleData::Live(Ok(Box::new(live))),
             }),
@@ -1162,7 +1256,14 @@ mod tests {
             st.phase.alarms
         );
         let t = SystemTime::now();
-        let sample = |side, data| Msg::Sample(crate::collect::poller::Sample { side, at: t, data });
+        let sample = |side, data| {
+            Msg::Sample(crate::collect::poller::Sample {
+                side,
+                db: None,
+                at: t,
+                data,
+            })
+        };
         let live = testdata::with_pub_slot(testdata::live(true));
         update(
             &mut st,

@@ -9,7 +9,9 @@ use tokio_postgres::{Client, Statement};
 use super::connect::{connect, pg_error_text};
 use super::queries;
 use crate::config::SideSettings;
-use crate::domain::observed::{CronJobs, Database, Inventory, Live, QualName, SequenceValue};
+use crate::domain::observed::{
+    CronJobs, Database, DbLive, Inventory, Live, QualName, SequenceValue,
+};
 use crate::domain::schema::{Catalog, ObjectKey, ObjectKind};
 
 struct Conn {
@@ -65,6 +67,9 @@ pub struct PgReader {
     timeout: Duration,
     app_roles: Vec<String>,
     replication_user: Option<String>,
+    /// Reads one more replicated database's own objects only (`database_live`), the
+    /// instance's facts being read by the main reader.
+    objects_only: bool,
     conn: Option<Conn>,
 }
 
@@ -80,8 +85,16 @@ impl PgReader {
             timeout,
             app_roles,
             replication_user,
+            objects_only: false,
             conn: None,
         }
+    }
+
+    /// A reader of one more replicated database: `database_live`, `sequences` and `catalog`.
+    #[must_use]
+    pub fn objects_only(mut self) -> Self {
+        self.objects_only = true;
+        self
     }
 
     pub fn side(&self) -> crate::domain::observed::Side {
@@ -111,8 +124,13 @@ impl PgReader {
                 .await
                 .map_err(|e| eyre!("{side}: {}", pg_error_text(&e)))?
                 .get(0);
+            let query = if self.objects_only {
+                queries::database_live(version_num, origin_readable)
+            } else {
+                queries::live(version_num, origin_readable)
+            };
             let live = client
-                .prepare(&queries::live(version_num, origin_readable))
+                .prepare(&query)
                 .await
                 .map_err(|e| eyre!("{side}: preparing the status query: {}", pg_error_text(&e)))?;
             self.conn = Some(Conn {
@@ -160,6 +178,9 @@ impl PgReader {
         let roles = self.app_roles.clone();
         let user = self.replication_user.clone();
         let side = self.settings.side.upper();
+        if self.objects_only {
+            bail!("internal: {side}'s reader of one database asked for the instance's facts");
+        }
         self.bounded("the status query", async move |c| {
             let row = c
                 .client
@@ -168,6 +189,35 @@ impl PgReader {
                 .map_err(|e| eyre!("{side}: status query: {}", pg_error_text(&e)))?;
             let text: &str = row.get(0);
             serde_json::from_str(text).map_err(|e| eyre!("{side}: unexpected status document: {e}"))
+        })
+        .await
+    }
+
+    /// This database's subscriptions and publications (a reader made `objects_only`).
+    pub async fn database_live(&mut self) -> Result<DbLive> {
+        let side = self.settings.side.upper();
+        if !self.objects_only {
+            bail!("internal: {side}'s main reader asked for one database's objects");
+        }
+        self.bounded("the database's status query", async move |c| {
+            let row = c
+                .client
+                .query_one(&c.live, &[])
+                .await
+                .map_err(|e| eyre!("{side}: status query: {}", pg_error_text(&e)))?;
+            let text: &str = row.get(0);
+            serde_json::from_str(text).map_err(|e| eyre!("{side}: unexpected status document: {e}"))
+        })
+        .await
+    }
+
+    /// The connected database's sequences and their values.
+    pub async fn sequences(&mut self) -> Result<Vec<SequenceValue>> {
+        let side = self.settings.side.upper();
+        self.bounded("reading sequences", async move |c| {
+            read_sequences(&c.client)
+                .await
+                .map_err(|e| eyre!("{side}: reading sequences: {}", pg_error_text(&e)))
         })
         .await
     }

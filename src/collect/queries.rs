@@ -23,9 +23,8 @@ const OPEN_XACTS: &str = "SELECT coalesce(json_agg(json_build_object(
             AND (a.state LIKE 'idle in transaction%' OR a.xact_start < clock_timestamp() - interval '5 s')
           ORDER BY a.xact_start LIMIT 10) a";
 
-/// Live facts as one JSON document. $1 = app roles (text[]), $2 = replication role name (text;
-/// NULL = the connected user).
-pub fn live(version_num: i32, origin_readable: bool) -> String {
+/// The subscriptions of the connected database, as a JSON array.
+fn subscriptions_json(version_num: i32, origin_readable: bool) -> String {
     // PG15 added pg_stat_subscription_stats; PG16 added parallel apply workers, which also have
     // relid NULL and are told apart by leader_pid.
     let stats_join = if version_num >= 150000 {
@@ -45,6 +44,45 @@ pub fn live(version_num: i32, origin_readable: bool) -> String {
     } else {
         "LEFT JOIN (SELECT NULL::text AS external_id, NULL::pg_lsn AS remote_lsn) o ON false"
     };
+    format!(
+        r"(SELECT coalesce(json_agg(json_build_object(
+      'name', s.subname, 'oid', s.oid::bigint, 'enabled', s.subenabled, 'slot_name', s.subslotname,
+      'publications', s.subpublications, 'synchronous_commit', s.subsynccommit,
+      'comment', obj_description(s.oid, 'pg_subscription'),
+      'origin_lsn', o.remote_lsn::text,
+      'worker_pid', st.pid, 'received_lsn', st.received_lsn::text,
+      'latest_end_lsn', st.latest_end_lsn::text,
+      'last_msg_receipt_time', st.last_msg_receipt_time::text,
+      'latest_end_time', st.latest_end_time::text,
+      'apply_error_count', ss.apply_error_count, 'sync_error_count', ss.sync_error_count)
+      ORDER BY s.subname), '[]')
+    FROM pg_subscription s
+    LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL {leader}
+    {stats_join}
+    {origin_join}
+    WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+    )
+}
+
+/// The publications of the connected database, as a JSON array.
+const PUBLICATIONS_JSON: &str = "(SELECT coalesce(json_agg(json_build_object(
+      'name', pubname, 'all_tables', puballtables, 'insert', pubinsert, 'update', pubupdate,
+      'delete', pubdelete, 'truncate', pubtruncate) ORDER BY pubname), '[]')
+    FROM pg_publication)";
+
+/// One more replicated database's own objects (`DbLive`), as one JSON document: two catalogue
+/// reads, so watching five databases costs little more than watching one.
+pub fn database_live(version_num: i32, origin_readable: bool) -> String {
+    format!(
+        "SELECT json_build_object('subscriptions', {}, 'publications', {PUBLICATIONS_JSON})::text",
+        subscriptions_json(version_num, origin_readable)
+    )
+}
+
+/// Live facts as one JSON document. $1 = app roles (text[]), $2 = replication role name (text;
+/// NULL = the connected user).
+pub fn live(version_num: i32, origin_readable: bool) -> String {
+    let subscriptions = subscriptions_json(version_num, origin_readable);
     format!(
         r"
 SELECT json_build_object(
@@ -76,26 +114,8 @@ SELECT json_build_object(
           'reply_age_s', extract(epoch FROM clock_timestamp() - r.reply_time))
         FROM pg_stat_replication r WHERE r.pid = sl.active_pid)) ORDER BY slot_name), '[]')
     FROM pg_replication_slots sl),
-  'subscriptions', (SELECT coalesce(json_agg(json_build_object(
-      'name', s.subname, 'oid', s.oid::bigint, 'enabled', s.subenabled, 'slot_name', s.subslotname,
-      'publications', s.subpublications, 'synchronous_commit', s.subsynccommit,
-      'comment', obj_description(s.oid, 'pg_subscription'),
-      'origin_lsn', o.remote_lsn::text,
-      'worker_pid', st.pid, 'received_lsn', st.received_lsn::text,
-      'latest_end_lsn', st.latest_end_lsn::text,
-      'last_msg_receipt_time', st.last_msg_receipt_time::text,
-      'latest_end_time', st.latest_end_time::text,
-      'apply_error_count', ss.apply_error_count, 'sync_error_count', ss.sync_error_count)
-      ORDER BY s.subname), '[]')
-    FROM pg_subscription s
-    LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL {leader}
-    {stats_join}
-    {origin_join}
-    WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
-  'publications', (SELECT coalesce(json_agg(json_build_object(
-      'name', pubname, 'all_tables', puballtables, 'insert', pubinsert, 'update', pubupdate,
-      'delete', pubdelete, 'truncate', pubtruncate) ORDER BY pubname), '[]')
-    FROM pg_publication),
+  'subscriptions', {subscriptions},
+  'publications', {PUBLICATIONS_JSON},
   'app_roles', (SELECT coalesce(json_agg(json_build_object(
       'name', u.n, 'exists', r.oid IS NOT NULL, 'can_login', coalesce(r.rolcanlogin, false),
       'sessions', (SELECT count(*) FROM pg_stat_activity a WHERE a.usename = u.n))

@@ -247,6 +247,15 @@ impl OpenXact {
     }
 }
 
+/// What belongs to one database rather than to the instance: its subscriptions and its
+/// publications. The instance's facts (server, slots, roles) are read once, in the main
+/// database; each other replicated database adds only these.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DbLive {
+    pub subscriptions: Vec<Subscription>,
+    pub publications: Vec<Publication>,
+}
+
 impl Live {
     pub fn slot(&self, name: &str) -> Option<&Slot> {
         self.slots.iter().find(|s| s.name == name)
@@ -266,6 +275,14 @@ impl Live {
         self.slots
             .iter()
             .filter(move |s| s.is_logical() && !s.temporary && !names.owns_slot(&s.name))
+    }
+    /// The instance as seen from database `db`: its facts with that database's objects.
+    pub fn in_database(&self, db: &str, objects: &DbLive) -> Live {
+        let mut l = self.clone();
+        l.server.database = db.to_string();
+        l.subscriptions.clone_from(&objects.subscriptions);
+        l.publications.clone_from(&objects.publications);
+        l
     }
     /// The application can log in here: any configured app role exists with LOGIN.
     pub fn writable(&self) -> bool {

@@ -52,6 +52,11 @@ impl<T> Polled<T> {
     }
 
     /// The value, only if the latest poll succeeded: for decisions that must not act on old data.
+    /// Neither a value nor an error yet: the first read is under way.
+    pub fn unanswered(&self) -> bool {
+        self.last_ok.is_none() && self.last_error.is_none()
+    }
+
     pub fn fresh(&self) -> Option<&T> {
         if self.last_error.is_some() {
             None

@@ -105,7 +105,8 @@ struct Pollers {
 }
 
 impl Pollers {
-    fn start(settings: &Arc<Settings>, interval: Duration, tx: &mpsc::Sender<Msg>) -> Pollers {
+    fn start(w: &Watched, interval: Duration, tx: &mpsc::Sender<Msg>) -> Pollers {
+        let settings = &w.settings;
         let mut handles = Vec::new();
         let mut poll = settings.poll.clone();
         poll.interval = interval;
@@ -114,8 +115,26 @@ impl Pollers {
             handles.push(poller::spawn(
                 reading::reader(settings, side),
                 poll.clone(),
-                stx,
+                stx.clone(),
             ));
+            // one connection per other replicated database: its own objects only
+            let main_db = crate::collect::connect::database(settings.side(side));
+            for db in w.databases.iter().filter(|d| **d != main_db) {
+                let reader = crate::collect::postgres::PgReader::new(
+                    settings.side(side).for_database(db),
+                    settings.poll.timeout,
+                    settings.app_roles.clone(),
+                    settings.replication_user.clone(),
+                )
+                .objects_only();
+                handles.push(poller::spawn_database(
+                    reader,
+                    db.clone(),
+                    poll.clone(),
+                    stx.clone(),
+                ));
+            }
+            drop(stx);
             let tx = tx.clone();
             handles.push(tokio::spawn(async move {
                 while let Some(s) = srx.recv().await {
@@ -280,8 +299,42 @@ fn unix_second() -> u64 {
 
 /// What the loop owns besides the state: the pollers and the running action, and what it
 /// needs to start them again.
+/// What the pollers read: the settings of the main connections (with one database listed,
+/// that database) and, when several are replicated, their names.
+#[derive(Clone)]
+struct Watched {
+    settings: Arc<Settings>,
+    databases: Vec<String>,
+}
+
+/// The databases to watch, from `[replication] databases` (`all` is read on the servers). When
+/// they cannot be listed, the DSN's database is watched and the journal says why.
+async fn watched(settings: &Arc<Settings>, st: &mut State) -> Watched {
+    match crate::engine::scope::resolve(settings).await {
+        Ok((main, scopes)) => {
+            let databases: Vec<String> = scopes.iter().filter_map(|s| s.db.clone()).collect();
+            if !databases.is_empty() {
+                let main_db = Side::BOTH.map(|s| crate::collect::connect::database(main.side(s)));
+                st.watch_databases(&databases, [&main_db[0], &main_db[1]]);
+            }
+            Watched {
+                settings: Arc::new(main),
+                databases,
+            }
+        }
+        Err(e) => {
+            st.note(format!("{e}; only the DSN's database is watched"));
+            Watched {
+                settings: settings.clone(),
+                databases: Vec::new(),
+            }
+        }
+    }
+}
+
 struct Runtime {
     settings: Arc<Settings>,
+    watched: Watched,
     journal: Option<std::path::PathBuf>,
     tx: mpsc::Sender<Msg>,
     pollers: Pollers,
@@ -294,12 +347,14 @@ impl Runtime {
     /// Start polling at `interval`.
     fn new(
         settings: Arc<Settings>,
+        watched: Watched,
         interval: Duration,
         journal: Option<std::path::PathBuf>,
         tx: mpsc::Sender<Msg>,
     ) -> Runtime {
         Runtime {
-            pollers: Pollers::start(&settings, interval, &tx),
+            pollers: Pollers::start(&watched, interval, &tx),
+            watched,
             interval,
             settings,
             journal,
@@ -314,13 +369,13 @@ impl Runtime {
             Effect::SetInterval(iv) => {
                 self.interval = iv;
                 self.pollers.stop();
-                self.pollers = Pollers::start(&self.settings, iv, &self.tx);
+                self.pollers = Pollers::start(&self.watched, iv, &self.tx);
             }
             // Fresh pollers read at once, the inventory and catalogue included (sequences
             // copied by a cutover show as copied, not behind).
             Effect::Refresh => {
                 self.pollers.stop();
-                self.pollers = Pollers::start(&self.settings, self.interval, &self.tx);
+                self.pollers = Pollers::start(&self.watched, self.interval, &self.tx);
             }
             Effect::Plan(action) => {
                 let (s, tx) = (self.settings.clone(), self.tx.clone());
@@ -389,8 +444,9 @@ pub async fn run(settings: Settings, opts: DashboardOptions) -> Result<()> {
     term.draw(|f| ui::draw(&st, &opts.theme, f))?;
     tracing::info!("dashboard started (write = {})", opts.write);
 
+    let watched = watched(&settings, &mut st).await;
     let (tx, mut rx) = mpsc::channel::<Msg>(256);
-    let mut rt = Runtime::new(settings, st.interval, opts.journal.clone(), tx);
+    let mut rt = Runtime::new(settings, watched, st.interval, opts.journal.clone(), tx);
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -346,3 +346,79 @@ mod rate_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod database_rows_tests {
+    use super::*;
+    use crate::app::Panel;
+    use crate::app::databases::tests::{objects, send, subscribed_both, two};
+    use crate::collect::poller::SampleData;
+    use crate::domain::observed::Side;
+
+    fn text(st: &State) -> String {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(110, 30)).unwrap();
+        term.draw(|fr| draw(st, &Theme::dark(), fr)).unwrap();
+        format!("{}", term.backend())
+    }
+
+    #[test]
+    fn replication_shows_a_row_per_database_the_troubled_one_first() {
+        let (mut st, b, g) = two();
+        send(
+            &mut st,
+            Side::Blue,
+            None,
+            SampleData::Live(Ok(Box::new(b.clone()))),
+        );
+        send(
+            &mut st,
+            Side::Green,
+            None,
+            SampleData::Live(Ok(Box::new(g))),
+        );
+        send(&mut st, Side::Blue, Some("billing"), objects(&b));
+        send(
+            &mut st,
+            Side::Green,
+            Some("billing"),
+            objects(&crate::domain::testdata::live(false)),
+        );
+        st.focus = Panel::Replication;
+        let t = text(&st);
+        let row = |db: &str| {
+            t.lines()
+                .position(|l| l.contains(&format!("│{db} ")))
+                .unwrap_or_else(|| panic!("no row for {db} in {t}"))
+        };
+        assert!(
+            row("billing") < row("app"),
+            "billing is not subscribed: first\n{t}"
+        );
+        let billing = t.lines().nth(row("billing")).unwrap();
+        assert!(
+            billing.contains("no subscription") && billing.contains("slot inactive"),
+            "{billing}"
+        );
+        subscribed_both(&mut st, &b);
+        let t = text(&st);
+        for db in ["app", "billing"] {
+            assert!(
+                t.lines()
+                    .any(|l| l.contains(&format!("│{db} ")) && l.contains("✓ streaming")),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn sequences_are_named_with_their_database_the_one_behind_first() {
+        let (mut st, _, _) = crate::app::databases::tests::with_sequences();
+        st.focus = Panel::Sequences;
+        let t = text(&st);
+        let at = |s: &str| t.find(s).unwrap_or_else(|| panic!("{s} in {t}"));
+        assert!(
+            at("[billing] public.invoices_id_seq") < at("[app] public.orders_id_seq"),
+            "{t}"
+        );
+    }
+}

@@ -45,6 +45,7 @@ impl Fixture {
             secs,
             Msg::Sample(Sample {
                 side,
+                db: None,
                 at: w,
                 data: SampleData::Live(data.map(Box::new)),
             }),
@@ -713,6 +714,7 @@ fn schema_panel_names_each_difference_in_words() {
             60.0,
             Msg::Sample(Sample {
                 side,
+                db: None,
                 at: w,
                 data: SampleData::Catalog(Ok(Box::new(c))),
             }),

@@ -27,8 +27,12 @@ pub(super) fn replication(st: &State, th: &Theme, f: &mut Frame, area: Rect) {
             lines.push(err_line(th, Some(s), &e.message));
         }
     }
-    slot_lines(st, th, src, &mut lines);
-    subscription_lines(st, th, tgt, &mut lines);
+    if st.databases.is_empty() {
+        slot_lines(st, th, src, &mut lines);
+        subscription_lines(st, th, tgt, &mut lines);
+    } else {
+        database_lines(st, th, src, &mut lines);
+    }
     other_slot_lines(st, th, src, &mut lines);
     // The rows the lines take once wrapped, so a long line pushes the chart down, not off.
     let para = Paragraph::new(lines).wrap(Wrap { trim: false });
@@ -75,6 +79,86 @@ fn slot_lines(st: &State, th: &Theme, src: Side, lines: &mut Vec<Line<'static>>)
             th.muted,
         )),
         None => {}
+    }
+}
+
+/// One row per replicated database, problems first (the least advanced phase, a failing
+/// check, no streaming worker, the largest lag): its phase, its slot on the serving side and
+/// its subscription on the other; then the pair's lag (the furthest behind) and its trend.
+fn database_lines(st: &State, th: &Theme, src: Side, lines: &mut Vec<Line<'static>>) {
+    let tgt = src.other();
+    let (sl, tl) = (
+        st.side(src).live.value.as_ref(),
+        st.side(tgt).live.value.as_ref(),
+    );
+    let cur = sl.and_then(|l| l.server.current_lsn);
+    let mut rows = Vec::new();
+    for d in &st.databases {
+        let slot = sl.and_then(|l| l.slot(&d.names.slot));
+        let sub = tl
+            .and_then(|_| d.live(tgt, st.side(tgt)))
+            .and_then(|l| l.subscription(&d.names.subscription).cloned());
+        let lag = slot.and_then(|s| s.lag_bytes(cur));
+        let streaming = sub
+            .as_ref()
+            .is_some_and(|s| s.enabled && s.worker_pid.is_some());
+        let failing = d.checks.iter().filter(|c| !c.ok).count();
+        rows.push((d, slot, sub, lag, streaming, failing));
+    }
+    rows.sort_by_key(|(d, _, _, lag, streaming, failing)| {
+        (
+            d.phase.phase,
+            *failing == 0,
+            *streaming,
+            std::cmp::Reverse(*lag),
+        )
+    });
+    for (d, slot, sub, lag, streaming, failing) in rows {
+        let mut spans = vec![
+            Span::styled(
+                format!("{:<12} ", crate::text::terminal_safe(&d.name)),
+                th.text,
+            ),
+            Span::styled(format!("{:<12} ", d.phase.phase.label()), th.muted),
+        ];
+        spans.push(match slot {
+            Some(s) if s.active => Span::styled("✓ slot", th.ok),
+            Some(_) => Span::styled("▲ slot inactive", th.warn),
+            None => Span::styled("· no slot", th.muted),
+        });
+        if let Some(b) = lag {
+            spans.extend(kv(th, "  lag", bytes(b)));
+        }
+        if let Some(b) = slot.and_then(|s| s.wal_retained_bytes(cur)) {
+            spans.extend(kv(th, "  WAL kept", bytes(b)));
+        }
+        spans.push(match (&sub, streaming) {
+            (_, true) => Span::styled("  ✓ streaming", th.ok),
+            (Some(s), false) if s.enabled => Span::styled("  ▲ enabled, no worker", th.warn),
+            (Some(_), false) => Span::styled("  · subscription disabled", th.muted),
+            (None, _) => Span::styled("  · no subscription", th.muted),
+        });
+        if let Some(n) = sub
+            .as_ref()
+            .and_then(|s| s.apply_error_count)
+            .filter(|n| *n > 0)
+        {
+            spans.push(Span::styled(format!("  ✗ {n} apply errors"), th.critical));
+        }
+        if failing > 0 {
+            spans.push(Span::styled(format!("  ▲ {failing} check(s)"), th.warn));
+        }
+        lines.push(Line::from(spans));
+        for s in Side::BOTH {
+            if let Some(e) = d.error(s) {
+                lines.push(err_line(th, Some(s), &format!("[{}] {e}", d.name)));
+            }
+        }
+    }
+    if let Some(t) = st.lag.lag_time(src) {
+        let mut spans = kv(th, "furthest behind", t.describe());
+        spans.extend(trend_spans(th, st.lag.trend(src)));
+        lines.push(Line::from(spans));
     }
 }
 
