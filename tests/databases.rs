@@ -28,6 +28,32 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
     assert!(dbs.iter().all(|d| d["phase"] == "replicating"), "{v}");
     inst.assert_lossless("blue", false);
 
+    // the dashboard, in a real terminal: a row for each database, each streaming
+    {
+        let script = common::tmux::dashboard_script(m.home.path(), &m.cfg, "");
+        let t = common::tmux::Tmux::start(&script, 160, 48);
+        let rows = |s: &str| {
+            ["appdb", "billing", "Ünïcode \"db\""]
+                .iter()
+                .filter(|db| {
+                    s.lines()
+                        .any(|l| l.contains(&format!("│{db} ")) && l.contains("✓ streaming"))
+                })
+                .count()
+        };
+        let mut screen = String::new();
+        let all = (0..200).any(|_| {
+            screen = t.screen();
+            if rows(&screen) == 3 && screen.contains("REPLICATING") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        });
+        assert!(all, "a streaming row per database:\n{screen}");
+        assert!(!screen.contains("apart"), "{screen}");
+    }
+
     let (window, steps) = m.switch_steps("cutover");
     let count = |id: &str| steps.iter().filter(|(s, _)| s == id).count();
     assert_eq!(count("fence"), 1, "{steps:?}");
@@ -103,6 +129,79 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
         "{finding}"
     );
 
+    let mut inst = inst;
+    for (_, w) in inst.writers.drain(..) {
+        w.stop();
+    }
+}
+
+/// kill -9 at the points where the databases stand apart: after the first database finished a
+/// step the others are still running (the window's per-database steps, the arming before it,
+/// the cleanup after it). The rerun finds each database where it was left and converges, with
+/// nothing lost in any of them.
+#[test]
+fn killed_mid_switch_with_three_databases_a_rerun_converges() {
+    const POINTS: &[&str] = &[
+        "arm_subscription",
+        "stop_forward",
+        "arm_origin",
+        "sequences",
+        "verify_fence",
+        "unfence",
+        "drop_forward",
+        "mark_rollback",
+        "start_reverse",
+    ];
+    let inst = replicating(&OTHERS, 40);
+    let m = &inst.mig;
+    let mut serving = "blue";
+    let mut killed = 0;
+    for step in POINTS {
+        let action = if serving == "blue" {
+            "cutover"
+        } else {
+            "rollback"
+        };
+        let r = m.pgc_steady(
+            Some(("PGCUTOVER_TEST_ABORT_AFTER", step)),
+            &["run", action, "--yes"],
+        );
+        if r.code == -1 {
+            killed += 1;
+        } else {
+            assert_eq!(
+                r.code, 0,
+                "{action} killed after {step}: {}\n{}",
+                r.stdout, r.stderr
+            );
+        }
+        let r = m.pgc_steady(None, &["run", action, "--yes", "--json"]);
+        assert_eq!(
+            r.code, 0,
+            "rerun of {action} after {step}: {}\n{}",
+            r.stdout, r.stderr
+        );
+        serving = if serving == "blue" { "green" } else { "blue" };
+        m.wait_phase(if serving == "green" {
+            "cut_over"
+        } else {
+            "rolled_back"
+        });
+        m.assert_serving(serving);
+        let v = m.status();
+        assert!(
+            v["databases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["phase"] == v["phase"]),
+            "every database in the same phase after the rerun: {v}"
+        );
+        inst.assert_lossless(serving, true);
+        eprintln!("{action}: killed after {step}, rerun converged");
+    }
+    // mark_rollback runs in a rollback only; every other point kills its run
+    assert!(killed >= POINTS.len() - 1, "only {killed} runs were killed");
     let mut inst = inst;
     for (_, w) in inst.writers.drain(..) {
         w.stop();

@@ -13,6 +13,7 @@ pub mod instance;
 pub mod migration;
 pub mod moto;
 pub mod pgbench;
+pub mod tmux;
 pub mod writer;
 
 pub use pgcutover::harness::{Bin, Cluster};
