@@ -32,7 +32,7 @@ fn main() {
     let tps = env("BENCH_TPS", 40);
     for others in [&[][..], &["db2", "db3", "db4", "db5"][..]] {
         let n = others.len() + 1;
-        let inst = replicating(others, tps);
+        let inst = replicating(others, tps, common::migration::Copy::CrashConsistent);
         let mut windows = Vec::new();
         let mut per_step: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         let mut total = Vec::new();

@@ -1,6 +1,7 @@
 //! The whole instance: BLUE with three databases (one named `Ünïcode "db"`), a writer in each,
 //! replicated by one migration and switched in one window, both ways, losing nothing in any of
-//! them; `databases = "all"` finds the same three; a fourth database left out blocks.
+//! them; `databases = "all"` finds the same three; a fourth database left out blocks; the same
+//! three 15 → 18, killed at every point where the databases stand apart.
 #![allow(clippy::unwrap_used, unsafe_code, clippy::pedantic)]
 
 mod common;
@@ -8,11 +9,12 @@ mod common;
 use std::time::Duration;
 
 use common::instance::{OTHERS, replicating};
+use common::migration::Copy;
 use common::*;
 
 #[test]
 fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
-    let inst = replicating(&OTHERS, 60);
+    let inst = replicating(&OTHERS, 60, Copy::CrashConsistent);
     let m = &inst.mig;
     // slot names carry their database, a hash for one that is not lower-case ASCII
     let slots = m
@@ -135,12 +137,12 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
     }
 }
 
-/// kill -9 at the points where the databases stand apart: after the first database finished a
+/// 15 → 18 with three databases, and kill -9 at the points where the databases stand apart: after the first database finished a
 /// step the others are still running (the window's per-database steps, the arming before it,
 /// the cleanup after it). The rerun finds each database where it was left and converges, with
 /// nothing lost in any of them.
 #[test]
-fn killed_mid_switch_with_three_databases_a_rerun_converges() {
+fn three_databases_15_to_18_killed_mid_switch_a_rerun_converges() {
     const POINTS: &[&str] = &[
         "arm_subscription",
         "stop_forward",
@@ -152,7 +154,8 @@ fn killed_mid_switch_with_three_databases_a_rerun_converges() {
         "mark_rollback",
         "start_reverse",
     ];
-    let inst = replicating(&OTHERS, 40);
+    // GREEN upgraded to 18: every round is a full switch 15 ⇄ 18
+    let inst = replicating(&OTHERS, 40, Copy::CrashConsistentThenUpgrade18);
     let m = &inst.mig;
     let mut serving = "blue";
     let mut killed = 0;

@@ -6,7 +6,7 @@ use serde::Serialize;
 mod instance;
 
 use super::observed::{Inventory, Live, QualName, Side};
-use super::phase::{MigrationNames, Phase, PhaseReport};
+use super::phase::{Direction, MigrationNames, Phase, PhaseReport};
 use super::rds::InstanceFacts;
 use crate::sql::{ident, literal};
 
@@ -305,15 +305,30 @@ fn server_checks(out: &mut Out, input: &CheckInput, side: Side, live: &Live) {
         }
     }
 
-    let slot_here = live.slot(&input.names.slot).is_some();
+    // Each replicated database needs a slot and a WAL sender, on BLUE forward and on GREEN for
+    // the way back; the migration's own that exist already are counted as had.
+    let src = input.phase.direction.map_or(Side::Blue, Direction::source);
+    let databases = instance::replicated_count(input, src);
+    let ours: Vec<_> = live
+        .slots
+        .iter()
+        .filter(|sl| input.names.owns_slot(&sl.name))
+        .collect();
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let need_slots = (databases - count(ours.len())).max(0);
     let free_slots = s.max_replication_slots - s.replication_slots_used;
-    if free_slots >= 1 || slot_here {
+    let per_db = if databases > 1 {
+        format!(" ({databases} databases replicated)")
+    } else {
+        String::new()
+    };
+    if free_slots >= need_slots {
         out.ok(
             "replication_slots_free",
             Severity::Blocking,
             Some(side),
             format!(
-                "{up}: {free_slots} of {} replication slots free",
+                "{up}: {free_slots} of {} replication slots free{per_db}",
                 s.max_replication_slots
             ),
         );
@@ -323,20 +338,24 @@ fn server_checks(out: &mut Out, input: &CheckInput, side: Side, live: &Live) {
             Severity::Blocking,
             Some(side),
             format!(
-                "{up}: all {} replication slots are in use",
+                "{up}: {free_slots} of {} replication slots free, {need_slots} more needed{per_db}",
                 s.max_replication_slots
             ),
-            "drop an unused slot, or raise max_replication_slots and restart".into(),
+            format!(
+                "drop unused slots, or raise max_replication_slots to at least {} and restart",
+                s.replication_slots_used + need_slots
+            ),
         );
     }
+    let need_senders = (databases - count(ours.iter().filter(|sl| sl.active).count())).max(0);
     let free_senders = s.max_wal_senders - s.wal_senders_used;
-    if free_senders >= 1 {
+    if free_senders >= need_senders {
         out.ok(
             "wal_senders_free",
             Severity::Blocking,
             Some(side),
             format!(
-                "{up}: {free_senders} of {} WAL senders free",
+                "{up}: {free_senders} of {} WAL senders free{per_db}",
                 s.max_wal_senders
             ),
         );
@@ -345,8 +364,14 @@ fn server_checks(out: &mut Out, input: &CheckInput, side: Side, live: &Live) {
             "wal_senders_free",
             Severity::Blocking,
             Some(side),
-            format!("{up}: all {} WAL senders are in use", s.max_wal_senders),
-            "raise max_wal_senders and restart".into(),
+            format!(
+                "{up}: {free_senders} of {} WAL senders free, {need_senders} more needed{per_db}",
+                s.max_wal_senders
+            ),
+            format!(
+                "raise max_wal_senders to at least {} and restart",
+                s.wal_senders_used + need_senders
+            ),
         );
     }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::guards::Guard;
 use super::observed::Live;
 use super::rds::{Instance, Snapshot};
+use crate::sql::ident;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,7 +96,7 @@ pub fn evaluate(
     action: RdsAction,
     facts: &RdsFacts,
     blue_live: Option<&Live>,
-    slot: &str,
+    slots: &[String],
 ) -> (Vec<Guard>, Option<Decision>) {
     let mut out = Vec::new();
     let snap_id = if let Some(s) = &facts.snapshot_id {
@@ -121,7 +122,7 @@ pub fn evaluate(
         found: snapshot,
     };
     let decision = match action {
-        RdsAction::Snapshot => take_snapshot(facts, on, blue_live, slot, &mut out),
+        RdsAction::Snapshot => take_snapshot(facts, on, blue_live, slots, &mut out),
         RdsAction::UpgradeSnapshot => upgrade_snapshot(facts, on, &mut out),
         RdsAction::Restore => restore(facts, on, &mut out),
     };
@@ -140,7 +141,7 @@ fn take_snapshot(
     facts: &RdsFacts,
     snap: Snap<'_>,
     blue_live: Option<&Live>,
-    slot: &str,
+    slots: &[String],
     out: &mut Vec<Guard>,
 ) -> Option<Decision> {
     let (snap_id, snapshot) = (snap.id, snap.found);
@@ -199,22 +200,36 @@ fn take_snapshot(
                 )),
                 Err(e) => out.push(Guard::new("blue_available", false, e.clone())),
             }
-            let slot_ok = blue_live.is_some_and(|l| l.slot(slot).is_some());
-            out.push(Guard::new(
-                "slot_exists",
-                slot_ok,
-                match blue_live {
-                    None => "BLUE's PostgreSQL cannot be read, so the slot cannot be checked".to_string(),
-                    Some(_) if slot_ok => format!("slot {slot} exists on BLUE"),
-                    Some(_) => format!(
-                        "slot {slot} does not exist on BLUE: run prepare first; a snapshot taken before \
-                         the slot cannot start replication where it ends"
-                    ),
-                },
-            ));
+            out.push(slots_guard(blue_live, slots));
             Decision::Call
         }
     })
+}
+
+/// Every replicated database's slot exists on BLUE: the one snapshot serves them all.
+fn slots_guard(blue_live: Option<&Live>, slots: &[String]) -> Guard {
+    let missing: Vec<&str> = blue_live.map_or_else(Vec::new, |l| {
+        slots
+            .iter()
+            .filter(|s| l.slot(s).is_none())
+            .map(String::as_str)
+            .collect()
+    });
+    let names = |v: &[&str]| v.iter().map(|s| ident(s)).collect::<Vec<_>>().join(", ");
+    let all: Vec<&str> = slots.iter().map(String::as_str).collect();
+    Guard::new(
+        "slot_exists",
+        blue_live.is_some() && missing.is_empty(),
+        match blue_live {
+            None => "BLUE's PostgreSQL cannot be read, so the slots cannot be checked".to_string(),
+            Some(_) if missing.is_empty() => format!("slot {} exists on BLUE", names(&all)),
+            Some(_) => format!(
+                "slot {} does not exist on BLUE: run prepare first; a snapshot taken before \
+                 the slot cannot start replication where it ends",
+                names(&missing)
+            ),
+        },
+    )
 }
 
 fn upgrade_snapshot(facts: &RdsFacts, snap: Snap<'_>, out: &mut Vec<Guard>) -> Option<Decision> {
@@ -439,7 +454,7 @@ mod tests {
             RdsAction::Snapshot,
             &facts(None, None),
             Some(&without),
-            &names.slot,
+            std::slice::from_ref(&names.slot),
         );
         assert_eq!(d, Some(Decision::Call));
         let slot = gs.iter().find(|g| g.name == "slot_exists").unwrap();
@@ -452,9 +467,21 @@ mod tests {
             RdsAction::Snapshot,
             &facts(None, None),
             Some(&with),
-            &names.slot,
+            std::slice::from_ref(&names.slot),
         );
         assert!(ok(&gs), "{gs:?}");
+        // several databases: every one's slot, before the one snapshot
+        let (gs, _) = evaluate(
+            RdsAction::Snapshot,
+            &facts(None, None),
+            Some(&with),
+            &[names.slot.clone(), "slot_billing".into()],
+        );
+        let slot = gs.iter().find(|g| g.name == "slot_exists").unwrap();
+        assert!(
+            !slot.ok && slot.detail.starts_with("slot slot_billing does not exist"),
+            "{slot:?}"
+        );
     }
 
     #[test]
@@ -465,28 +492,28 @@ mod tests {
             RdsAction::Snapshot,
             &facts(Some(snap("creating", "15.8")), None),
             Some(&live),
-            &names.slot,
+            std::slice::from_ref(&names.slot),
         );
         assert_eq!(d, Some(Decision::Wait));
         let (_, d) = evaluate(
             RdsAction::Snapshot,
             &facts(Some(snap("available", "15.8")), None),
             Some(&live),
-            &names.slot,
+            std::slice::from_ref(&names.slot),
         );
         assert!(matches!(d, Some(Decision::Done(_))));
         let (_, d) = evaluate(
             RdsAction::UpgradeSnapshot,
             &facts(Some(snap("upgrading", "15.8")), None),
             None,
-            &names.slot,
+            std::slice::from_ref(&names.slot),
         );
         assert_eq!(d, Some(Decision::Wait));
         let (_, d) = evaluate(
             RdsAction::UpgradeSnapshot,
             &facts(Some(snap("available", "17.2")), None),
             None,
-            &names.slot,
+            std::slice::from_ref(&names.slot),
         );
         assert!(matches!(d, Some(Decision::Done(_))));
         let (_, d) = evaluate(
@@ -496,14 +523,14 @@ mod tests {
                 Some(inst("green", "creating")),
             ),
             None,
-            &names.slot,
+            std::slice::from_ref(&names.slot),
         );
         assert_eq!(d, Some(Decision::Wait));
     }
 
     #[test]
     fn restore_refuses_an_unupgraded_snapshot_and_a_broken_green() {
-        let slot = "s";
+        let slot = &["s".to_string()];
         let (gs, _) = evaluate(
             RdsAction::Restore,
             &facts(Some(snap("available", "15.8")), None),

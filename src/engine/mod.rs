@@ -27,7 +27,7 @@ use crate::domain::checks::Check;
 use crate::domain::guards::{self, Action, Guard, GuardInput, LagGate, SwitchMode};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{Live, Side};
-use crate::domain::phase::PhaseReport;
+use crate::domain::phase::{Phase, PhaseReport};
 use crate::domain::step::{Edge, StepId};
 use journal::{Journal, Record};
 
@@ -533,7 +533,19 @@ async fn prepare(
     // `resolve` gives at least one database: the first is the instance's view
     let bouncers = traffic_views(action, &main, &states[0], &mut p.guards).await;
     if let Action::Rds(a) = action {
-        prepare_rds(a, &scopes[0].settings, &states[0], &mut p, &mut prepared).await;
+        let slots: Vec<String> = scopes
+            .iter()
+            .map(|sc| sc.settings.names.slot.clone())
+            .collect();
+        prepare_rds(
+            a,
+            &scopes[0].settings,
+            &states[0],
+            &slots,
+            &mut p,
+            &mut prepared,
+        )
+        .await;
     } else if !p.refused() {
         match planned_steps(action, &main, &scopes, &states, &bouncers, prepared.origin) {
             Ok((mode, steps, notes)) => {
@@ -654,6 +666,7 @@ async fn prepare_rds(
     a: crate::domain::rds_plan::RdsAction,
     settings: &Settings,
     state: &Observed,
+    slots: &[String],
     p: &mut Plan,
     prepared: &mut Prepared,
 ) {
@@ -668,7 +681,7 @@ async fn prepare_rds(
     let aws = crate::aws::Aws::shared(aws_settings).await;
     let facts = rds_actions::facts(aws, settings).await;
     let (guards, decision) =
-        crate::domain::rds_plan::evaluate(a, &facts, state.live(Side::Blue), &settings.names.slot);
+        crate::domain::rds_plan::evaluate(a, &facts, state.live(Side::Blue), slots);
     p.guards = guards;
     if let Some(d) = decision
         && !p.refused()
@@ -838,61 +851,95 @@ async fn execute(
 async fn settle(action: Action, settings: &Settings, result: Result<Outcome>) -> Outcome {
     match result {
         Ok(o) => o,
-        Err(e) => {
-            let now = observe(settings).await;
-            Outcome::FailedSafe {
-                error: crate::format::report_chain(&e),
-                state: format!(
-                    "{}; rerun `pgcutover run {}` to continue from here, or see `pgcutover status`",
-                    summary(settings, &now),
-                    action.name()
-                ),
-            }
-        }
+        Err(e) => Outcome::FailedSafe {
+            error: crate::format::report_chain(&e),
+            state: format!(
+                "{}; rerun `pgcutover run {}` to continue from here, or see `pgcutover status`",
+                summary_now(settings).await,
+                action.name()
+            ),
+        },
     }
 }
 
-/// Each side's state in one line, for an outcome after a failure: who serves, and what of the
-/// replication exists.
-pub fn summary(settings: &Settings, st: &Observed) -> String {
-    let n = &settings.names;
-    let side = |s: Side| -> String {
-        let Some(l) = st.live(s) else {
-            return format!(
+/// Each side's state in one line, read now, for an outcome after a failure: who serves, and
+/// what of the replication exists, in each replicated database.
+pub async fn summary_now(settings: &Settings) -> String {
+    let scopes = match scope::resolve(settings).await {
+        Ok((_, scopes)) => scopes,
+        Err(_) => vec![scope::Scope {
+            db: None,
+            settings: settings.clone(),
+        }],
+    };
+    let reads = futures_util::future::join_all(
+        scopes
+            .iter()
+            .map(|sc| reading::read_both(&sc.settings, false)),
+    )
+    .await;
+    let mut phases = Vec::new();
+    let mut per_db = [Vec::new(), Vec::new()];
+    for (sc, (b, g)) in scopes.iter().zip(&reads) {
+        let names = &sc.settings.names;
+        let (lb, lg) = (b.live.as_ref().ok(), g.live.as_ref().ok());
+        phases.push((
+            sc.db.clone().unwrap_or_default(),
+            crate::domain::phase::derive(names, lb, lg),
+        ));
+        for (k, l) in [lb, lg].into_iter().enumerate() {
+            if let Some(l) = l {
+                per_db[k].push(format!("{}{}", sc.prefix(), objects(names, l)));
+            }
+        }
+    }
+    let phase = crate::domain::phase::combine(&phases).map_or(Phase::Unknown, |p| p.phase);
+    let side = |k: usize, s: Side| -> String {
+        let (b, g) = &reads[0];
+        let r = if k == 0 { b } else { g };
+        match &r.live {
+            Err(e) => format!(
                 "{} could not be read ({})",
                 s.upper(),
-                crate::text::clip(st.error(s).unwrap_or("?"), 200)
-            );
-        };
-        let login = if l.partially_fenced() {
-            "PARTLY fenced (some app roles can log in)"
-        } else if l.writable() {
-            "serving (app roles can log in)"
-        } else {
-            "FENCED (app roles cannot log in)"
-        };
-        let sessions: i64 = l.app_roles.iter().map(|r| r.sessions).sum();
-        let sub = match l.subscription(&n.subscription) {
-            Some(x) if x.enabled => "subscription enabled",
-            Some(_) => "subscription disabled",
-            None => "no subscription",
-        };
-        let slot = if l.slot(&n.slot).is_some() {
-            "slot present"
-        } else {
-            "no slot"
-        };
-        format!(
-            "{} {login}, {sessions} app session(s), {sub}, {slot}",
-            s.upper()
-        )
+                crate::text::clip(e, 200)
+            ),
+            Ok(l) => format!("{} {}, {}", s.upper(), login(l), per_db[k].join(", ")),
+        }
     };
     format!(
         "now: phase {}; {}; {}",
-        st.phase.phase.label(),
-        side(Side::Blue),
-        side(Side::Green)
+        phase.label(),
+        side(0, Side::Blue),
+        side(1, Side::Green)
     )
+}
+
+/// Who may log in on a side, and how many app sessions it has.
+fn login(l: &Live) -> String {
+    let login = if l.partially_fenced() {
+        "PARTLY fenced (some app roles can log in)"
+    } else if l.writable() {
+        "serving (app roles can log in)"
+    } else {
+        "FENCED (app roles cannot log in)"
+    };
+    let sessions: i64 = l.app_roles.iter().map(|r| r.sessions).sum();
+    format!("{login}, {sessions} app session(s)")
+}
+
+/// What of one database's replication a side holds.
+fn objects(n: &crate::domain::phase::MigrationNames, l: &Live) -> String {
+    let sub = match l.subscription(&n.subscription) {
+        Some(x) if x.enabled => "subscription enabled",
+        Some(_) => "subscription disabled",
+        None => "no subscription",
+    };
+    let slot = if l.slot(&n.slot).is_some() {
+        "slot present"
+    } else {
+        "no slot"
+    };
+    format!("{sub}, {slot}")
 }
 
 /// The one way the engine waits for a server: try, then `again()` pauses before the next try

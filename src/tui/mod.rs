@@ -89,10 +89,9 @@ async fn run_guarded(
             } else {
                 "cancelled".into()
             };
-            let now = crate::engine::observe(&settings).await;
             Err(format!(
                 "stopped unexpectedly — {}; ({}); see the journal and `pgcutover status`",
-                crate::engine::summary(&settings, &now),
+                crate::engine::summary_now(&settings).await,
                 crate::text::clip(&what, 300)
             ))
         }

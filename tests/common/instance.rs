@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::migration::{Mig, Pair, ROLES, prepare_blue, seed};
+use super::migration::{Copy, Mig, Pair, ROLES, prepare_blue, seed};
 use super::writer::{TABLE, Writer};
 use super::*;
 
@@ -104,9 +104,9 @@ impl Instance {
     }
 }
 
-/// BLUE with three databases under writes, prepared with one config, copied, subscribed and
-/// started: replicating in each.
-pub fn replicating(others: &[&str], tps: u32) -> Instance {
+/// BLUE with three databases under writes, prepared with one config, copied (crash-consistent,
+/// then upgraded to 18 if asked), subscribed and started: replicating in each.
+pub fn replicating(others: &[&str], tps: u32, copy: Copy) -> Instance {
     let mut blue = Cluster::new("blue", &Bin::pg15());
     seed(&blue);
     for db in others {
@@ -137,8 +137,19 @@ pub fn replicating(others: &[&str], tps: u32) -> Instance {
     for db in &all {
         assert!(slots.contains(&format!("@{db}")), "{db}: {slots}");
     }
-    let green = blue.crash_copy("green");
-    let log = green.log.clone();
+    let (green, log) = match copy {
+        Copy::CrashConsistentThenUpgrade18 => {
+            let g15 = blue.crash_copy("green");
+            let log = g15.base().join("redo-of-restore.log");
+            std::fs::copy(&g15.log, &log).unwrap();
+            (g15.upgrade(&Bin::pg18()), log)
+        }
+        _ => {
+            let g = blue.crash_copy("green");
+            let log = g.log.clone();
+            (g, log)
+        }
+    };
     let mig = Mig::subscribe(
         Pair {
             blue,

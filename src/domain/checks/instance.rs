@@ -179,7 +179,7 @@ fn other_slots(out: &mut Out, input: &CheckInput, side: Side, serving: bool, liv
 
 /// How many databases are replicated, so how many subscriptions each side will hold: the
 /// listed ones, or for `all` those the serving side's inventory would select.
-fn replicated_count(input: &CheckInput, src: Side) -> i64 {
+pub(super) fn replicated_count(input: &CheckInput, src: Side) -> i64 {
     let n = match &input.names.databases {
         DatabaseSet::Dsn => 1,
         DatabaseSet::Listed(v) => v.len(),
@@ -547,6 +547,35 @@ mod tests {
             w.blocks() && w.finding.contains("5 subscription(s)"),
             "{w:?}"
         );
+        // a slot and a WAL sender per database on each side: 10 of each leave room for 5 on
+        // GREEN (none used) but not on BLUE with 7 slots and 7 senders taken by others
+        let (mut b5, g5) = (b.clone(), g.clone());
+        b5.server.replication_slots_used = 7;
+        b5.server.wal_senders_used = 7;
+        b5.slots.clear();
+        let c = checks_of(&names, (&b5, &inv), (&g5, &inv));
+        let sl = find(&c, "replication_slots_free", Side::Blue);
+        assert!(
+            sl.blocks()
+                && sl
+                    .finding
+                    .contains("3 of 10 replication slots free, 5 more needed"),
+            "{sl:?}"
+        );
+        assert!(sl.fix.contains("at least 12"), "{}", sl.fix);
+        assert!(find(&c, "wal_senders_free", Side::Blue).blocks());
+        assert!(find(&c, "replication_slots_free", Side::Green).ok);
+        assert!(find(&c, "wal_senders_free", Side::Green).ok);
+        // the migration's own slots, there already and streaming, are not needed again
+        for i in 0..5 {
+            let mut own = b.slots[0].clone();
+            own.name = names.for_database(&format!("db{i}")).slot;
+            own.active = true;
+            b5.slots.push(own);
+        }
+        let c = checks_of(&names, (&b5, &inv), (&g5, &inv));
+        assert!(find(&c, "replication_slots_free", Side::Blue).ok);
+        assert!(find(&c, "wal_senders_free", Side::Blue).ok);
     }
 
     #[test]
