@@ -151,29 +151,15 @@ pub fn phase(dbs: &[DbWatch]) -> Option<PhaseReport> {
     phase::combine(&reports)
 }
 
-/// The pair's checks: the first database's (the instance's findings read the same from each),
-/// then every other database's failing ones said of it, an instance-wide finding once.
+/// The pair's checks: every database's, as `checks::merge_databases` puts them together.
 pub fn checks(dbs: &[DbWatch]) -> Vec<Check> {
     let Some((first, rest)) = dbs.split_first() else {
         return Vec::new();
     };
-    let mut out = first.checks.clone();
-    for d in rest {
-        let prefix = db_prefix(Some(&d.name));
-        for c in d.checks.iter().filter(|c| !c.ok) {
-            let same = |m: &Check| m.id == c.id && m.side == c.side && m.finding == c.finding;
-            if let Some(m) = out.iter_mut().find(|m| same(m)) {
-                // the finding is the instance's; a failing one is kept failing
-                m.ok &= c.ok;
-                continue;
-            }
-            out.push(Check {
-                finding: format!("{prefix}{}", c.finding),
-                ..c.clone()
-            });
-        }
-    }
-    out
+    checks::merge_databases(
+        first.checks.clone(),
+        rest.iter().map(|d| (d.name.as_str(), d.checks.as_slice())),
+    )
 }
 
 /// Every database's sequences, each row named with its database.
@@ -230,8 +216,9 @@ pub(crate) mod tests {
     use crate::domain::phase::{Alarm, Phase};
     use crate::domain::testdata;
 
-    /// BLUE serving with `app` and `billing` each prepared; GREEN subscribed to `app` only.
-    pub(crate) fn two() -> (State, Live, Live) {
+    /// BLUE serving with `app` and `billing` each prepared; GREEN subscribed to `app` only; the
+    /// main readers have answered (`app`'s), `billing`'s not yet. Returns BLUE's reading.
+    pub(crate) fn two() -> (State, Live) {
         let mut names = testdata::names();
         names.databases = DatabaseSet::Listed(vec!["app".into(), "billing".into()]);
         let mut st = State::new(
@@ -258,10 +245,22 @@ pub(crate) mod tests {
         let mut g = testdata::with_sub(testdata::live(false), true, None);
         g.subscriptions[0].name = names.for_database("app").subscription;
         g.subscriptions[0].slot_name = Some(names.for_database("app").slot);
-        (st, b, g)
+        send(
+            &mut st,
+            Side::Blue,
+            None,
+            SampleData::Live(Ok(Box::new(b.clone()))),
+        );
+        send(
+            &mut st,
+            Side::Green,
+            None,
+            SampleData::Live(Ok(Box::new(g))),
+        );
+        (st, b)
     }
 
-    pub(crate) fn send(st: &mut State, side: Side, db: Option<&str>, data: SampleData) {
+    fn send(st: &mut State, side: Side, db: Option<&str>, data: SampleData) {
         update(
             st,
             Msg::Sample(Sample {
@@ -275,7 +274,7 @@ pub(crate) mod tests {
         );
     }
 
-    pub(crate) fn objects(l: &Live) -> SampleData {
+    fn objects(l: &Live) -> SampleData {
         SampleData::DbLive(Ok(Box::new(DbLive {
             subscriptions: l.subscriptions.clone(),
             publications: l.publications.clone(),
@@ -284,19 +283,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_pair_is_at_its_least_advanced_database_and_each_one_has_a_row() {
-        let (mut st, b, g) = two();
-        send(
-            &mut st,
-            Side::Blue,
-            None,
-            SampleData::Live(Ok(Box::new(b.clone()))),
-        );
-        send(
-            &mut st,
-            Side::Green,
-            None,
-            SampleData::Live(Ok(Box::new(g.clone()))),
-        );
+        let (mut st, b) = two();
         // billing's objects not read yet: connecting, no alarm says a side is down
         assert!(st.connecting(Side::Blue));
         assert!(
@@ -305,15 +292,7 @@ pub(crate) mod tests {
                 .iter()
                 .any(|a| matches!(a, Alarm::Unreachable { .. }))
         );
-        // billing: BLUE has its publication, GREEN no subscription yet
-        let bill_b = objects(&b);
-        send(&mut st, Side::Blue, Some("billing"), bill_b);
-        send(
-            &mut st,
-            Side::Green,
-            Some("billing"),
-            objects(&testdata::live(false)),
-        );
+        billing_unsubscribed(&mut st, &b);
         let app = &st.databases[0];
         let billing = &st.databases[1];
         assert_eq!(app.phase.phase, Phase::Replicating, "{:?}", app.phase);
@@ -344,6 +323,17 @@ pub(crate) mod tests {
         );
     }
 
+    /// `billing` read on both sides: BLUE has its publication, GREEN no subscription yet.
+    pub(crate) fn billing_unsubscribed(st: &mut State, b: &Live) {
+        send(st, Side::Blue, Some("billing"), objects(b));
+        send(
+            st,
+            Side::Green,
+            Some("billing"),
+            objects(&testdata::live(false)),
+        );
+    }
+
     /// Both databases subscribed on GREEN.
     pub(crate) fn subscribed_both(st: &mut State, b: &Live) {
         let mut gb = testdata::with_sub(testdata::live(false), true, None);
@@ -354,20 +344,8 @@ pub(crate) mod tests {
     }
 
     /// `app`'s sequence equal on both sides, `billing`'s behind on GREEN.
-    pub(crate) fn with_sequences() -> (State, Live, Live) {
-        let (mut st, b, g) = two();
-        send(
-            &mut st,
-            Side::Blue,
-            None,
-            SampleData::Live(Ok(Box::new(b.clone()))),
-        );
-        send(
-            &mut st,
-            Side::Green,
-            None,
-            SampleData::Live(Ok(Box::new(g.clone()))),
-        );
+    pub(crate) fn with_sequences() -> State {
+        let (mut st, _) = two();
         let seq = |name: &str, v: i64| SequenceValue {
             sequence: crate::domain::observed::QualName {
                 schema: "public".into(),
@@ -401,12 +379,12 @@ pub(crate) mod tests {
             Some("billing"),
             SampleData::Sequences(Ok(vec![seq("invoices_id_seq", 3)])),
         );
-        (st, b, g)
+        st
     }
 
     #[test]
     fn sequences_of_every_database_are_named_with_it() {
-        let (st, _, _) = with_sequences();
+        let st = with_sequences();
         let rows: Vec<(&str, Option<i128>)> = st
             .sequences
             .iter()

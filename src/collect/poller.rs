@@ -33,103 +33,74 @@ pub struct Sample {
     pub data: SampleData,
 }
 
-/// Poll until the receiver is dropped.
-pub fn spawn(mut reader: PgReader, poll: PollSettings, tx: mpsc::Sender<Sample>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let side = reader.side();
-        let mut tick = tokio::time::interval(poll.interval);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let mut n: u64 = 0;
-        loop {
-            tick.tick().await;
-            let live = reader
-                .live()
-                .await
-                .map(Box::new)
-                .map_err(|e| crate::format::report_chain(&e));
-            let live_ok = live.is_ok();
-            let send = |data| Sample {
-                side,
-                db: None,
-                at: SystemTime::now(),
-                data,
-            };
-            if tx.send(send(SampleData::Live(live))).await.is_err() {
-                return;
-            }
-            // The slow reads run on schedule, and also right after a failure clears, so a side
-            // that comes back is fully known again at once.
-            if live_ok && n.is_multiple_of(u64::from(poll.inventory_every)) {
-                let inv = reader
-                    .inventory()
-                    .await
-                    .map(Box::new)
-                    .map_err(|e| crate::format::report_chain(&e));
-                if tx.send(send(SampleData::Inventory(inv))).await.is_err() {
-                    return;
-                }
-                let cat = reader
-                    .catalog()
-                    .await
-                    .map(Box::new)
-                    .map_err(|e| crate::format::report_chain(&e));
-                if tx.send(send(SampleData::Catalog(cat))).await.is_err() {
-                    return;
-                }
-            }
-            n = if live_ok { n + 1 } else { 0 };
-        }
-    })
+/// Poll the main database until the receiver is dropped.
+pub fn spawn(reader: PgReader, poll: PollSettings, tx: mpsc::Sender<Sample>) -> JoinHandle<()> {
+    tokio::spawn(run(reader, None, poll, tx))
 }
 
 /// Poll one more replicated database until the receiver is dropped: its own objects every
 /// interval, its sequences and catalogue on the slow schedule, over its one connection.
 pub fn spawn_database(
-    mut reader: PgReader,
+    reader: PgReader,
     db: String,
     poll: PollSettings,
     tx: mpsc::Sender<Sample>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let side = reader.side();
-        let mut tick = tokio::time::interval(poll.interval);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let mut n: u64 = 0;
-        loop {
-            tick.tick().await;
-            let send = |data| Sample {
-                side,
-                db: Some(db.clone()),
-                at: SystemTime::now(),
-                data,
+    tokio::spawn(run(reader, Some(db), poll, tx))
+}
+
+fn text<T>(r: color_eyre::eyre::Result<T>) -> Result<T, String> {
+    r.map_err(|e| crate::format::report_chain(&e))
+}
+
+/// The poll loop: the main database's live facts, or one more database's objects, every
+/// interval; then its inventory (or sequences) and catalogue on schedule.
+async fn run(
+    mut reader: PgReader,
+    db: Option<String>,
+    poll: PollSettings,
+    tx: mpsc::Sender<Sample>,
+) {
+    let side = reader.side();
+    let mut tick = tokio::time::interval(poll.interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        let send = |data| Sample {
+            side,
+            db: db.clone(),
+            at: SystemTime::now(),
+            data,
+        };
+        let (fast, live_ok) = if db.is_some() {
+            let r = text(reader.database_live().await.map(Box::new));
+            let ok = r.is_ok();
+            (SampleData::DbLive(r), ok)
+        } else {
+            let r = text(reader.live().await.map(Box::new));
+            let ok = r.is_ok();
+            (SampleData::Live(r), ok)
+        };
+        if tx.send(send(fast)).await.is_err() {
+            return;
+        }
+        // The slow reads run on schedule, and also right after a failure clears, so a side
+        // that comes back is fully known again at once.
+        if live_ok && n.is_multiple_of(u64::from(poll.inventory_every)) {
+            let slow = if db.is_some() {
+                SampleData::Sequences(text(reader.sequences().await))
+            } else {
+                SampleData::Inventory(text(reader.inventory().await.map(Box::new)))
             };
-            let live = reader
-                .database_live()
-                .await
-                .map(Box::new)
-                .map_err(|e| crate::format::report_chain(&e));
-            let live_ok = live.is_ok();
-            if tx.send(send(SampleData::DbLive(live))).await.is_err() {
+            if tx.send(send(slow)).await.is_err() {
                 return;
             }
-            if live_ok && n.is_multiple_of(u64::from(poll.inventory_every)) {
-                let seq = reader
-                    .sequences()
-                    .await
-                    .map_err(|e| crate::format::report_chain(&e));
-                if tx.send(send(SampleData::Sequences(seq))).await.is_err() {
-                    return;
-                }
-                let cat = reader
-                    .catalog()
-                    .await
-                    .map(Box::new)
-                    .map_err(|e| crate::format::report_chain(&e));
-                if tx.send(send(SampleData::Catalog(cat))).await.is_err() {
-                    return;
-                }
+            let cat = SampleData::Catalog(text(reader.catalog().await.map(Box::new)));
+            if tx.send(send(cat)).await.is_err() {
+                return;
             }
-            n = if live_ok { n + 1 } else { 0 };
         }
-    })
+        n = if live_ok { n + 1 } else { 0 };
+    }
 }

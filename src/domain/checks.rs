@@ -127,6 +127,30 @@ pub fn assess(
     (phase, checks)
 }
 
+/// Several replicated databases' checks as one list: the first database's all (the instance's
+/// findings read the same from each), then every other database's failing ones said of it
+/// (`[db] `), a finding already listed kept once, failing if any database fails it.
+pub fn merge_databases<'a>(
+    mut first: Vec<Check>,
+    others: impl IntoIterator<Item = (&'a str, &'a [Check])>,
+) -> Vec<Check> {
+    for (db, checks) in others {
+        let prefix = super::names::db_prefix(Some(db));
+        for c in checks.iter().filter(|c| !c.ok) {
+            let same = |m: &Check| m.id == c.id && m.side == c.side && m.finding == c.finding;
+            if let Some(m) = first.iter_mut().find(|m| same(m)) {
+                m.ok &= c.ok;
+                continue;
+            }
+            first.push(Check {
+                finding: format!("{prefix}{}", c.finding),
+                ..c.clone()
+            });
+        }
+    }
+    first
+}
+
 pub fn run(input: &CheckInput) -> Vec<Check> {
     let mut out = Out(Vec::new());
     for side in Side::BOTH {

@@ -96,22 +96,13 @@ pub fn merge_databases(first: (&str, Status), others: Vec<(String, Status)>) -> 
         }));
     }
     st.databases = databases;
-    for (db, o) in others {
-        let prefix = crate::domain::names::db_prefix(Some(&db));
-        for c in o.checks.into_iter().filter(|c| !c.ok) {
-            // an instance-wide finding reads the same from every database: once
-            if st
-                .checks
-                .iter()
-                .any(|m| m.id == c.id && m.side == c.side && m.finding == c.finding)
-            {
-                continue;
-            }
-            st.checks.push(Check {
-                finding: format!("{prefix}{}", c.finding),
-                ..c
-            });
-        }
+    st.checks = checks::merge_databases(
+        std::mem::take(&mut st.checks),
+        others
+            .iter()
+            .map(|(db, o)| (db.as_str(), o.checks.as_slice())),
+    );
+    for (_, o) in others {
         for sl in o.slots {
             if !st
                 .slots

@@ -751,3 +751,51 @@ fn other_slots_on_the_serving_side_show_with_their_lag() {
     assert!(out.contains("│switch "), "{out}");
     insta::assert_snapshot!("other_slots_80x24", out);
 }
+
+/// The same frame as text with one panel shown (below the wide layout's width).
+fn panel(st: &mut State, p: Panel) -> String {
+    st.focus = p;
+    render(st, &Theme::dark(), 110, 30)
+}
+
+#[test]
+fn replication_shows_a_row_per_database_the_troubled_one_first() {
+    use crate::app::databases::tests::{billing_unsubscribed, subscribed_both, two};
+    let (mut st, b) = two();
+    billing_unsubscribed(&mut st, &b);
+    let t = panel(&mut st, Panel::Replication);
+    let row = |db: &str| {
+        t.lines()
+            .position(|l| l.contains(&format!("│{db} ")))
+            .unwrap_or_else(|| panic!("no row for {db} in {t}"))
+    };
+    assert!(
+        row("billing") < row("app"),
+        "billing is not subscribed: first\n{t}"
+    );
+    let billing = t.lines().nth(row("billing")).unwrap();
+    assert!(
+        billing.contains("no subscription") && billing.contains("slot inactive"),
+        "{billing}"
+    );
+    subscribed_both(&mut st, &b);
+    let t = panel(&mut st, Panel::Replication);
+    for db in ["app", "billing"] {
+        assert!(
+            t.lines()
+                .any(|l| l.contains(&format!("│{db} ")) && l.contains("✓ streaming")),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn sequences_are_named_with_their_database_the_one_behind_first() {
+    let mut st = crate::app::databases::tests::with_sequences();
+    let t = panel(&mut st, Panel::Sequences);
+    let at = |s: &str| t.find(s).unwrap_or_else(|| panic!("{s} in {t}"));
+    assert!(
+        at("[billing] public.invoices_id_seq") < at("[app] public.orders_id_seq"),
+        "{t}"
+    );
+}

@@ -189,8 +189,12 @@ pub async fn step(
     p: &mut Progress,
     ctx: &Ctx<'_>,
 ) -> Result<String> {
-    let db = dbs.of(step)?;
     let id = step.id;
+    if runs_alongside(id) {
+        before_alongside(step, p);
+        return alongside(step, action, settings, dbs, p, ctx).await;
+    }
+    let db = dbs.of(step)?;
     match id {
         StepId::TrafficPause => traffic::pause(step, settings, &mut p.traffic, ctx).await,
         StepId::TrafficResume => traffic::resume(step, settings, &mut p.traffic, ctx).await,
@@ -213,15 +217,12 @@ pub async fn step(
             p.window_ms = Some(ms);
             Ok(format!("{} serves; window {ms:.1} ms", dbs.t.side.upper()))
         }
-        _ => {
-            before_alongside(step, p);
-            alongside(step, action, settings, dbs, p, ctx).await
-        }
+        other => bail!("internal: step {other} changes the progress but has no handler"),
     }
 }
 
-/// Whether a step only reads the progress, so that each database's copy of it can run at the
-/// same time as the others'.
+/// Whether a step only reads the progress (`alongside` runs it), so that each database's copy
+/// of it can run at the same time as the others'; the others are `step`'s own.
 pub fn runs_alongside(id: StepId) -> bool {
     !matches!(
         id,
