@@ -133,32 +133,13 @@ async fn main() {
         rtt.push(t.elapsed());
     }
     // server-side time of the prepared statement, as the poller runs it (plan cached)
-    let (client, conn) = tokio_postgres::connect(&blue.dsn(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
     let live_sql = pgcutover::collect::queries::live(150000, true);
-    client
-        .batch_execute(&format!("PREPARE live(text[], text) AS {live_sql}"))
-        .await
-        .unwrap();
-    let mut server = Vec::new();
-    for i in 0..60 {
-        let rows = client
-            .simple_query("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE live('{app}', NULL)")
-            .await
-            .unwrap();
-        let text = rows.iter().find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        });
-        let v: serde_json::Value = serde_json::from_str(&text.unwrap()).unwrap();
-        if i >= 10 {
-            server.push(Duration::from_secs_f64(
-                v[0]["Execution Time"].as_f64().unwrap() / 1000.0,
-            ));
-        }
-    }
+    let server = prepared_server_times(
+        &blue.dsn(),
+        &format!("PREPARE live(text[], text) AS {live_sql}"),
+        "live('{app}', NULL)",
+    )
+    .await;
     println!("live poll (one statement, one round trip):");
     println!(
         "  server-side (EXPLAIN ANALYZE EXECUTE, prepared): {}",
@@ -176,6 +157,34 @@ async fn main() {
     }
     println!("inventory poll ({tables} tables): {}", stats(inv));
     databases_poll(&blue, &s, &mut b).await;
+}
+
+/// The server-side time of a prepared statement (`prepare`), executed as `execute` 60 times on
+/// one connection, the first 10 left out (plan and caches warm, as in the poller).
+async fn prepared_server_times(dsn: &str, prepare: &str, execute: &str) -> Vec<Duration> {
+    let (client, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(prepare).await.unwrap();
+    let mut server = Vec::new();
+    for i in 0..60 {
+        let rows = client
+            .simple_query(&format!("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {execute}"))
+            .await
+            .unwrap();
+        let text = rows.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+        let v: serde_json::Value = serde_json::from_str(&text.unwrap()).unwrap();
+        if i >= 10 {
+            server.push(Duration::from_secs_f64(
+                v[0]["Execution Time"].as_f64().unwrap() / 1000.0,
+            ));
+        }
+    }
+    server
 }
 
 /// One poll of a side with 5 replicated databases: the main live query and 4 objects-only
@@ -214,32 +223,13 @@ async fn databases_poll(blue: &Cluster, s: &pgcutover::config::Settings, b: &mut
         cycle.push(t.elapsed());
     }
     // server-side, prepared on a connection kept open, as the poller runs it
-    let (client, conn) = tokio_postgres::connect(&blue.dsn_for(&names[0]), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
     let sql = pgcutover::collect::queries::database_live(150000, true);
-    client
-        .batch_execute(&format!("PREPARE db_live AS {sql}"))
-        .await
-        .unwrap();
-    let mut server = Vec::new();
-    for i in 0..60 {
-        let rows = client
-            .simple_query("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE db_live")
-            .await
-            .unwrap();
-        let text = rows.iter().find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        });
-        let v: serde_json::Value = serde_json::from_str(&text.unwrap()).unwrap();
-        if i >= 10 {
-            server.push(Duration::from_secs_f64(
-                v[0]["Execution Time"].as_f64().unwrap() / 1000.0,
-            ));
-        }
-    }
+    let server = prepared_server_times(
+        &blue.dsn_for(&names[0]),
+        &format!("PREPARE db_live AS {sql}"),
+        "db_live",
+    )
+    .await;
     println!("5 replicated databases, one poll of a side:");
     println!(
         "  one more database's query, server-side (prepared): {}",

@@ -160,37 +160,9 @@ fn three_databases_15_to_18_killed_mid_switch_a_rerun_converges() {
     let mut serving = "blue";
     let mut killed = 0;
     for step in POINTS {
-        let action = if serving == "blue" {
-            "cutover"
-        } else {
-            "rollback"
-        };
-        let r = m.pgc_steady(
-            Some(("PGCUTOVER_TEST_ABORT_AFTER", step)),
-            &["run", action, "--yes"],
-        );
-        if r.code == -1 {
-            killed += 1;
-        } else {
-            assert_eq!(
-                r.code, 0,
-                "{action} killed after {step}: {}\n{}",
-                r.stdout, r.stderr
-            );
-        }
-        let r = m.pgc_steady(None, &["run", action, "--yes", "--json"]);
-        assert_eq!(
-            r.code, 0,
-            "rerun of {action} after {step}: {}\n{}",
-            r.stdout, r.stderr
-        );
-        serving = if serving == "blue" { "green" } else { "blue" };
-        m.wait_phase(if serving == "green" {
-            "cut_over"
-        } else {
-            "rolled_back"
-        });
-        m.assert_serving(serving);
+        let (was_killed, _, now) = m.switch_killed_after(serving, step);
+        killed += usize::from(was_killed);
+        serving = now;
         let v = m.status();
         assert!(
             v["databases"]
@@ -201,7 +173,7 @@ fn three_databases_15_to_18_killed_mid_switch_a_rerun_converges() {
             "every database in the same phase after the rerun: {v}"
         );
         inst.assert_lossless(serving, true);
-        eprintln!("{action}: killed after {step}, rerun converged");
+        eprintln!("killed after {step}, rerun converged: {serving} serves");
     }
     // mark_rollback runs in a rollback only; every other point kills its run
     assert!(killed >= POINTS.len() - 1, "only {killed} runs were killed");

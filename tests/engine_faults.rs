@@ -97,40 +97,10 @@ fn killed_after_any_step_a_rerun_converges_without_loss() {
     // same action is run again and must finish the switch with nothing lost or doubled.
     for direction in ["cutover", "rollback"] {
         for step in CUTOVER_STEPS {
-            let action = if serving == "blue" {
-                "cutover"
-            } else {
-                "rollback"
-            };
-            let r = m.pgc_steady(
-                Some(("PGCUTOVER_TEST_ABORT_AFTER", step)),
-                &["run", action, "--yes"],
-            );
-            if r.code == -1 {
-                killed += 1;
-            } else {
-                // the step was not needed in this run (e.g. already armed): it simply finished
-                assert_eq!(
-                    r.code, 0,
-                    "{action} with abort after {step}: {}\n{}",
-                    r.stdout, r.stderr
-                );
-            }
-            let r = m.pgc_steady(None, &["run", action, "--yes", "--json"]);
-            assert_eq!(
-                r.code, 0,
-                "rerun of {action} after {step}: {}\n{}",
-                r.stdout, r.stderr
-            );
-            let out = r.json()["outcome"].as_str().unwrap().to_string();
+            let (was_killed, out, now) = m.switch_killed_after(serving, step);
+            killed += usize::from(was_killed);
             assert!(out == "done" || out == "nothing_to_do", "{out}");
-            serving = if serving == "blue" { "green" } else { "blue" };
-            m.wait_phase(if serving == "green" {
-                "cut_over"
-            } else {
-                "rolled_back"
-            });
-            m.assert_serving(serving);
+            serving = now;
             m.assert_lossless(serving, true);
             eprintln!("{direction} round: killed after {step}, rerun {out}");
         }

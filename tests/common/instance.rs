@@ -4,23 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::migration::{Copy, Mig, Pair, ROLES, prepare_blue, seed};
+use super::migration::{APP_SCHEMA, Copy, Mig, Pair, ROLES, prepare_blue, seed};
 use super::writer::{TABLE, Writer};
 use super::*;
 
 pub const OTHERS: [&str; 2] = ["billing", "Ünïcode \"db\""];
-
-/// The app's schema in a database other than `appdb` (the roles are the instance's).
-const SCHEMA: &str = r#"
-CREATE SCHEMA "Ünïcode";
-CREATE TABLE "Ünïcode"."Order Items" (id bigserial PRIMARY KEY, note text, by_role text, at timestamptz DEFAULT now());
-CREATE TABLE items (id serial PRIMARY KEY, note text);
-CREATE SEQUENCE "Ünïcode"."Invoice No" START 1000;
-SELECT nextval('"Ünïcode"."Invoice No"');
-GRANT USAGE ON SCHEMA "Ünïcode" TO app, "Weird ""App""";
-GRANT ALL ON ALL TABLES IN SCHEMA "Ünïcode", public TO app, "Weird ""App""";
-GRANT ALL ON ALL SEQUENCES IN SCHEMA "Ünïcode", public TO app, "Weird ""App""";
-"#;
 
 fn databases_toml(list: &[&str]) -> String {
     let names: Vec<String> = list.iter().map(|d| toml_str(d)).collect();
@@ -111,7 +99,7 @@ pub fn replicating(others: &[&str], tps: u32, copy: Copy) -> Instance {
     seed(&blue);
     for db in others {
         blue.sql(&format!("CREATE DATABASE {}", pgcutover::sql::ident(db)));
-        blue.try_sql_db(db, SCHEMA).unwrap();
+        blue.try_sql_db(db, APP_SCHEMA).unwrap();
     }
     let ports = Arc::new(Mutex::new(vec![blue.port]));
     let app = Writer::start(ports.clone(), &ROLES, tps);

@@ -21,11 +21,8 @@ pub struct Mig {
     pub env: Vec<(String, String)>,
 }
 
-pub fn seed(blue: &Cluster) {
-    blue.sql(
-        r#"
-CREATE ROLE app LOGIN;
-CREATE ROLE "Weird ""App""" LOGIN;
+/// The app's schema in a database (the roles are the instance's: `seed` makes them).
+pub const APP_SCHEMA: &str = r#"
 CREATE SCHEMA "Ünïcode";
 CREATE TABLE "Ünïcode"."Order Items" (id bigserial PRIMARY KEY, note text, by_role text, at timestamptz DEFAULT now());
 CREATE TABLE items (id serial PRIMARY KEY, note text);
@@ -34,8 +31,15 @@ SELECT nextval('"Ünïcode"."Invoice No"');
 GRANT USAGE ON SCHEMA "Ünïcode" TO app, "Weird ""App""";
 GRANT ALL ON ALL TABLES IN SCHEMA "Ünïcode", public TO app, "Weird ""App""";
 GRANT ALL ON ALL SEQUENCES IN SCHEMA "Ünïcode", public TO app, "Weird ""App""";
-"#,
-    );
+"#;
+
+pub fn seed(blue: &Cluster) {
+    blue.sql(&format!(
+        r#"
+CREATE ROLE app LOGIN;
+CREATE ROLE "Weird ""App""" LOGIN;
+{APP_SCHEMA}"#
+    ));
 }
 
 /// `app_roles = [...]` of [`ROLES`], as the configurations write it.
@@ -263,6 +267,44 @@ impl Mig {
                 }
             },
         )
+    }
+
+    /// The switch away from `serving`, killed (like kill -9) right after `step`, then run again:
+    /// the rerun must finish it, and the other side serves. Returns whether the first run was
+    /// killed (a step that run did not need lets it finish), the rerun's outcome and the side
+    /// that serves now.
+    pub fn switch_killed_after(&self, serving: &str, step: &str) -> (bool, String, &'static str) {
+        let (action, now) = if serving == "blue" {
+            ("cutover", "green")
+        } else {
+            ("rollback", "blue")
+        };
+        let r = self.pgc_steady(
+            Some(("PGCUTOVER_TEST_ABORT_AFTER", step)),
+            &["run", action, "--yes"],
+        );
+        let killed = r.code == -1;
+        if !killed {
+            assert_eq!(
+                r.code, 0,
+                "{action} with abort after {step}: {}\n{}",
+                r.stdout, r.stderr
+            );
+        }
+        let r = self.pgc_steady(None, &["run", action, "--yes", "--json"]);
+        assert_eq!(
+            r.code, 0,
+            "rerun of {action} after {step}: {}\n{}",
+            r.stdout, r.stderr
+        );
+        let out = r.json()["outcome"].as_str().unwrap().to_string();
+        self.wait_phase(if now == "green" {
+            "cut_over"
+        } else {
+            "rolled_back"
+        });
+        self.assert_serving(now);
+        (killed, out, now)
     }
 
     pub fn pgc(&self, args: &[&str]) -> Run {
