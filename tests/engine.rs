@@ -214,3 +214,74 @@ fn a_carried_slot_starts_on_green_at_the_switch_point() {
     );
     m.assert_lossless("green", true);
 }
+
+/// `[cutover] move_pg_cron`: BLUE's active pg_cron jobs are paused inside the window and the
+/// same jobs activated on GREEN before it serves (and not sent back to BLUE by the reverse
+/// path); an undone window puts them back; a rerun after a kill between the two finds the jobs
+/// in the journal; a rollback moves them back.
+#[test]
+fn pg_cron_jobs_move_with_the_traffic() {
+    let m = Mig::replicating_set_up(Copy::BaseBackup, "move_pg_cron = true", &|blue| {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(blue.data.join("postgresql.conf"))
+            .and_then(|mut f| {
+                f.write_all(
+                    b"\nshared_preload_libraries = 'pg_cron'\ncron.database_name = 'appdb'\n",
+                )
+            })
+            .unwrap();
+        blue.restart();
+        blue.sql("CREATE EXTENSION pg_cron");
+        // yearly: no job runs during the test
+        blue.sql("SELECT cron.schedule('nightly', '0 0 1 1 *', 'SELECT 1')");
+        blue.sql("SELECT cron.schedule('kept off', '0 0 1 1 *', 'SELECT 2')");
+        blue.sql("UPDATE cron.job SET active = false WHERE jobname = 'kept off'");
+    });
+    let jobs = |c: &common::Cluster| {
+        c.sql("SELECT string_agg(jobname || '=' || active, ',' ORDER BY jobname) FROM cron.job")
+            .trim()
+            .to_string()
+    };
+    let plan = m.pgc_steady(None, &["plan", "cutover", "--json"]).json();
+    let text = plan.to_string();
+    assert!(
+        text.contains("UPDATE cron.job SET active = false"),
+        "{text}"
+    );
+    assert!(text.contains("ARRAY[<jobs paused on BLUE>]"), "{text}");
+
+    // a window that fails after the jobs moved: BLUE runs them again
+    let r = m.pgc_steady(
+        Some(("PGCUTOVER_TEST_JOURNAL_FULL_AT", "sequences")),
+        &["run", "cutover", "--yes", "--json"],
+    );
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    let state = r.json()["state"].as_str().unwrap().to_string();
+    assert!(state.contains("BLUE serves again"), "{state}");
+    assert!(state.contains("active again on BLUE"), "{state}");
+    assert_eq!(jobs(&m.blue), "kept off=false,nightly=true");
+    m.wait_phase("replicating");
+
+    // killed between the pause and the activation: the rerun activates them on GREEN
+    let (killed, _, _) = m.switch_killed_after("blue", "cron_pause");
+    assert!(killed, "the run was killed after cron_pause");
+    assert_eq!(jobs(&m.green), "kept off=false,nightly=true");
+    m.assert_lossless("green", true);
+    // the reverse path, past the activation by now, did not bring it to BLUE
+    assert_eq!(jobs(&m.blue), "kept off=false,nightly=false");
+    let journal = std::fs::read_to_string(&m.journal).unwrap();
+    assert!(journal.contains(r#""event":"cron_paused""#), "{journal}");
+    assert!(
+        journal.contains("paused by an earlier run and not moved"),
+        "the rerun took the jobs from the journal"
+    );
+    assert!(journal.contains("activated 1 job(s): 1"), "{journal}");
+
+    m.switch("rollback");
+    m.wait_phase("rolled_back");
+    m.assert_lossless("blue", true);
+    assert_eq!(jobs(&m.blue), "kept off=false,nightly=true");
+    assert_eq!(jobs(&m.green), "kept off=false,nightly=false");
+}

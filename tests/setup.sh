@@ -18,6 +18,7 @@ apt_missing=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || apt_missing+=(postgresql-15 postgresql-client-15)
 command -v tmux >/dev/null || apt_missing+=(tmux)
 [ -x /usr/sbin/pgbouncer ] || apt_missing+=(pgbouncer)
+[ -f /usr/share/postgresql/15/extension/pg_cron.control ] || apt_missing+=(postgresql-15-cron)
 command -v python3 >/dev/null || apt_missing+=(python3 python3-venv)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "setup: installing ${apt_missing[*]}"

@@ -101,7 +101,8 @@ SELECT json_build_object(
     'user', current_user,
     'prepared_xacts', (SELECT count(*) FROM pg_prepared_xacts),
     'max_logical_replication_workers', current_setting('max_logical_replication_workers')::bigint,
-    'max_worker_processes', current_setting('max_worker_processes')::bigint),
+    'max_worker_processes', current_setting('max_worker_processes')::bigint,
+    'cron_database', current_setting('cron.database_name', true)),
   'open_xacts', ({OPEN_XACTS}),
   'slots', (SELECT coalesce(json_agg(json_build_object(
       'name', slot_name, 'plugin', plugin, 'slot_type', slot_type, 'database', database,

@@ -140,6 +140,8 @@ pub(super) struct CutoverFile {
     pub fence_grace_ms: Option<Spanned<u64>>,
     /// Other logical slots to create on the target inside the window, for their consumers.
     pub carry_slots: Option<Spanned<Vec<String>>>,
+    /// Pause pg_cron's active jobs on the source at the fence and activate them on the target.
+    pub move_pg_cron: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -129,6 +129,9 @@ pub struct CutoverSettings {
     /// Other logical slots (CDC, DMS) the switch creates on the target inside the window, so
     /// their consumers resume there from the switch point.
     pub carry_slots: Vec<String>,
+    /// pg_cron's jobs move with the traffic: the switch pauses the source's active jobs inside
+    /// the window and activates the same jobs on the target before it serves.
+    pub move_pg_cron: bool,
 }
 
 /// Where `start` reads GREEN's `redo done at` line from.

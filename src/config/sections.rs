@@ -378,6 +378,7 @@ pub(super) fn cutover(c: &CutoverFile, p: &Place<'_>) -> Result<CutoverSettings>
     };
     let cutover = CutoverSettings {
         carry_slots,
+        move_pg_cron: c.move_pg_cron.unwrap_or(false),
         max_lag_bytes,
         steady_samples: steady_samples.try_into().unwrap_or(usize::MAX),
         sample_interval: Duration::from_millis(sample_interval),

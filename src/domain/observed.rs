@@ -68,6 +68,9 @@ pub struct Server {
     /// Background workers of every kind; the apply workers and their launcher are among them.
     #[serde(default)]
     pub max_worker_processes: Option<i64>,
+    /// pg_cron's database (`cron.database_name`), when pg_cron is loaded: its jobs live there.
+    #[serde(default)]
+    pub cron_database: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

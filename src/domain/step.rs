@@ -42,6 +42,10 @@ step_ids! {
     // fence and unfence, alone or as the edges of the switch window
     Fence = "fence",
     Unfence = "unfence",
+    /// `[cutover] move_pg_cron`: the source's active pg_cron jobs paused in the window …
+    CronPause = "cron_pause",
+    /// … and the same jobs activated on the target before it serves.
+    CronResume = "cron_resume",
     // cutover and rollback, before the window
     SyncCommit = "sync_commit",
     ResumeForward = "resume_forward",
@@ -76,6 +80,8 @@ step_ids! {
     UndoUnfenceSource = "undo_unfence_source",
     UndoEnableForward = "undo_enable_forward",
     UndoDisarm = "undo_disarm",
+    /// The pg_cron jobs the window moved put back: paused on the target, active on the source.
+    UndoCron = "undo_cron",
     UndoResumeTraffic = "undo_resume_traffic",
     /// The router's command failed after the unfence: the target fenced again and read for writes.
     UndoTargetWrites = "undo_target_writes",
@@ -108,6 +114,8 @@ impl StepId {
                 | StepId::FenceGreen
                 | StepId::Fence
                 | StepId::Unfence
+                | StepId::CronPause
+                | StepId::CronResume
                 | StepId::TrafficPause
                 | StepId::PreparedXacts
                 | StepId::SourceLsn

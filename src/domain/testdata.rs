@@ -32,6 +32,7 @@ pub fn live(login: bool) -> Live {
             prepared_xacts: 0,
             max_logical_replication_workers: Some(4),
             max_worker_processes: Some(8),
+            cron_database: None,
         },
         slots: vec![],
         subscriptions: vec![],

@@ -131,7 +131,83 @@ impl Journal {
     }
 }
 
+/// The ids an unsettled `paused` record lists: the last `paused` record of `side` in the
+/// journal at `path` with no `settled` record of that side after it. A journal that cannot be
+/// read, or a line that is not a record, counts as none.
+pub fn unsettled(path: &Path, paused: &str, settled: &str, side: Side) -> Vec<i64> {
+    use std::io::BufRead;
+    #[derive(serde::Deserialize)]
+    struct Line {
+        event: String,
+        side: Option<Side>,
+        result: Option<String>,
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let mut last = Vec::new();
+    for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+        let Ok(rec) = serde_json::from_str::<Line>(&line) else {
+            continue;
+        };
+        if rec.side != Some(side) {
+            continue;
+        }
+        if rec.event == paused {
+            last = rec
+                .result
+                .and_then(|r| serde_json::from_str(&r).ok())
+                .unwrap_or_default();
+        } else if rec.event == settled {
+            last.clear();
+        }
+    }
+    last
+}
+
 /// The default journal: `$XDG_STATE_HOME/pgcutover/journal.jsonl`.
 pub fn default_path() -> Option<PathBuf> {
     crate::config::state_dir().map(|d| d.join("journal.jsonl"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsettled_pause_is_the_last_one_of_its_side_not_settled_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut j = Journal::open(&path, "cutover").unwrap();
+        let mut rec = |event, side, result| {
+            j.write(Record {
+                event,
+                side: Some(side),
+                result,
+                ..Default::default()
+            })
+            .unwrap();
+        };
+        let un = |side| unsettled(&path, "cron_paused", "cron_settled", side);
+        assert!(un(Side::Blue).is_empty(), "nothing journaled");
+        rec("cron_paused", Side::Blue, Some("[1, 3]"));
+        rec("cron_settled", Side::Blue, None);
+        assert!(un(Side::Blue).is_empty(), "settled");
+        rec("cron_paused", Side::Blue, Some("[4]"));
+        rec("step_started", Side::Blue, Some("fence"));
+        // a rollback's pause on the other side is another matter
+        rec("cron_settled", Side::Green, None);
+        assert_eq!(un(Side::Blue), vec![4]);
+        assert!(un(Side::Green).is_empty());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"not json\n{\"event\":\"cron_paused\"}\n"))
+            .unwrap();
+        assert_eq!(
+            un(Side::Blue),
+            vec![4],
+            "lines that are no record are skipped"
+        );
+    }
 }

@@ -319,6 +319,36 @@ pub fn setval_batch(values: &[(QualName, i64)]) -> Stmt {
 
 /// The user sequences a role may read, and (per batch of oids) their values.
 /// Every sequence of the database with whether this role may read it.
+/// Whether pg_cron's job table is in this database (`cron.database_name`).
+pub fn cron_table() -> Stmt {
+    Stmt::new("SELECT to_regclass('cron.job') IS NOT NULL")
+}
+
+/// The source's active jobs: the ones the switch pauses, read before anything changes so that
+/// an undo knows them even if the pause's answer is lost.
+pub fn cron_active_jobs() -> Stmt {
+    Stmt::new("SELECT jobid FROM cron.job WHERE active ORDER BY jobid")
+}
+
+/// `active` set for exactly these jobs (by the session, so pg_cron's trigger reloads its job
+/// list); returns the jobs it changed.
+pub fn cron_set_active(jobs: &[i64], active: bool) -> Stmt {
+    let ids: Vec<String> = jobs.iter().map(i64::to_string).collect();
+    Stmt::new(format!(
+        "UPDATE cron.job SET active = {active} WHERE jobid = ANY (ARRAY[{}]::bigint[]) AND active <> {active} RETURNING jobid",
+        ids.join(", ")
+    ))
+}
+
+/// Which of these jobs are active.
+pub fn cron_which_active(jobs: &[i64]) -> Stmt {
+    let ids: Vec<String> = jobs.iter().map(i64::to_string).collect();
+    Stmt::new(format!(
+        "SELECT jobid FROM cron.job WHERE jobid = ANY (ARRAY[{}]::bigint[]) AND active ORDER BY jobid",
+        ids.join(", ")
+    ))
+}
+
 pub fn sequence_list() -> Stmt {
     Stmt::new(crate::collect::queries::sequence_list())
 }

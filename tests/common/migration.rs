@@ -111,7 +111,17 @@ impl Mig {
         tps: u32,
         more: &dyn Fn(&Cluster),
     ) -> Mig {
-        let m = Mig::subscribed_at(copy, extra_config, tps, more);
+        let m = Mig::subscribed_at(copy, extra_config, tps, &|c: &mut Cluster| more(c));
+        let r = m.pgc(&["run", "start", "--yes"]);
+        assert_eq!(r.code, 0, "start: {}\n{}", r.stdout, r.stderr);
+        m.wait_phase("replicating");
+        m
+    }
+
+    /// The same with BLUE set up by `setup` (which may change its configuration and restart
+    /// it) before the writer starts.
+    pub fn replicating_set_up(copy: Copy, extra_config: &str, setup: &dyn Fn(&mut Cluster)) -> Mig {
+        let m = Mig::subscribed_at(copy, extra_config, 150, setup);
         let r = m.pgc(&["run", "start", "--yes"]);
         assert_eq!(r.code, 0, "start: {}\n{}", r.stdout, r.stderr);
         m.wait_phase("replicating");
@@ -120,13 +130,13 @@ impl Mig {
 
     /// The same, up to `subscribe`: the subscription exists, disabled.
     pub fn subscribed(copy: Copy, extra_config: &str) -> Mig {
-        Mig::subscribed_at(copy, extra_config, 150, &|_| {})
+        Mig::subscribed_at(copy, extra_config, 150, &|_: &mut Cluster| {})
     }
 
-    fn subscribed_at(copy: Copy, extra_config: &str, tps: u32, more: &dyn Fn(&Cluster)) -> Mig {
+    fn subscribed_at(copy: Copy, extra_config: &str, tps: u32, more: &dyn Fn(&mut Cluster)) -> Mig {
         let mut blue = Cluster::new("blue", &Bin::pg15());
         seed(&blue);
-        more(&blue);
+        more(&mut blue);
         let ports = Arc::new(Mutex::new(vec![blue.port]));
         let writer = Writer::start(ports.clone(), &ROLES, tps);
         let home = tempfile::tempdir().unwrap();

@@ -336,11 +336,13 @@ fn cron(out: &mut Out, input: &CheckInput, src: Side, tgt: Side) {
             Severity::Info,
             Some(src),
             format!(
-                "{up}: {} active pg_cron job(s); pgcutover does not move them",
-                active(src)
+                "{up}: {} active pg_cron job(s); they must move to {} with the traffic",
+                active(src),
+                tgt.upper()
             ),
             format!(
-                "at the cutover deactivate them on {up} (UPDATE cron.job SET active = false) and activate them on {}",
+                "set [cutover] move_pg_cron = true: the switch pauses them on {up} inside the window and activates them on {}; \
+                 or do it by hand (UPDATE cron.job SET active = ...)",
                 tgt.upper()
             ),
         );

@@ -60,16 +60,19 @@ impl Conns {
             crate::collect::connect::database(&settings.green),
         ];
         let mut wanted: Vec<(Side, String)> = Vec::new();
-        let dbs = steps
+        // a replicated database on both sides; another step's database (pg_cron's) on its own
+        let replicated = scopes
             .iter()
             .filter_map(|s| s.db.clone())
-            .chain(scopes.iter().filter_map(|s| s.db.clone()));
-        for db in dbs {
-            for side in [src, tgt] {
-                let w = (side, db.clone());
-                if main_db[usize::from(side == Side::Green)] != db && !wanted.contains(&w) {
-                    wanted.push(w);
-                }
+            .flat_map(|db| [(src, db.clone()), (tgt, db)]);
+        let own = steps
+            .iter()
+            .filter_map(|s| s.db.clone().map(|db| (s.side, db)));
+        for (side, db) in replicated.chain(own) {
+            if main_db[usize::from(side == Side::Green)] != db
+                && !wanted.contains(&(side, db.clone()))
+            {
+                wanted.push((side, db));
             }
         }
         let (s, t) = tokio::join!(
@@ -144,6 +147,9 @@ pub struct Changed {
     pub unfence_sent: bool,
     /// Slots carried to the target so far, with their database.
     pub carried: Vec<(Option<String>, String)>,
+    /// pg_cron's jobs paused on the source, and activated on the target, with the database.
+    pub cron_paused: Option<(Option<String>, Vec<i64>)>,
+    pub cron_resumed: Option<(Option<String>, Vec<i64>)>,
 }
 
 /// What the steps learn as they run.
@@ -156,6 +162,8 @@ pub struct Progress {
     pub target_lsn: Option<Lsn>,
     opened: Option<Instant>,
     pub window_ms: Option<f64>,
+    /// The pg_cron jobs to activate on the target.
+    pub cron_jobs: Vec<i64>,
 }
 
 fn first_cell(rows: &Rows, col: usize) -> Option<String> {
@@ -210,6 +218,8 @@ pub async fn step(
             Ok(lsn.to_string())
         }
         StepId::CarrySlots => carry_slots(step, db, p, ctx).await,
+        StepId::CronPause => super::cron::pause(step, db, p, ctx).await,
+        StepId::CronResume => super::cron::resume(step, db, p, ctx).await,
         StepId::Unfence => {
             p.changed.unfence_sent = true;
             db.run(ctx, id, step.sql(0)?).await?;
@@ -232,6 +242,8 @@ pub fn runs_alongside(id: StepId) -> bool {
             | StepId::SourceLsn
             | StepId::TargetLsn
             | StepId::CarrySlots
+            | StepId::CronPause
+            | StepId::CronResume
             | StepId::Unfence
     )
 }

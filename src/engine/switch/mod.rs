@@ -13,6 +13,7 @@
 //! puts the source back in service (`undo`); after the target is unfenced the engine only
 //! finishes, and a rerun completes what is left.
 
+mod cron;
 mod exec;
 mod undo;
 
@@ -131,6 +132,16 @@ pub fn plan(
                 .unwrap_or(steps.len());
             steps.insert(at, step);
         }
+        if let Some((pause, resume)) = cron::steps(settings, src, tgt, first.s, first.t)? {
+            let at = |steps: &[Step], id: StepId| steps.iter().position(|s| s.id == id);
+            if let Some(i) = at(&steps, StepId::Fence) {
+                steps.insert(i + 1, pause);
+            }
+            if let Some(i) = at(&steps, StepId::TargetLsn) {
+                steps.insert(i, resume);
+            }
+        }
+        notes.extend(cron::note(settings, first.s, src));
         // the application follows before the cleanup: it waits in the pause meanwhile
         steps.extend(traffic::follow_steps(settings, tgt, None));
     }
@@ -1138,6 +1149,88 @@ mod tests {
         );
         assert!(!notes.contains(&st.names.slot), "{notes}");
         assert!(window_notes(&st, Side::Blue, &testdata::live(true)).is_empty());
+    }
+
+    #[test]
+    fn pg_cron_jobs_move_inside_the_window_when_asked() {
+        let mut st = settings();
+        let names = st.names.clone();
+        let mut s = testdata::with_pub_slot(testdata::live(true));
+        let mut t = testdata::with_sub(testdata::live(false), true, None);
+        s.slots[0].name.clone_from(&names.slot);
+        t.subscriptions[0].name.clone_from(&names.subscription);
+        let scope = one(&st);
+        let planned = |st: &Settings, s: &Live, t: &Live| {
+            plan(
+                Action::Cutover,
+                st,
+                &[Pair {
+                    scope: &scope,
+                    s,
+                    t,
+                }],
+                &[],
+            )
+        };
+        let ids = |steps: &[Step]| steps.iter().map(|s| s.id).collect::<Vec<_>>();
+        // not asked: no step, whatever pg_cron does
+        s.server.cron_database = Some("postgres".into());
+        t.server.cron_database = Some("postgres".into());
+        let (mode, steps, _) = planned(&st, &s, &t).unwrap();
+        assert_eq!(mode, SwitchMode::Full);
+        assert!(!ids(&steps).contains(&StepId::CronPause));
+        st.cutover.move_pg_cron = true;
+        let (_, steps, _) = planned(&st, &s, &t).unwrap();
+        let order = ids(&steps);
+        let at = |id| order.iter().position(|x| *x == id).unwrap();
+        // paused with the source fenced, so the pause replicates with the last rows; activated
+        // once no forward worker can apply anything more, before the reverse path's start
+        assert_eq!(at(StepId::CronPause), at(StepId::Fence) + 1);
+        assert_eq!(at(StepId::CronResume) + 1, at(StepId::TargetLsn));
+        assert!(at(StepId::StopForward) < at(StepId::CronResume));
+        let pause = &steps[at(StepId::CronPause)];
+        assert_eq!(
+            (pause.side, pause.db.as_deref()),
+            (Side::Blue, Some("postgres"))
+        );
+        let shown = pause.to_plan().sql.join("\n");
+        assert!(shown.contains("FROM cron.job WHERE active"), "{shown}");
+        assert!(
+            shown.contains("UPDATE cron.job SET active = false"),
+            "{shown}"
+        );
+        let resume = &steps[at(StepId::CronResume)];
+        assert_eq!(resume.side, Side::Green);
+        assert!(
+            resume
+                .to_plan()
+                .sql
+                .join("\n")
+                .contains("ARRAY[<jobs paused on BLUE>]"),
+            "{:?}",
+            resume.to_plan().sql
+        );
+        // the target cannot run them: refused before anything runs, with the fix
+        t.server.cron_database = None;
+        let Err(g) = planned(&st, &s, &t) else {
+            panic!("planned without pg_cron on GREEN")
+        };
+        assert!(g.detail.contains("not loaded on GREEN"), "{}", g.detail);
+        assert!(
+            g.detail.contains("shared_preload_libraries"),
+            "{}",
+            g.detail
+        );
+        // nothing to move: said, no step
+        s.server.cron_database = None;
+        let (_, steps, notes) = planned(&st, &s, &t).unwrap();
+        assert!(!ids(&steps).contains(&StepId::CronResume));
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("pg_cron is not loaded on BLUE")),
+            "{notes:?}"
+        );
     }
 
     #[test]

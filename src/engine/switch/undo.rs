@@ -41,6 +41,8 @@ pub async fn undo(
     resume_forward(dbs, ctx, &changed.forward_disabled, &mut done).await;
     disarm_reverse(dbs, ctx, &mut done).await;
     drop_carried(dbs, ctx, &changed.carried, &mut done).await;
+    done.state
+        .extend(super::cron::restore(dbs, ctx, changed).await);
     done.state.extend(done.problems);
     Ok(Outcome::FailedSafe {
         error,
