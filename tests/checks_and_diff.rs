@@ -425,3 +425,82 @@ fn sequences_show_the_gap_the_cutover_must_close() {
         (Some(42), Some(5), Some(37))
     );
 }
+
+/// `analyze`: GREEN's tables without planner statistics get them, largest first, on
+/// `[analyze] jobs` connections; the check that warned is then silent, and a rerun has nothing
+/// to do.
+#[test]
+fn analyze_gives_green_its_missing_statistics_largest_first() {
+    let p = pair();
+    p.green.sql(
+        r#"
+CREATE TABLE big (id int, pad text) WITH (autovacuum_enabled = false);
+INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;
+ANALYZE big;
+DELETE FROM pg_statistic WHERE starelid = 'big'::regclass;
+CREATE TABLE "Ünïcode"."small ""one""" (id int) WITH (autovacuum_enabled = false);
+INSERT INTO "Ünïcode"."small ""one""" SELECT generate_series(1, 10);
+CREATE TABLE never_filled (id int);
+"#,
+    );
+    let (_, checks) = p.check();
+    failing(&checks, "target_statistics", "green");
+    let pgc = |args: &[&str]| {
+        run(pgcutover(p.home.path())
+            .arg("--config")
+            .arg(&p.cfg)
+            .args(args))
+    };
+    let plan = pgc(&["plan", "analyze", "--json"]).json();
+    let sql: Vec<String> = plan["steps"][0]["sql"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{plan:#}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    let at = |t: &str| {
+        sql.iter()
+            .position(|s| s == &format!("ANALYZE {t}"))
+            .unwrap_or_else(|| panic!("{t} in {sql:#?}"))
+    };
+    assert!(
+        at("public.big") < at(r#""Ünïcode"."small ""one""""#),
+        "largest first: {sql:#?}"
+    );
+    at("public.never_filled");
+    assert!(
+        sql.iter().any(|s| s.contains("SET statement_timeout = 0")),
+        "{sql:#?}"
+    );
+
+    let r = pgc(&["run", "analyze", "--yes", "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["outcome"], "done", "{v:#}");
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("with 2 connection(s)"),
+        "{v:#}"
+    );
+    let has = |t: &str| {
+        p.green
+            .sql(&format!(
+                "SELECT count(*) > 0 FROM pg_stats WHERE tablename = '{t}'"
+            ))
+            .trim()
+            == "t"
+    };
+    assert!(has("big") && has("small \"one\""));
+    // the empty table was analyzed too: found empty, it is not listed again
+    let again = pgc(&["run", "analyze", "--yes", "--json"]).json();
+    assert_eq!(again["outcome"], "nothing_to_do", "{again:#}");
+    let (_, checks) = p.check();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["id"] == "target_statistics" && c["side"] == "green" && c["ok"] == true),
+        "{checks:#?}"
+    );
+}

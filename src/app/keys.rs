@@ -68,13 +68,14 @@ impl Command {
         }
     }
 
-    const ALL: [Command; 17] = [
+    const ALL: [Command; 18] = [
         Command::Run(Action::ON_DASHBOARD[0]),
         Command::Run(Action::ON_DASHBOARD[1]),
         Command::Run(Action::ON_DASHBOARD[2]),
         Command::Run(Action::ON_DASHBOARD[3]),
         Command::Run(Action::ON_DASHBOARD[4]),
         Command::Run(Action::ON_DASHBOARD[5]),
+        Command::Run(Action::ON_DASHBOARD[6]),
         Command::Help,
         Command::Quit,
         Command::NextPanel,
@@ -149,6 +150,7 @@ impl Default for Keymap {
         b.insert(Command::Run(Action::Cutover), vec![k('C')]);
         b.insert(Command::Run(Action::Rollback), vec![k('R')]);
         b.insert(Command::Run(Action::Finalize), vec![k('F')]);
+        b.insert(Command::Run(Action::Analyze), vec![k('A')]);
         b.insert(Command::Help, vec![k('?')]);
         b.insert(Command::Quit, vec![k('q')]);
         b.insert(Command::NextPanel, vec![Key(KeyCode::Tab)]);

@@ -215,6 +215,29 @@ pub fn database_tables() -> String {
     format!("{}\nSELECT {TABLE_COUNT}, {TABLE_BYTES}", user_tables_cte())
 }
 
+/// The tables of this database that have no planner statistics (none in `pg_stats`, unless
+/// an ANALYZE found them empty), largest first: schema, name, bytes, and whether the connected role may ANALYZE
+/// it (a superuser, a member of its owner, or from 17 one granted MAINTAIN).
+pub fn tables_without_statistics(version_num: i32) -> String {
+    let maintain = if version_num >= 170_000 {
+        " OR has_table_privilege(t.oid, 'MAINTAIN')"
+    } else {
+        ""
+    };
+    format!(
+        r"{}
+SELECT t.nspname, t.relname, pg_total_relation_size(t.oid)::bigint,
+  (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(c.relowner, 'USAGE'){maintain}
+FROM user_tables t JOIN pg_class c ON c.oid = t.oid
+LEFT JOIN pg_stat_user_tables s ON s.relid = t.oid
+WHERE t.relkind IN ('r', 'm') AND t.relpersistence = 'p'
+  AND (c.reltuples <> 0 OR coalesce(s.last_analyze, s.last_autoanalyze) IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM pg_stats ps WHERE ps.schemaname = t.nspname AND ps.tablename = t.relname)
+ORDER BY 3 DESC, 1, 2",
+        user_tables_cte()
+    )
+}
+
 /// pg_cron's table, when it is in this database (`cron.database_name`).
 pub const CRON_TABLE: &str = "SELECT to_regclass('cron.job') IS NOT NULL";
 /// pg_cron's jobs: active and all. Only run once [`CRON_TABLE`] said the table is here.

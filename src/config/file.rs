@@ -29,6 +29,15 @@ pub(super) struct FileConfig {
     pub ui: UiFile,
     #[serde(default)]
     pub traffic: TrafficFile,
+    #[serde(default)]
+    pub analyze: AnalyzeFile,
+}
+
+/// `[analyze]`: the `analyze` action.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AnalyzeFile {
+    pub jobs: Option<Spanned<u64>>,
 }
 
 /// `[traffic]`: how the application's connections follow the switch.

@@ -203,6 +203,8 @@ pub struct Settings {
     /// name is typed in the dialog; `"enter"`: Enter alone confirms them, as every other action.
     pub confirm_by_typing: bool,
     pub traffic: TrafficSettings,
+    /// `[analyze] jobs`: how many tables the `analyze` action analyzes at once, per database.
+    pub analyze_jobs: usize,
 }
 
 impl Settings {
@@ -348,6 +350,14 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         redo_not_before,
         cutover: sections::cutover(&fc.cutover, &place)?,
         poll: sections::poll(&fc.poll, &place)?,
+        analyze_jobs: usize::try_from(place.within(
+            fc.analyze.jobs.as_ref(),
+            "[analyze] jobs",
+            1,
+            32,
+            2,
+        )?)
+        .unwrap_or(2),
         traffic: traffic::resolve(&fc.traffic, [fc.blue.as_ref(), fc.green.as_ref()], &place)?,
         file: file.map(Path::to_path_buf),
     })

@@ -64,7 +64,7 @@ impl<'a> CheckInput<'a> {
 }
 
 /// At most `max` names, then "and N more", so a finding stays one readable line.
-fn list<T: std::fmt::Display>(items: &[T], max: usize) -> String {
+pub fn list<T: std::fmt::Display>(items: &[T], max: usize) -> String {
     let mut s: Vec<String> = items
         .iter()
         .take(max)

@@ -18,6 +18,8 @@ pub enum Action {
     Cutover,
     Rollback,
     Finalize,
+    /// ANALYZE GREEN's tables that have no planner statistics, largest first, in parallel.
+    Analyze,
     Fence(Side),
     Unfence(Side),
     /// Snapshot, upgrade-snapshot, restore: guarded by RDS facts (`domain::rds_plan`).
@@ -26,23 +28,25 @@ pub enum Action {
 
 impl Action {
     /// The actions the dashboard offers keys for, in the order its help lists them.
-    pub const ON_DASHBOARD: [Action; 6] = [
+    pub const ON_DASHBOARD: [Action; 7] = [
         Action::Prepare,
         Action::Subscribe,
         Action::Start,
         Action::Cutover,
         Action::Rollback,
         Action::Finalize,
+        Action::Analyze,
     ];
 
     /// Every action's word, as the command line, the journal and `[keys]` write it.
-    pub const WORDS: [&'static str; 11] = [
+    pub const WORDS: [&'static str; 12] = [
         "prepare",
         "subscribe",
         "start",
         "cutover",
         "rollback",
         "finalize",
+        "analyze",
         "fence",
         "unfence",
         "snapshot",
@@ -59,6 +63,7 @@ impl Action {
             Action::Cutover => "cutover",
             Action::Rollback => "rollback",
             Action::Finalize => "finalize",
+            Action::Analyze => "analyze",
             Action::Fence(_) => "fence",
             Action::Unfence(_) => "unfence",
             Action::Rds(a) => a.name(),
@@ -86,6 +91,7 @@ impl Action {
             "cutover" => Action::Cutover,
             "rollback" => Action::Rollback,
             "finalize" => Action::Finalize,
+            "analyze" => Action::Analyze,
             "fence" => return needs_side(Action::Fence),
             "unfence" => return needs_side(Action::Unfence),
             "snapshot" => Action::Rds(RdsAction::Snapshot),
@@ -114,6 +120,9 @@ impl Action {
             Action::Cutover => "cut over BLUE → GREEN (guarded, confirmed)",
             Action::Rollback => "roll back GREEN → BLUE (guarded, confirmed)",
             Action::Finalize => "finalize: drop the way back once GREEN is trusted",
+            Action::Analyze => {
+                "analyze GREEN: planner statistics for its tables without any, largest first, in parallel"
+            }
             Action::Fence(_) => "fence a side: app roles NOLOGIN, their sessions ended",
             Action::Unfence(_) => "unfence a side: app roles LOGIN",
             Action::Rds(RdsAction::Snapshot) => "RDS: CreateDBSnapshot of BLUE (after prepare)",
@@ -389,6 +398,21 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
             if reachable(input, &Side::BOTH, &mut out) {
                 no_split_brain(input, &mut out);
                 phase_in(input, &[Phase::CutOver, Phase::Finalized], &mut out);
+            }
+        }
+        Action::Analyze => {
+            if reachable(input, &[Side::Green], &mut out)
+                && let Some(g) = input.green
+            {
+                out.push(Guard::new(
+                    "green_writable",
+                    !g.server.in_recovery,
+                    if g.server.in_recovery {
+                        "GREEN is still in recovery (a standby or a restore in progress): ANALYZE cannot run there; wait until it is promoted"
+                    } else {
+                        "GREEN is not in recovery: ANALYZE can run"
+                    },
+                ));
             }
         }
     }

@@ -39,6 +39,9 @@ step_ids! {
     // finalize
     DropReverseSubscription = "drop_reverse_subscription",
     DropReverseSlot = "drop_reverse_slot",
+    // analyze
+    /// ANALYZE of a database's tables without planner statistics, on several connections.
+    Analyze = "analyze",
     // fence and unfence, alone or as the edges of the switch window
     Fence = "fence",
     Unfence = "unfence",

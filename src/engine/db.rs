@@ -33,6 +33,9 @@ END; END LOOP; END $pgcutover$";
 /// Rows as text, as PostgreSQL sends them over the simple protocol.
 pub type Rows = Vec<Vec<Option<String>>>;
 
+/// What `unbounded` sends, as the plan shows it.
+pub const UNBOUNDED: &str = "SET statement_timeout = 0";
+
 pub struct Db {
     pub side: Side,
     client: Client,
@@ -55,6 +58,15 @@ impl Db {
             timeout: Duration::from_secs(130),
             settings: std::sync::Arc::new(s.clone()),
         })
+    }
+
+    /// This connection for statements that take as long as the data they read (ANALYZE of a
+    /// large table): no statement timeout on the server, a day's bound here. SIGINT still
+    /// cancels them.
+    pub async fn unbounded(mut self, ctx: &Ctx<'_>, step: StepId) -> Result<Db> {
+        self.run(ctx, step, &Stmt::new(UNBOUNDED)).await?;
+        self.timeout = Duration::from_hours(24);
+        Ok(self)
     }
 
     pub fn is_closed(&self) -> bool {

@@ -3,6 +3,7 @@
 //! are one procedure parameterised by direction (`switch`); the rest are short step lists
 //! (`steps`) computed from the state, so the plan shown is what runs.
 
+mod analyze;
 pub mod db;
 pub mod journal;
 mod rds_actions;
@@ -546,6 +547,20 @@ async fn prepare(
             &mut prepared,
         )
         .await;
+    } else if action == Action::Analyze {
+        let version = states[0]
+            .live(Side::Green)
+            .map_or(0, |g| g.server.version_num);
+        if !p.refused() {
+            match analyze::plan(&main, &scopes, version).await {
+                Ok((planned, notes)) => {
+                    p.steps = planned.iter().map(|a| a.step.to_plan()).collect();
+                    p.notes = notes;
+                    prepared.analyze = planned;
+                }
+                Err(g) => p.guards.push(g),
+            }
+        }
     } else if !p.refused() {
         match planned_steps(action, &main, &scopes, &states, &bouncers, prepared.origin) {
             Ok((mode, steps, notes)) => {
@@ -703,6 +718,7 @@ struct Prepared {
     /// The settings of the instance-wide steps, and of each replicated database.
     main: Settings,
     scopes: Vec<scope::Scope>,
+    analyze: Vec<analyze::Planned>,
 }
 
 impl Prepared {
@@ -713,6 +729,7 @@ impl Prepared {
             rds: None,
             main,
             scopes,
+            analyze: Vec::new(),
         }
     }
 }
@@ -818,6 +835,7 @@ async fn execute(
             )
             .await
         }
+        Action::Analyze => analyze::run(&prepared.main, &prepared.analyze, ctx).await,
         Action::Rds(a) => {
             let (Some(aws_settings), Some((facts, decision))) = (&settings.aws, &prepared.rds)
             else {
