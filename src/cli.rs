@@ -79,6 +79,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare the rows of BLUE and GREEN table by table while they replicate; exits 1 when a
+    /// table has a mismatch (hot tables, which changed at every read, are warnings)
+    Verify {
+        /// Machine-readable output: every table with its verdict, and the keys of mismatched rows
+        #[arg(long)]
+        json: bool,
+        /// Only the tables matching (`orders`, `public.order*`; `*` and `?`); repeatable
+        #[arg(long, value_name = "PATTERN")]
+        table: Vec<String>,
+    },
     /// Show an action's guards (evaluated now) and every statement it would run; changes nothing
     Plan {
         #[command(flatten)]
@@ -447,6 +457,22 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
             } else {
                 ExitCode::from(3)
             })
+        }
+        Command::Verify { json, table } => {
+            let mut progress = |line: &str| err(line);
+            let report = engine::verify::run(&settings, &table, &mut progress).await?;
+            if let Err(e) = engine::verify::record(&report, None) {
+                err(&format!(
+                    "the result was not recorded ({}); it is printed below",
+                    crate::format::report_chain(&e)
+                ));
+            }
+            if json {
+                out_json(&serde_json::to_string_pretty(&report)?);
+            } else {
+                out(&report::text::verify(&report));
+            }
+            Ok(ExitCode::from(report.exit_code()))
         }
         Command::Check { json } => {
             let st = status(&settings).await;

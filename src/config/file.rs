@@ -31,6 +31,17 @@ pub(super) struct FileConfig {
     pub traffic: TrafficFile,
     #[serde(default)]
     pub analyze: AnalyzeFile,
+    #[serde(default)]
+    pub verify: VerifyFile,
+}
+
+/// `[verify]`: how hard `verify` may read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VerifyFile {
+    pub max_rows_per_s: Option<Spanned<u64>>,
+    pub chunk_rows: Option<Spanned<u64>>,
+    pub statement_timeout_ms: Option<Spanned<u64>>,
 }
 
 /// `[analyze]`: the `analyze` action.

@@ -205,6 +205,18 @@ pub struct Settings {
     pub traffic: TrafficSettings,
     /// `[analyze] jobs`: how many tables the `analyze` action analyzes at once, per database.
     pub analyze_jobs: usize,
+    pub verify: VerifySettings,
+}
+
+/// `[verify]`: how hard `verify` may read the servers.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// Rows read per second on each side, at most (0: no limit).
+    pub max_rows_per_s: u64,
+    /// Rows per chunk of a table with a key.
+    pub chunk_rows: u64,
+    /// Each statement's limit on the servers: a chunk never holds a snapshot longer.
+    pub statement_timeout: Duration,
 }
 
 impl Settings {
@@ -358,6 +370,29 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
             2,
         )?)
         .unwrap_or(2),
+        verify: VerifySettings {
+            max_rows_per_s: place.within(
+                fc.verify.max_rows_per_s.as_ref(),
+                "[verify] max_rows_per_s",
+                0,
+                100_000_000,
+                200_000,
+            )?,
+            chunk_rows: place.within(
+                fc.verify.chunk_rows.as_ref(),
+                "[verify] chunk_rows",
+                10,
+                1_000_000,
+                10_000,
+            )?,
+            statement_timeout: Duration::from_millis(place.within(
+                fc.verify.statement_timeout_ms.as_ref(),
+                "[verify] statement_timeout_ms",
+                100,
+                3_600_000,
+                30_000,
+            )?),
+        },
         traffic: traffic::resolve(&fc.traffic, [fc.blue.as_ref(), fc.green.as_ref()], &place)?,
         file: file.map(Path::to_path_buf),
     })

@@ -18,3 +18,4 @@ pub mod step;
 #[doc(hidden)]
 pub mod testdata;
 pub mod traffic;
+pub mod verify;

@@ -13,6 +13,7 @@ mod step;
 mod steps;
 mod switch;
 pub mod traffic;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

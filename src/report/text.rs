@@ -454,3 +454,48 @@ pub fn outcome(out: &crate::engine::Outcome) -> String {
         }
     }
 }
+
+/// A verify run: one line per table, the mismatched rows' keys under it, then the totals.
+pub fn verify(r: &crate::domain::verify::Report) -> String {
+    use crate::domain::verify::Verdict;
+    let mut out = format!("verify: {} → {}\n", r.source.upper(), r.target.upper());
+    for t in &r.tables {
+        let mut line = format!(
+            "  {:<16} {}  {} rows, {} chunk(s){}",
+            t.verdict.word(),
+            t.name(),
+            t.rows,
+            t.chunks,
+            if t.whole { ", read whole (no key)" } else { "" }
+        );
+        match &t.verdict {
+            Verdict::Skipped { reason } => line.push_str(&format!(": {reason}")),
+            Verdict::Hot { chunks } => line.push_str(&format!(
+                ": {chunks} chunk(s) changed at every read; run verify again when writes are lighter"
+            )),
+            _ => {}
+        }
+        out.push_str(&crate::text::one_line(&line));
+        out.push('\n');
+        if let Verdict::Mismatch { keys, more } = &t.verdict {
+            for d in keys {
+                out.push_str(&format!(
+                    "      {:?} key {}\n",
+                    d.kind,
+                    crate::text::one_line(&d.key)
+                ));
+            }
+            if *more > 0 {
+                out.push_str(&format!("      and {more} more row(s)\n"));
+            }
+        }
+        for w in &t.warnings {
+            out.push_str(&format!("      warning: {}\n", crate::text::one_line(w)));
+        }
+    }
+    out.push_str(&format!(
+        "{} verified, {} MISMATCHED, {} hot, {} skipped; {} rows in {:.1} s ({:.0} rows/s)\n",
+        r.verified, r.mismatched, r.hot, r.skipped, r.rows, r.seconds, r.rows_per_s
+    ));
+    out
+}

@@ -1,0 +1,391 @@
+//! Verify: whether BLUE and GREEN hold the same rows, table by table, while the pair replicates.
+//! What is pure here: the verdict of a chunk from its reads on both sides, the rows two sides
+//! disagree on, the patterns `--table` takes, and the result as a whole.
+//!
+//! A chunk (a key range, or a whole table without a key) is read on the source in one snapshot
+//! (count and an order-independent hash of its rows), then on the target once it has applied
+//! past the source's LSN after that read. Equal: verified. Not equal: the source is read again;
+//! the target equal to that: verified. The source unchanged between its two reads (quiet) and
+//! the target, caught up with it, still different: a mismatch, narrowed to the rows. The source
+//! changing at every attempt: hot (unverified), never a mismatch.
+
+use serde::Serialize;
+
+/// A chunk as one side holds it: how many rows and the sum of their hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChunkRead {
+    pub rows: i64,
+    pub hash: String,
+}
+
+/// What to do after an attempt's reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Verified,
+    /// The source did not change between its reads and the target, past both, differs.
+    Mismatch,
+    /// The source changed while it was read: try again later, or call it hot.
+    Again,
+}
+
+/// One attempt: the source read before (`s1`) and after (`s2`) the target's (`t`), and the
+/// target read again once past `s2` (`t2`, only when the source was quiet).
+pub fn attempt(s1: &ChunkRead, t: &ChunkRead, s2: &ChunkRead, t2: Option<&ChunkRead>) -> Next {
+    if t == s1 || t == s2 {
+        return Next::Verified;
+    }
+    if s1 != s2 {
+        return Next::Again;
+    }
+    match t2 {
+        Some(t2) if t2 == s2 => Next::Verified,
+        Some(_) => Next::Mismatch,
+        None => Next::Again,
+    }
+}
+
+/// A row the two sides disagree on, by its key as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowDiff {
+    pub key: String,
+    pub kind: DiffKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffKind {
+    /// On the source, not on the target.
+    Missing,
+    /// On the target, not on the source.
+    Extra,
+    /// On both, with other values.
+    Different,
+}
+
+/// The rows of a chunk on each side as (key, row hash), both in key order: the keys they
+/// disagree on, in key order of appearance.
+pub fn row_diff(source: &[(String, String)], target: &[(String, String)]) -> Vec<RowDiff> {
+    use std::collections::BTreeMap;
+    let t: BTreeMap<&str, &str> = target
+        .iter()
+        .map(|(k, h)| (k.as_str(), h.as_str()))
+        .collect();
+    let s: BTreeMap<&str, &str> = source
+        .iter()
+        .map(|(k, h)| (k.as_str(), h.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for (k, h) in source {
+        match t.get(k.as_str()) {
+            None => out.push(RowDiff {
+                key: k.clone(),
+                kind: DiffKind::Missing,
+            }),
+            Some(th) if th != h => out.push(RowDiff {
+                key: k.clone(),
+                kind: DiffKind::Different,
+            }),
+            Some(_) => {}
+        }
+    }
+    for (k, _) in target {
+        if !s.contains_key(k.as_str()) {
+            out.push(RowDiff {
+                key: k.clone(),
+                kind: DiffKind::Extra,
+            });
+        }
+    }
+    out
+}
+
+/// A table's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Verified,
+    /// Rows differ while the source held still; their keys, at most `MAX_KEYS` of them.
+    Mismatch {
+        keys: Vec<RowDiff>,
+        more: usize,
+    },
+    /// Some chunks never held still long enough to compare.
+    Hot {
+        chunks: usize,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// One word for it, as the text report and the progress lines say it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Mismatch { .. } => "MISMATCH",
+            Verdict::Hot { .. } => "hot (unverified)",
+            Verdict::Skipped { .. } => "skipped",
+        }
+    }
+}
+
+/// The most keys a mismatch lists per table; the count of the others is kept.
+pub const MAX_KEYS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// `schema.name`, quoted where needed.
+    pub table: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// Rows read on the source.
+    pub rows: i64,
+    pub chunks: usize,
+    /// Read as one chunk: the table has no key to split it by.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub whole: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl TableResult {
+    pub fn name(&self) -> String {
+        format!(
+            "{}{}",
+            super::names::db_prefix(self.database.as_deref()),
+            self.table
+        )
+    }
+}
+
+/// A table's verdict from its chunks': any mismatch wins, then hot, else verified.
+pub fn table_verdict(mismatched: Vec<RowDiff>, hot: usize) -> Verdict {
+    if !mismatched.is_empty() {
+        let more = mismatched.len().saturating_sub(MAX_KEYS);
+        let mut keys = mismatched;
+        keys.truncate(MAX_KEYS);
+        return Verdict::Mismatch { keys, more };
+    }
+    if hot > 0 {
+        return Verdict::Hot { chunks: hot };
+    }
+    Verdict::Verified
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub source: super::observed::Side,
+    pub target: super::observed::Side,
+    pub tables: Vec<TableResult>,
+    pub rows: i64,
+    pub seconds: f64,
+    pub rows_per_s: f64,
+    pub verified: usize,
+    pub mismatched: usize,
+    pub hot: usize,
+    pub skipped: usize,
+    pub finished_at: String,
+}
+
+impl Report {
+    pub fn new(
+        source: super::observed::Side,
+        tables: Vec<TableResult>,
+        seconds: f64,
+        finished_at: String,
+    ) -> Report {
+        let count = |f: fn(&Verdict) -> bool| tables.iter().filter(|t| f(&t.verdict)).count();
+        let rows = tables.iter().map(|t| t.rows).sum();
+        #[allow(clippy::cast_precision_loss)] // a rate, shown to a row
+        let rows_per_s = if seconds > 0.0 {
+            rows as f64 / seconds
+        } else {
+            0.0
+        };
+        Report {
+            source,
+            target: source.other(),
+            verified: count(|v| matches!(v, Verdict::Verified)),
+            mismatched: count(|v| matches!(v, Verdict::Mismatch { .. })),
+            hot: count(|v| matches!(v, Verdict::Hot { .. })),
+            skipped: count(|v| matches!(v, Verdict::Skipped { .. })),
+            tables,
+            rows,
+            seconds,
+            rows_per_s,
+            finished_at,
+        }
+    }
+
+    /// Like `check`: 1 when a table has a mismatch; hot and skipped tables are warnings.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.mismatched > 0)
+    }
+}
+
+/// `--table` patterns: `*` any run of characters, `?` one; matched against `schema.name`
+/// unquoted, or `name` alone for a pattern without a dot.
+pub fn matches(pattern: &str, schema: &str, name: &str) -> bool {
+    if pattern.contains('.') {
+        glob(pattern, &format!("{schema}.{name}"))
+    } else {
+        glob(pattern, name)
+    }
+}
+
+fn glob(p: &str, s: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (p.chars().collect(), s.chars().collect());
+    // iterative with one backtrack point: linear in practice, no recursion to blow up
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < s.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == s[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(rows: i64, hash: &str) -> ChunkRead {
+        ChunkRead {
+            rows,
+            hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn a_chunk_is_a_mismatch_only_when_the_source_held_still() {
+        let (a, b, c) = (r(10, "a"), r(10, "b"), r(11, "c"));
+        assert_eq!(attempt(&a, &a, &b, None), Next::Verified, "equal at once");
+        assert_eq!(
+            attempt(&a, &b, &b, None),
+            Next::Verified,
+            "the target had applied a later change the source's second read shows"
+        );
+        assert_eq!(
+            attempt(&a, &c, &b, None),
+            Next::Again,
+            "the source moved: changes in flight, never a mismatch"
+        );
+        assert_eq!(
+            attempt(&a, &c, &a, None),
+            Next::Again,
+            "quiet: read once more"
+        );
+        assert_eq!(attempt(&a, &c, &a, Some(&a)), Next::Verified);
+        assert_eq!(
+            attempt(&a, &c, &a, Some(&c)),
+            Next::Mismatch,
+            "quiet and the target, past it, still differs"
+        );
+    }
+
+    #[test]
+    fn row_diff_names_missing_extra_and_different_keys() {
+        let s = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, h)| ((*k).to_string(), (*h).to_string()))
+                .collect()
+        };
+        let d = row_diff(
+            &s(&[("1", "x"), ("2", "y"), ("3", "z")]),
+            &s(&[("1", "x"), ("3", "Z"), ("4", "w")]),
+        );
+        let got: Vec<(&str, DiffKind)> = d.iter().map(|r| (r.key.as_str(), r.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("2", DiffKind::Missing),
+                ("3", DiffKind::Different),
+                ("4", DiffKind::Extra)
+            ]
+        );
+        assert!(row_diff(&s(&[("1", "x")]), &s(&[("1", "x")])).is_empty());
+    }
+
+    #[test]
+    fn a_table_is_mismatched_hot_or_verified_and_the_keys_are_bounded() {
+        let many: Vec<RowDiff> = (0..150)
+            .map(|i| RowDiff {
+                key: i.to_string(),
+                kind: DiffKind::Different,
+            })
+            .collect();
+        match table_verdict(many, 3) {
+            Verdict::Mismatch { keys, more } => {
+                assert_eq!((keys.len(), more), (MAX_KEYS, 50));
+            }
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(table_verdict(Vec::new(), 2), Verdict::Hot { chunks: 2 });
+        assert_eq!(table_verdict(Vec::new(), 0), Verdict::Verified);
+    }
+
+    #[test]
+    fn the_exit_code_is_one_only_for_a_mismatch() {
+        use super::super::observed::Side;
+        let t = |verdict| TableResult {
+            database: None,
+            table: "public.t".into(),
+            verdict,
+            rows: 5,
+            chunks: 1,
+            whole: false,
+            warnings: Vec::new(),
+        };
+        let ok = Report::new(
+            Side::Blue,
+            vec![
+                t(Verdict::Verified),
+                t(Verdict::Hot { chunks: 1 }),
+                t(Verdict::Skipped {
+                    reason: "no such table on GREEN".into(),
+                }),
+            ],
+            2.0,
+            String::new(),
+        );
+        assert_eq!(ok.exit_code(), 0);
+        assert_eq!((ok.verified, ok.hot, ok.skipped), (1, 1, 1));
+        assert!((ok.rows_per_s - 7.5).abs() < 1e-9);
+        let bad = Report::new(
+            Side::Green,
+            vec![t(Verdict::Mismatch {
+                keys: Vec::new(),
+                more: 0,
+            })],
+            1.0,
+            String::new(),
+        );
+        assert_eq!((bad.exit_code(), bad.target), (1, Side::Blue));
+    }
+
+    #[test]
+    fn table_patterns() {
+        assert!(matches("*", "public", "t"));
+        assert!(matches("order*", "public", "orders"));
+        assert!(matches("public.ord?rs", "public", "orders"));
+        assert!(!matches("public.*", "app", "orders"));
+        assert!(matches("Ünïcode.*", "Ünïcode", "Order Items"));
+        assert!(!matches("a*b", "x", "acd"));
+        assert!(matches("*a*b*", "x", "xxaxxbxx"));
+    }
+}

@@ -1,0 +1,435 @@
+//! `verify`: are BLUE's rows on GREEN (or, after a cutover, GREEN's on BLUE), table by table,
+//! while the pair replicates and the application writes. Read-only on both sides, on its own
+//! connections, throttled; the verdict rules are `domain::verify`'s.
+
+mod sql;
+
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, bail, eyre};
+use tokio_postgres::Client;
+
+use super::scope::{self, Scope};
+use crate::collect::connect::{connect, pg_error_text};
+use crate::config::{Settings, VerifySettings};
+use crate::domain::lsn::Lsn;
+use crate::domain::observed::Side;
+use crate::domain::phase::Direction;
+use crate::domain::verify::{self as v, ChunkRead, Next, Report, RowDiff, TableResult, Verdict};
+use sql::Table;
+
+/// How many times a chunk that keeps changing is read again before it is called hot.
+const ATTEMPTS: u32 = 5;
+/// How long a chunk waits for the target to apply past the source's read.
+const APPLY_WAIT: Duration = Duration::from_mins(1);
+/// A table without a key is read whole; over this many rows it is worth a warning.
+const LARGE_WHOLE: i64 = 1_000_000;
+
+/// One side's connection, with the settings under which both print values alike.
+struct Conn {
+    side: Side,
+    client: Client,
+    timeout: Duration,
+}
+
+impl Conn {
+    async fn open(settings: &Settings, side: Side, cfg: &VerifySettings) -> Result<Conn> {
+        let s = settings.side(side);
+        let timeout = settings.poll.timeout.max(Duration::from_secs(10));
+        let client = connect(s, timeout).await?;
+        let ms = u64::try_from(cfg.statement_timeout.as_millis()).unwrap_or(u64::MAX);
+        client
+            .batch_execute(&sql::session(ms))
+            .await
+            .map_err(|e| eyre!("{}: {}", side.upper(), pg_error_text(&e)))?;
+        Ok(Conn {
+            side,
+            client,
+            timeout: cfg.statement_timeout + Duration::from_secs(5),
+        })
+    }
+
+    async fn query(&self, q: &str) -> Result<Vec<tokio_postgres::Row>> {
+        match tokio::time::timeout(self.timeout, self.client.query(q, &[])).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => bail!("{}: {}", self.side.upper(), pg_error_text(&e)),
+            Err(_) => bail!(
+                "{}: no answer within {} s",
+                self.side.upper(),
+                self.timeout.as_secs()
+            ),
+        }
+    }
+
+    async fn digest(&self, t: &Table, range: &str) -> Result<ChunkRead> {
+        let rows = self.query(&t.digest(range)).await?;
+        let r = rows.first().ok_or_else(|| eyre!("no digest row"))?;
+        Ok(ChunkRead {
+            rows: r.get(0),
+            hash: r.get(1),
+        })
+    }
+
+    async fn lsn(&self) -> Result<Lsn> {
+        let rows = self.query("SELECT pg_current_wal_lsn()::text").await?;
+        let text: String = rows.first().ok_or_else(|| eyre!("no LSN"))?.get(0);
+        text.parse()
+            .map_err(|e| eyre!("{}: LSN {text}: {e}", self.side.upper()))
+    }
+
+    async fn lsn_of(&self, q: &str) -> Option<Lsn> {
+        let rows = self.query(q).await.ok()?;
+        rows.first()?.get::<_, Option<String>>(0)?.parse().ok()
+    }
+
+    async fn tables(&self) -> Result<Vec<Table>> {
+        let rows = self.query(sql::TABLES).await?;
+        Ok(rows
+            .iter()
+            .map(|r| Table {
+                schema: r.get(0),
+                name: r.get(1),
+                columns: r.get::<_, Option<Vec<String>>>(2).unwrap_or_default(),
+                types: r.get::<_, Option<Vec<String>>>(3).unwrap_or_default(),
+                key: r.get::<_, Option<Vec<String>>>(4).unwrap_or_default(),
+                estimate: r.get(5),
+            })
+            .collect())
+    }
+}
+
+/// One database's pair of connections and how to tell what the target has applied.
+struct Pair {
+    s: Conn,
+    t: Conn,
+    slot: String,
+    subscription: String,
+    db: Option<String>,
+}
+
+impl Pair {
+    /// Wait until the target has applied everything up to `lsn` of the source: its origin
+    /// (moves with each commit applied) or the source's slot (moves with feedback, also when
+    /// idle) says so.
+    async fn applied(&self, lsn: Lsn) -> Result<()> {
+        let deadline = Instant::now() + APPLY_WAIT;
+        let (slot_q, origin_q) = (
+            sql::slot_confirmed(&self.slot),
+            sql::origin_applied(&self.subscription),
+        );
+        loop {
+            let (slot, origin) = tokio::join!(self.s.lsn_of(&slot_q), self.t.lsn_of(&origin_q));
+            if slot.is_some_and(|l| l >= lsn) || origin.is_some_and(|l| l >= lsn) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} has not applied {} of {} within {} s: replication is behind or stopped",
+                    self.t.side.upper(),
+                    lsn,
+                    self.s.side.upper(),
+                    APPLY_WAIT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Read the source, then the target once past it: the rule of `domain::verify::attempt`;
+    /// with the source's second read.
+    async fn read(&self, t: &Table, range: &str) -> Result<(Next, ChunkRead)> {
+        let s1 = self.s.digest(t, range).await?;
+        let l1 = self.s.lsn().await?;
+        self.applied(l1).await?;
+        let tr = self.t.digest(t, range).await?;
+        if tr == s1 {
+            return Ok((Next::Verified, s1));
+        }
+        let s2 = self.s.digest(t, range).await?;
+        let l2 = self.s.lsn().await?;
+        let t2 = if s1 == s2 {
+            self.applied(l2).await?;
+            Some(self.t.digest(t, range).await?)
+        } else {
+            None
+        };
+        Ok((v::attempt(&s1, &tr, &s2, t2.as_ref()), s2))
+    }
+
+    /// The rows a chunk differs by, read on both sides at once.
+    async fn narrow(&self, t: &Table, range: &str) -> Result<Vec<RowDiff>> {
+        let q = t.rows(range);
+        let (s, tg) = tokio::join!(self.s.query(&q), self.t.query(&q));
+        let pairs = |rows: Vec<tokio_postgres::Row>| -> Vec<(String, String)> {
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+        };
+        Ok(v::row_diff(&pairs(s?), &pairs(tg?)))
+    }
+
+    /// A mismatch is only said after a second look: the rows differ, the source has not moved
+    /// since `quiet`, the target has applied past it, and the rows still differ. Rows that
+    /// differed once and not twice were changes caught between two reads.
+    async fn confirm(&self, t: &Table, range: &str, quiet: &ChunkRead) -> Result<Vec<RowDiff>> {
+        let first = self.narrow(t, range).await?;
+        if first.is_empty() {
+            return Ok(first);
+        }
+        if &self.s.digest(t, range).await? != quiet {
+            return Ok(Vec::new());
+        }
+        let l = self.s.lsn().await?;
+        self.applied(l).await?;
+        let second = self.narrow(t, range).await?;
+        Ok(first.into_iter().filter(|d| second.contains(d)).collect())
+    }
+}
+
+/// What one chunk came to.
+enum Chunk {
+    Verified,
+    Mismatch(Vec<RowDiff>),
+    Hot,
+}
+
+/// Keeps the reading at `[verify] max_rows_per_s`.
+struct Throttle {
+    max: u64,
+    started: Instant,
+    rows: u64,
+}
+
+impl Throttle {
+    async fn after(&mut self, rows: i64) {
+        self.rows += u64::try_from(rows).unwrap_or(0);
+        if self.max == 0 {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss)] // seconds of rows: no precision needed
+        let due = Duration::from_secs_f64(self.rows as f64 / self.max as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+async fn chunk(p: &Pair, t: &Table, range: &str, th: &mut Throttle) -> Result<(i64, Chunk)> {
+    let mut rows = 0;
+    for attempt in 0..ATTEMPTS {
+        let (next, last) = p.read(t, range).await?;
+        rows = last.rows;
+        th.after(rows).await;
+        match next {
+            Next::Verified => return Ok((rows, Chunk::Verified)),
+            Next::Mismatch => {
+                let diff = p.confirm(t, range, &last).await?;
+                if !diff.is_empty() {
+                    return Ok((rows, Chunk::Mismatch(diff)));
+                }
+            }
+            Next::Again => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+    }
+    Ok((rows, Chunk::Hot))
+}
+
+/// Verify one table, chunk by chunk.
+async fn table(
+    p: &Pair,
+    t: &Table,
+    cfg: &VerifySettings,
+    th: &mut Throttle,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<TableResult> {
+    let mut res = TableResult {
+        database: p.db.clone(),
+        table: t.qualified(),
+        verdict: Verdict::Verified,
+        rows: 0,
+        chunks: 0,
+        whole: t.key.is_empty(),
+        warnings: Vec::new(),
+    };
+    let (mut diffs, mut hot) = (Vec::new(), 0);
+    let mut record = |res: &mut TableResult, rows: i64, c: Chunk| {
+        res.rows += rows;
+        res.chunks += 1;
+        match c {
+            Chunk::Verified => {}
+            Chunk::Mismatch(d) => diffs.extend(d),
+            Chunk::Hot => hot += 1,
+        }
+    };
+    if t.key.is_empty() {
+        if t.estimate > LARGE_WHOLE {
+            res.warnings.push(format!(
+                "no key: read whole (about {} rows) on both sides; give it a primary key to verify it in chunks",
+                t.estimate
+            ));
+        }
+        let (rows, c) = chunk(p, t, "true", th).await?;
+        record(&mut res, rows, c);
+    } else {
+        let last = first_key(&p.s, &t.last_key()).await?;
+        let mut lower: Option<Vec<String>> = None;
+        while let Some(end) = &last {
+            let upper = first_key(&p.s, &t.boundary(lower.as_deref(), cfg.chunk_rows))
+                .await?
+                .filter(|u| u != end);
+            let upper = upper.unwrap_or_else(|| end.clone());
+            let range = t.range(lower.as_deref(), Some(&upper));
+            let (rows, c) = chunk(p, t, &range, th).await?;
+            record(&mut res, rows, c);
+            progress(&format!(
+                "{}: {} rows in {} chunk(s)",
+                res.name(),
+                res.rows,
+                res.chunks
+            ));
+            if &upper == end {
+                break;
+            }
+            lower = Some(upper);
+        }
+        if last.is_none() {
+            // empty on the source: the target must be too
+            let (rows, c) = chunk(p, t, "true", th).await?;
+            record(&mut res, rows, c);
+        }
+    }
+    res.verdict = v::table_verdict(diffs, hot);
+    Ok(res)
+}
+
+/// The key values of a key query's first row, as text.
+async fn first_key(c: &Conn, q: &str) -> Result<Option<Vec<String>>> {
+    let rows = c.query(q).await?;
+    Ok(rows
+        .first()
+        .map(|r| (0..r.len()).map(|i| r.get::<_, String>(i)).collect()))
+}
+
+/// Verify every replicated database's tables (those matching `patterns`, all without any).
+pub async fn run(
+    settings: &Settings,
+    patterns: &[String],
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Report> {
+    let started = Instant::now();
+    let (_, scopes) = scope::resolve(settings).await.map_err(|e| eyre!(e))?;
+    let observed = super::observe(&scopes[0].settings).await;
+    let source = match observed.phase.direction {
+        Some(Direction::BlueToGreen) => Side::Blue,
+        Some(Direction::GreenToBlue) => Side::Green,
+        None => bail!(
+            "verify compares a pair while one replicates into the other; the phase is {}: run it after `start`, or after a switch",
+            observed.phase.phase.label()
+        ),
+    };
+    let mut th = Throttle {
+        max: settings.verify.max_rows_per_s,
+        started,
+        rows: 0,
+    };
+    let mut results = Vec::new();
+    for sc in &scopes {
+        results.extend(database(sc, source, patterns, &mut th, progress).await?);
+    }
+    Ok(Report::new(
+        source,
+        results,
+        started.elapsed().as_secs_f64(),
+        crate::format::now_rfc3339(),
+    ))
+}
+
+async fn database(
+    sc: &Scope,
+    source: Side,
+    patterns: &[String],
+    th: &mut Throttle,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Vec<TableResult>> {
+    let cfg = &sc.settings.verify;
+    let (s, t) = tokio::join!(
+        Conn::open(&sc.settings, source, cfg),
+        Conn::open(&sc.settings, source.other(), cfg)
+    );
+    let n = &sc.settings.names;
+    let p = Pair {
+        s: s?,
+        t: t?,
+        slot: n.slot.clone(),
+        subscription: n.subscription.clone(),
+        db: sc.db.clone(),
+    };
+    let (src_tables, tgt_tables) = tokio::join!(p.s.tables(), p.t.tables());
+    let (src_tables, tgt_tables) = (src_tables?, tgt_tables?);
+    let mut out = Vec::new();
+    for st in src_tables.iter().filter(|t| {
+        patterns.is_empty()
+            || patterns
+                .iter()
+                .any(|pat| v::matches(pat, &t.schema, &t.name))
+    }) {
+        let skip = |reason: String| TableResult {
+            database: p.db.clone(),
+            table: st.qualified(),
+            verdict: Verdict::Skipped { reason },
+            rows: 0,
+            chunks: 0,
+            whole: st.key.is_empty(),
+            warnings: Vec::new(),
+        };
+        let tu = source.other().upper();
+        let Some(tt) = tgt_tables
+            .iter()
+            .find(|t| t.schema == st.schema && t.name == st.name)
+        else {
+            out.push(skip(format!("not on {tu}")));
+            continue;
+        };
+        if tt.columns != st.columns || tt.types != st.types {
+            out.push(skip(format!(
+                "its columns differ on {tu} (see the schema diff): rows cannot be compared"
+            )));
+            continue;
+        }
+        let r = table(&p, st, cfg, th, progress).await?;
+        progress(&format!("{}: {}", r.name(), r.verdict.word()));
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Where the last verify result is kept, for `status` and the cutover's guards.
+pub fn last_path() -> Option<std::path::PathBuf> {
+    crate::config::state_dir().map(|d| d.join("verify-last.json"))
+}
+
+/// Keep the result (0600, replaced whole) and journal it; what could not be done is said.
+pub fn record(report: &Report, journal: Option<&std::path::Path>) -> Result<()> {
+    let text = serde_json::to_string(report)?;
+    let path =
+        last_path().ok_or_else(|| eyre!("no state directory: set $XDG_STATE_HOME or HOME"))?;
+    let tmp = path.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    {
+        use std::io::Write;
+        let mut f = crate::files::append_private(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    let jpath = match journal {
+        Some(p) => p.to_path_buf(),
+        None => super::journal::default_path().ok_or_else(|| eyre!("no place for the journal"))?,
+    };
+    let mut j = super::journal::Journal::open(&jpath, "verify")?;
+    j.write(super::journal::Record {
+        event: "verify",
+        ok: Some(report.mismatched == 0),
+        result: Some(&text),
+        ..Default::default()
+    })
+}

@@ -1,0 +1,260 @@
+//! The statements verify sends, built from the table's columns and key: every identifier quoted,
+//! every key value a typed literal, so the journaled text is the executed text.
+
+use crate::sql::{ident, literal, qualified};
+
+/// The session settings under which both sides print every value the same way, whatever their
+/// versions (15 → 18 must not differ by a float's digits or a timestamp's zone).
+pub fn session(statement_timeout_ms: u64) -> String {
+    format!(
+        "SET extra_float_digits = 3; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
+         SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET lc_monetary = 'C'; \
+         SET application_name = 'pgcutover_verify'; SET statement_timeout = {statement_timeout_ms}; \
+         SET default_transaction_read_only = on"
+    )
+}
+
+/// Every user table of the database (leaf partitions, not their parents) with its columns and
+/// types in order, its key (primary key, else the replica identity index) and its estimated
+/// rows.
+pub const TABLES: &str = r"
+SELECT n.nspname, c.relname,
+  (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  (SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) FROM pg_attribute a
+     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  (SELECT array_agg(a.attname::text ORDER BY k.ord)
+     FROM (SELECT i.indkey FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
+           ORDER BY i.indisprimary DESC LIMIT 1) i
+     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum),
+  greatest(c.reltuples, 0)::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname, c.relname";
+
+/// A table as verify reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    pub types: Vec<String>,
+    /// Empty: no key; the table is read as one chunk.
+    pub key: Vec<String>,
+    pub estimate: i64,
+}
+
+impl Table {
+    pub fn qualified(&self) -> String {
+        qualified(&self.schema, &self.name)
+    }
+
+    fn key_type(&self, k: &str) -> &str {
+        self.columns
+            .iter()
+            .position(|c| c == k)
+            .and_then(|i| self.types.get(i))
+            .map_or("text", String::as_str)
+    }
+
+    fn key_list(&self) -> String {
+        self.key
+            .iter()
+            .map(|k| ident(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `(k1, k2)`, or `k1` alone.
+    fn key_expr(&self) -> String {
+        if self.key.len() == 1 {
+            ident(&self.key[0])
+        } else {
+            format!("({})", self.key_list())
+        }
+    }
+
+    /// Key values read as text, as typed literals in the same shape.
+    fn key_value(&self, values: &[String]) -> String {
+        let lits: Vec<String> = self
+            .key
+            .iter()
+            .zip(values)
+            .map(|(k, v)| format!("{}::{}", literal(v), self.key_type(k)))
+            .collect();
+        if lits.len() == 1 {
+            lits[0].clone()
+        } else {
+            format!("({})", lits.join(", "))
+        }
+    }
+
+    /// The rows of a chunk: above `lower` (exclusive) and up to `upper` (inclusive).
+    pub fn range(&self, lower: Option<&[String]>, upper: Option<&[String]>) -> String {
+        let mut parts = Vec::new();
+        if let Some(l) = lower {
+            parts.push(format!("{} > {}", self.key_expr(), self.key_value(l)));
+        }
+        if let Some(u) = upper {
+            parts.push(format!("{} <= {}", self.key_expr(), self.key_value(u)));
+        }
+        if parts.is_empty() {
+            "true".into()
+        } else {
+            parts.join(" AND ")
+        }
+    }
+
+    /// The key's columns as text, named apart from the columns: `ORDER BY id` after
+    /// `SELECT id::text` would order by the text (`10` before `9`).
+    fn key_text(&self) -> Vec<String> {
+        self.key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{}::text AS pgcutover_k{i}", ident(k)))
+            .collect()
+    }
+
+    /// The row as one value of every column, in their order.
+    fn row(&self) -> String {
+        let cols: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
+        format!("ROW({})", cols.join(", "))
+    }
+
+    /// The key of the chunk of `rows` rows after `lower`: its last row's, as text.
+    pub fn boundary(&self, lower: Option<&[String]>, rows: u64) -> String {
+        let cols = self.key_text();
+        format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY {} OFFSET {} LIMIT 1",
+            cols.join(", "),
+            self.qualified(),
+            self.range(lower, None),
+            self.key_list(),
+            rows.saturating_sub(1)
+        )
+    }
+
+    /// The last key now: the upper end of the last chunk, so rows appended while verify runs
+    /// are not in any chunk (they are newer than the run) instead of keeping it hot.
+    pub fn last_key(&self) -> String {
+        let cols = self.key_text();
+        let desc: Vec<String> = self
+            .key
+            .iter()
+            .map(|k| format!("{} DESC", ident(k)))
+            .collect();
+        format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT 1",
+            cols.join(", "),
+            self.qualified(),
+            desc.join(", ")
+        )
+    }
+
+    /// Count and an order-independent hash (the sum of each row's first 64 bits of md5).
+    pub fn digest(&self, range: &str) -> String {
+        format!(
+            "SELECT count(*), coalesce(sum(('x' || left(md5({}::text), 16))::bit(64)::bigint::numeric), 0)::text FROM {} WHERE {range}",
+            self.row(),
+            self.qualified()
+        )
+    }
+
+    /// Each row's key and hash, in key order: to name the rows a chunk differs by.
+    pub fn rows(&self, range: &str) -> String {
+        format!(
+            "SELECT {}::text AS pgcutover_key, md5({}::text) FROM {} WHERE {range} ORDER BY {}",
+            if self.key.len() == 1 {
+                ident(&self.key[0])
+            } else {
+                format!("ROW({})", self.key_list())
+            },
+            self.row(),
+            self.qualified(),
+            self.key_list()
+        )
+    }
+}
+
+/// Where the subscriber has applied to, seen from the source: its slot's confirmed position.
+pub fn slot_confirmed(slot: &str) -> String {
+    format!(
+        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = {}",
+        literal(slot)
+    )
+}
+
+/// Where the subscriber has applied to, seen from the target: its origin's remote LSN, which
+/// moves with every commit applied (the slot's moves with the subscriber's feedback).
+pub fn origin_applied(subscription: &str) -> String {
+    format!(
+        "SELECT os.remote_lsn::text FROM pg_replication_origin_status os \
+         JOIN pg_subscription s ON os.external_id = 'pg_' || s.oid WHERE s.subname = {}",
+        literal(subscription)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(key: &[&str]) -> Table {
+        Table {
+            schema: "Ünïcode".into(),
+            name: "Order Items".into(),
+            columns: vec!["id".into(), "at".into(), "Note".into()],
+            types: vec![
+                "bigint".into(),
+                "timestamp with time zone".into(),
+                "text".into(),
+            ],
+            key: key.iter().map(|k| (*k).to_string()).collect(),
+            estimate: 0,
+        }
+    }
+
+    #[test]
+    fn ranges_are_typed_literals_on_the_key() {
+        let one = t(&["id"]);
+        assert_eq!(
+            one.range(Some(&["10".into()]), Some(&["20".into()])),
+            "id > '10'::bigint AND id <= '20'::bigint"
+        );
+        assert_eq!(one.range(None, None), "true");
+        let two = t(&["id", "Note"]);
+        assert_eq!(
+            two.range(Some(&["1".into(), "it's".into()]), None),
+            r#"(id, "Note") > ('1'::bigint, 'it''s'::text)"#
+        );
+        assert_eq!(
+            one.boundary(Some(&["10".into()]), 1000),
+            r#"SELECT id::text AS pgcutover_k0 FROM "Ünïcode"."Order Items" WHERE id > '10'::bigint ORDER BY id OFFSET 999 LIMIT 1"#
+        );
+        assert!(
+            two.last_key()
+                .ends_with(r#"ORDER BY id DESC, "Note" DESC LIMIT 1"#),
+            "{}",
+            two.last_key()
+        );
+    }
+
+    #[test]
+    fn the_digest_hashes_every_column_in_order() {
+        let d = t(&["id"]).digest("true");
+        assert!(d.contains(r#"md5(ROW(id, at, "Note")::text)"#), "{d}");
+        assert!(
+            d.contains(r#"FROM "Ünïcode"."Order Items" WHERE true"#),
+            "{d}"
+        );
+        let r = t(&["id"]).rows("id > '1'::bigint");
+        assert!(
+            r.starts_with("SELECT id::text AS pgcutover_key, md5("),
+            "{r}"
+        );
+        assert!(r.ends_with("ORDER BY id"), "{r}");
+    }
+}
