@@ -493,6 +493,13 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
 /// The pair's status; with several databases replicated, each one's phase and failing checks
 /// too, the pair's phase being the least advanced one's.
 pub async fn status(settings: &Settings) -> report::Status {
+    let mut st = status_databases(settings).await;
+    st.verify = engine::verify::last()
+        .map(|r| crate::domain::verify::Last::of(&r, time::OffsetDateTime::now_utc()));
+    st
+}
+
+async fn status_databases(settings: &Settings) -> report::Status {
     let scopes = match crate::engine::scope::resolve(settings).await {
         Ok((_, scopes)) if scopes.len() > 1 => scopes,
         Ok((main, _)) => return status_of(&main).await,

@@ -116,6 +116,17 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
     assert!(history() > before, "pgbench was writing while verify ran");
     assert!(bench.try_wait().unwrap().is_none(), "pgbench still runs");
 
+    // the last result, in status and in the cutover's plan
+    let st = m.pgc_with(&cfg, &["status", "--json"]).json();
+    assert_eq!(st["verify"]["mismatched"], 0, "{:#}", st["verify"]);
+    assert_eq!(st["verify"]["source"], "blue");
+    let plan = m.pgc_with(&cfg, &["plan", "cutover", "--json"]).json();
+    assert!(
+        plan["notes"].to_string().contains("last verify: "),
+        "{:#}",
+        plan["notes"]
+    );
+
     // the throttle: rows read per second on each side
     let slow = m.home.path().join("slow.toml");
     std::fs::write(
@@ -194,6 +205,24 @@ UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
     let journal =
         std::fs::read_to_string(m.home.path().join("state/pgcutover/journal.jsonl")).unwrap();
     assert!(journal.contains(r#""event":"verify""#));
+
+    // with `required`, a cutover after a mismatch is refused, saying why
+    let required = m.home.path().join("required.toml");
+    std::fs::write(&required, format!("{base}[verify]\nrequired = true\n")).unwrap();
+    let r = m.pgc_with(&required, &["plan", "cutover", "--json"]);
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    let g = r.json()["guards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "verified")
+        .cloned()
+        .unwrap();
+    assert_eq!(g["ok"], false);
+    assert!(
+        g["detail"].as_str().unwrap().contains("1 MISMATCHED"),
+        "{g:#}"
+    );
 
     let _ = bench.kill();
     let _ = bench.wait();

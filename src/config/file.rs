@@ -42,6 +42,7 @@ pub(super) struct VerifyFile {
     pub max_rows_per_s: Option<Spanned<u64>>,
     pub chunk_rows: Option<Spanned<u64>>,
     pub statement_timeout_ms: Option<Spanned<u64>>,
+    pub required: Option<bool>,
 }
 
 /// `[analyze]`: the `analyze` action.

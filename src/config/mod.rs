@@ -217,6 +217,8 @@ pub struct VerifySettings {
     pub chunk_rows: u64,
     /// Each statement's limit on the servers: a chunk never holds a snapshot longer.
     pub statement_timeout: Duration,
+    /// The switch refuses without a verify of its direction that found no mismatch.
+    pub required: bool,
 }
 
 impl Settings {
@@ -362,37 +364,8 @@ pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Setti
         redo_not_before,
         cutover: sections::cutover(&fc.cutover, &place)?,
         poll: sections::poll(&fc.poll, &place)?,
-        analyze_jobs: usize::try_from(place.within(
-            fc.analyze.jobs.as_ref(),
-            "[analyze] jobs",
-            1,
-            32,
-            2,
-        )?)
-        .unwrap_or(2),
-        verify: VerifySettings {
-            max_rows_per_s: place.within(
-                fc.verify.max_rows_per_s.as_ref(),
-                "[verify] max_rows_per_s",
-                0,
-                100_000_000,
-                200_000,
-            )?,
-            chunk_rows: place.within(
-                fc.verify.chunk_rows.as_ref(),
-                "[verify] chunk_rows",
-                10,
-                1_000_000,
-                10_000,
-            )?,
-            statement_timeout: Duration::from_millis(place.within(
-                fc.verify.statement_timeout_ms.as_ref(),
-                "[verify] statement_timeout_ms",
-                100,
-                3_600_000,
-                30_000,
-            )?),
-        },
+        analyze_jobs: sections::analyze_jobs(&fc.analyze, &place)?,
+        verify: sections::verify(&fc.verify, &place)?,
         traffic: traffic::resolve(&fc.traffic, [fc.blue.as_ref(), fc.green.as_ref()], &place)?,
         file: file.map(Path::to_path_buf),
     })

@@ -415,3 +415,37 @@ pub(super) fn keys(
         })
         .collect()
 }
+
+/// `[analyze] jobs`.
+pub(super) fn analyze_jobs(f: &super::file::AnalyzeFile, p: &Place<'_>) -> Result<usize> {
+    let jobs = p.within(f.jobs.as_ref(), "[analyze] jobs", 1, 32, 2)?;
+    Ok(usize::try_from(jobs).unwrap_or(2))
+}
+
+/// `[verify]`: how hard `verify` may read, and whether the switch needs its result.
+pub(super) fn verify(f: &super::file::VerifyFile, p: &Place<'_>) -> Result<super::VerifySettings> {
+    Ok(super::VerifySettings {
+        max_rows_per_s: p.within(
+            f.max_rows_per_s.as_ref(),
+            "[verify] max_rows_per_s",
+            0,
+            100_000_000,
+            200_000,
+        )?,
+        chunk_rows: p.within(
+            f.chunk_rows.as_ref(),
+            "[verify] chunk_rows",
+            10,
+            1_000_000,
+            10_000,
+        )?,
+        statement_timeout: Duration::from_millis(p.within(
+            f.statement_timeout_ms.as_ref(),
+            "[verify] statement_timeout_ms",
+            100,
+            3_600_000,
+            30_000,
+        )?),
+        required: f.required.unwrap_or(false),
+    })
+}

@@ -9,7 +9,7 @@
 //! the target, caught up with it, still different: a mismatch, narrowed to the rows. The source
 //! changing at every attempt: hot (unverified), never a mismatch.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A chunk as one side holds it: how many rows and the sum of their hashes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,13 +45,13 @@ pub fn attempt(s1: &ChunkRead, t: &ChunkRead, s2: &ChunkRead, t2: Option<&ChunkR
 }
 
 /// A row the two sides disagree on, by its key as text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowDiff {
     pub key: String,
     pub kind: DiffKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DiffKind {
     /// On the source, not on the target.
@@ -100,7 +100,7 @@ pub fn row_diff(source: &[(String, String)], target: &[(String, String)]) -> Vec
 }
 
 /// A table's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Verified,
@@ -133,9 +133,9 @@ impl Verdict {
 /// The most keys a mismatch lists per table; the count of the others is kept.
 pub const MAX_KEYS: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableResult {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// `schema.name`, quoted where needed.
     pub table: String,
@@ -145,9 +145,9 @@ pub struct TableResult {
     pub rows: i64,
     pub chunks: usize,
     /// Read as one chunk: the table has no key to split it by.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
@@ -176,7 +176,7 @@ pub fn table_verdict(mismatched: Vec<RowDiff>, hot: usize) -> Verdict {
 }
 
 /// The whole run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub source: super::observed::Side,
     pub target: super::observed::Side,
@@ -224,6 +224,65 @@ impl Report {
     /// Like `check`: 1 when a table has a mismatch; hot and skipped tables are warnings.
     pub fn exit_code(&self) -> u8 {
         u8::from(self.mismatched > 0)
+    }
+}
+
+/// The last verify as `status` and the switch's plan show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Last {
+    pub finished_at: String,
+    /// Seconds since it finished, when the time can be read.
+    pub age_s: Option<i64>,
+    pub source: super::observed::Side,
+    pub target: super::observed::Side,
+    pub verified: usize,
+    pub mismatched: usize,
+    pub hot: usize,
+    pub skipped: usize,
+}
+
+impl Last {
+    pub fn of(r: &Report, now: time::OffsetDateTime) -> Last {
+        let age_s = time::OffsetDateTime::parse(
+            &r.finished_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+        .map(|t| (now - t).whole_seconds());
+        Last {
+            finished_at: r.finished_at.clone(),
+            age_s,
+            source: r.source,
+            target: r.target,
+            verified: r.verified,
+            mismatched: r.mismatched,
+            hot: r.hot,
+            skipped: r.skipped,
+        }
+    }
+
+    /// `12 min ago, BLUE → GREEN: 14 verified, 0 MISMATCHED, 1 hot, 0 skipped`.
+    pub fn describe(&self) -> String {
+        let age = self.age_s.map_or_else(
+            || format!("at {}", self.finished_at),
+            |s| {
+                format!(
+                    "{} ago",
+                    crate::format::seconds(std::time::Duration::from_secs(
+                        u64::try_from(s).unwrap_or(0)
+                    ))
+                )
+            },
+        );
+        format!(
+            "{age}, {} → {}: {} verified, {} MISMATCHED, {} hot, {} skipped",
+            self.source.upper(),
+            self.target.upper(),
+            self.verified,
+            self.mismatched,
+            self.hot,
+            self.skipped
+        )
     }
 }
 

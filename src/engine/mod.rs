@@ -534,6 +534,11 @@ async fn prepare(
     prepared.origin = origin.and_then(std::result::Result::ok).map(|(l, _)| l);
     // `resolve` gives at least one database: the first is the instance's view
     let bouncers = traffic_views(action, &main, &states[0], &mut p.guards).await;
+    if matches!(action, Action::Cutover | Action::Rollback) {
+        let (guard, note) = verify::switch_check(&main, switch::sides(action).0);
+        p.guards.extend(guard);
+        p.notes.extend(note);
+    }
     if let Action::Rds(a) = action {
         let slots: Vec<String> = scopes
             .iter()
@@ -556,7 +561,7 @@ async fn prepare(
             match analyze::plan(&main, &scopes, version).await {
                 Ok((planned, notes)) => {
                     p.steps = planned.iter().map(|a| a.step.to_plan()).collect();
-                    p.notes = notes;
+                    p.notes.extend(notes);
                     prepared.analyze = planned;
                 }
                 Err(g) => p.guards.push(g),
@@ -567,7 +572,7 @@ async fn prepare(
             Ok((mode, steps, notes)) => {
                 p.mode = mode;
                 p.steps = steps.iter().map(step::Step::to_plan).collect();
-                p.notes = notes;
+                p.notes.extend(notes);
                 prepared.steps = steps;
             }
             Err(g) => p.guards.push(g),

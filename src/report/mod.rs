@@ -45,6 +45,8 @@ pub struct Status {
     /// pair's `phase` is then the least advanced one's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub databases: Vec<DatabaseOut>,
+    /// The last `verify`, as it was kept.
+    pub verify: Option<crate::domain::verify::Last>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -373,6 +375,7 @@ pub fn build(
         redo: None,
         traffic: None,
         databases: Vec::new(),
+        verify: None,
     }
 }
 

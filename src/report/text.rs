@@ -25,6 +25,9 @@ pub fn status(s: &Status) -> String {
     slots(&mut o, s);
     subscriptions(&mut o, s);
     traffic(&mut o, s);
+    if let Some(v) = &s.verify {
+        o.push_str(&format!("\nverify: {}\n", v.describe()));
+    }
     o.push_str("\nchecks:\n");
     o.push_str(&checks(s));
     schema_diff(&mut o, s);

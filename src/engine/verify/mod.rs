@@ -433,3 +433,46 @@ pub fn record(report: &Report, journal: Option<&std::path::Path>) -> Result<()> 
         ..Default::default()
     })
 }
+
+/// The last verify result kept, if any (a file that cannot be read counts as none).
+pub fn last() -> Option<Report> {
+    let text = crate::files::read_text_capped(&last_path()?, 64 << 20, "verify result").ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// What the switch's plan says of the last verify: a guard when `[verify] required` (it must
+/// exist, be of this direction and have no mismatch), else a note.
+pub fn switch_check(
+    settings: &Settings,
+    source: Side,
+) -> (Option<crate::domain::guards::Guard>, Option<String>) {
+    let last = last().map(|r| v::Last::of(&r, time::OffsetDateTime::now_utc()));
+    let (ok, text) = match &last {
+        None => (
+            false,
+            "no verify result: `pgcutover verify` compares the rows of both sides before the switch".to_string(),
+        ),
+        Some(l) if l.source != source => (
+            false,
+            format!(
+                "the last verify ({}) compared the other direction: run `pgcutover verify` again",
+                l.describe()
+            ),
+        ),
+        Some(l) => (l.mismatched == 0, format!("last verify: {}", l.describe())),
+    };
+    if settings.verify.required {
+        let g = crate::domain::guards::Guard {
+            name: "verified",
+            ok,
+            detail: if ok {
+                text
+            } else {
+                format!("{text} ([verify] required = true)")
+            },
+        };
+        (Some(g), None)
+    } else {
+        (None, Some(text))
+    }
+}
