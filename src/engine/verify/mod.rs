@@ -62,19 +62,24 @@ impl Conn {
     }
 
     async fn digest(&self, t: &Table, range: &str) -> Result<ChunkRead> {
-        let rows = self.query(&t.digest(range)).await?;
-        let r = rows.first().ok_or_else(|| eyre!("no digest row"))?;
-        Ok(ChunkRead {
-            rows: r.get(0),
-            hash: r.get(1),
-        })
+        Ok(self.digest_at(t, range).await?.0)
     }
 
-    async fn lsn(&self) -> Result<Lsn> {
-        let rows = self.query("SELECT pg_current_wal_lsn()::text").await?;
-        let text: String = rows.first().ok_or_else(|| eyre!("no LSN"))?.get(0);
-        text.parse()
-            .map_err(|e| eyre!("{}: LSN {text}: {e}", self.side.upper()))
+    /// A chunk's read and this server's LSN once it was read (past every commit it saw).
+    async fn digest_at(&self, t: &Table, range: &str) -> Result<(ChunkRead, Lsn)> {
+        let rows = self.query(&t.digest(range)).await?;
+        let r = rows.first().ok_or_else(|| eyre!("no digest row"))?;
+        let lsn: String = r.get(2);
+        let lsn = lsn
+            .parse()
+            .map_err(|e| eyre!("{}: LSN {lsn}: {e}", self.side.upper()))?;
+        Ok((
+            ChunkRead {
+                rows: r.get(0),
+                hash: r.get(1),
+            },
+            lsn,
+        ))
     }
 
     async fn lsn_of(&self, q: &str) -> Option<Lsn> {
@@ -131,22 +136,20 @@ impl Pair {
                     APPLY_WAIT.as_secs()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
     /// Read the source, then the target once past it: the rule of `domain::verify::attempt`;
     /// with the source's second read.
     async fn read(&self, t: &Table, range: &str) -> Result<(Next, ChunkRead)> {
-        let s1 = self.s.digest(t, range).await?;
-        let l1 = self.s.lsn().await?;
+        let (s1, l1) = self.s.digest_at(t, range).await?;
         self.applied(l1).await?;
         let tr = self.t.digest(t, range).await?;
         if tr == s1 {
             return Ok((Next::Verified, s1));
         }
-        let s2 = self.s.digest(t, range).await?;
-        let l2 = self.s.lsn().await?;
+        let (s2, l2) = self.s.digest_at(t, range).await?;
         let t2 = if s1 == s2 {
             self.applied(l2).await?;
             Some(self.t.digest(t, range).await?)
@@ -174,10 +177,10 @@ impl Pair {
         if first.is_empty() {
             return Ok(first);
         }
-        if &self.s.digest(t, range).await? != quiet {
+        let (now, l) = self.s.digest_at(t, range).await?;
+        if &now != quiet {
             return Ok(Vec::new());
         }
-        let l = self.s.lsn().await?;
         self.applied(l).await?;
         let second = self.narrow(t, range).await?;
         Ok(first.into_iter().filter(|d| second.contains(d)).collect())
@@ -270,35 +273,100 @@ async fn table(
         let (rows, c) = chunk(p, t, "true", th).await?;
         record(&mut res, rows, c);
     } else {
-        let last = first_key(&p.s, &t.last_key()).await?;
-        let mut lower: Option<Vec<String>> = None;
-        while let Some(end) = &last {
-            let upper = first_key(&p.s, &t.boundary(lower.as_deref(), cfg.chunk_rows))
-                .await?
-                .filter(|u| u != end);
-            let upper = upper.unwrap_or_else(|| end.clone());
-            let range = t.range(lower.as_deref(), Some(&upper));
-            let (rows, c) = chunk(p, t, &range, th).await?;
+        let mut keys = Keys {
+            end: first_key(&p.s, &t.last_key()).await?,
+            lower: None,
+            done: false,
+        };
+        if keys.end.is_none() {
+            // empty on the source: the target must be too
+            let (rows, c) = chunk(p, t, "true", th).await?;
             record(&mut res, rows, c);
+        }
+        // the source reads the next chunks while the target reads the last ones
+        let mut pending = Vec::new();
+        loop {
+            let (read, finished) = tokio::join!(
+                read_sources(p, t, &mut keys, cfg.chunk_rows),
+                finish(p, t, std::mem::take(&mut pending), th)
+            );
+            for (rows, c) in finished? {
+                record(&mut res, rows, c);
+            }
+            pending = read?;
             progress(&format!(
                 "{}: {} rows in {} chunk(s)",
                 res.name(),
                 res.rows,
                 res.chunks
             ));
-            if &upper == end {
+            if pending.is_empty() && keys.done {
                 break;
             }
-            lower = Some(upper);
-        }
-        if last.is_none() {
-            // empty on the source: the target must be too
-            let (rows, c) = chunk(p, t, "true", th).await?;
-            record(&mut res, rows, c);
         }
     }
     res.verdict = v::table_verdict(diffs, hot);
     Ok(res)
+}
+
+/// How many chunks the source reads ahead of the target.
+const AHEAD: usize = 8;
+
+/// Where the key ranges of a table stand: the next one starts after `lower` and the last ends
+/// at `end`, the source's largest key when the table was started.
+struct Keys {
+    end: Option<Vec<String>>,
+    lower: Option<Vec<String>>,
+    done: bool,
+}
+
+/// A chunk read on the source and not yet on the target: its range, the read, and the
+/// source's LSN after it.
+type Pending = (String, ChunkRead, Lsn);
+
+/// The source's reads of the next `AHEAD` chunks, each in its own snapshot.
+async fn read_sources(p: &Pair, t: &Table, k: &mut Keys, rows: u64) -> Result<Vec<Pending>> {
+    let mut out = Vec::new();
+    while !k.done && out.len() < AHEAD {
+        let Some(end) = &k.end else {
+            k.done = true;
+            break;
+        };
+        let upper = first_key(&p.s, &t.boundary(k.lower.as_deref(), rows))
+            .await?
+            .filter(|u| u != end)
+            .unwrap_or_else(|| end.clone());
+        let range = t.range(k.lower.as_deref(), Some(&upper));
+        let (read, lsn) = p.s.digest_at(t, &range).await?;
+        out.push((range, read, lsn));
+        k.done = &upper == end;
+        k.lower = Some(upper);
+    }
+    Ok(out)
+}
+
+/// The target's reads of chunks the source has read, once it applied past all of them; a
+/// chunk that differs goes through the full rule (`chunk`).
+async fn finish(
+    p: &Pair,
+    t: &Table,
+    pending: Vec<Pending>,
+    th: &mut Throttle,
+) -> Result<Vec<(i64, Chunk)>> {
+    let Some(last) = pending.iter().map(|(_, _, l)| *l).max() else {
+        return Ok(Vec::new());
+    };
+    p.applied(last).await?;
+    let mut out = Vec::new();
+    for (range, s1, _) in pending {
+        if p.t.digest(t, &range).await? == s1 {
+            th.after(s1.rows).await;
+            out.push((s1.rows, Chunk::Verified));
+        } else {
+            out.push(chunk(p, t, &range, th).await?);
+        }
+    }
+    Ok(out)
 }
 
 /// The key values of a key query's first row, as text.

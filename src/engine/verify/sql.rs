@@ -155,10 +155,12 @@ impl Table {
         )
     }
 
-    /// Count and an order-independent hash (the sum of each row's first 64 bits of md5).
+    /// Count and an order-independent hash (the sum of each row's first 64 bits of md5), and
+    /// the server's LSN once they were computed: past every commit the statement saw.
     pub fn digest(&self, range: &str) -> String {
         format!(
-            "SELECT count(*), coalesce(sum(('x' || left(md5({}::text), 16))::bit(64)::bigint::numeric), 0)::text FROM {} WHERE {range}",
+            "SELECT count(*), coalesce(sum(('x' || left(md5({}::text), 16))::bit(64)::bigint::numeric), 0)::text, \
+             pg_current_wal_lsn()::text FROM {} WHERE {range}",
             self.row(),
             self.qualified()
         )
