@@ -459,7 +459,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
             })
         }
         Command::Verify { json, table } => {
-            let mut progress = |line: &str| err(line);
+            let mut progress = |line: &str| err(&crate::text::one_line(line));
             let report = engine::verify::run(&settings, &table, &mut progress).await?;
             if let Err(e) = engine::verify::record(&report, None) {
                 err(&format!(

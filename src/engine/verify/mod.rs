@@ -463,7 +463,15 @@ async fn database(
             )));
             continue;
         }
-        let r = table(&p, st, cfg, th, progress).await?;
+        // a table that cannot be read (a chunk over the statement timeout, a permission) is
+        // said of that table; the others are still compared
+        let r = match table(&p, st, cfg, th, progress).await {
+            Ok(r) => r,
+            Err(e) => skip(format!(
+                "could not be compared: {}",
+                crate::format::report_chain(&e)
+            )),
+        };
         progress(&format!("{}: {}", r.name(), r.verdict.word()));
         out.push(r);
     }
