@@ -88,6 +88,9 @@ pub enum Command {
         /// Only the tables matching (`orders`, `public.order*`; `*` and `?`); repeatable
         #[arg(long, value_name = "PATTERN")]
         table: Vec<String>,
+        /// Start over instead of going on with an interrupted verify of the same tables
+        #[arg(long)]
+        restart: bool,
     },
     /// Show an action's guards (evaluated now) and every statement it would run; changes nothing
     Plan {
@@ -458,9 +461,13 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
                 ExitCode::from(3)
             })
         }
-        Command::Verify { json, table } => {
+        Command::Verify {
+            json,
+            table,
+            restart,
+        } => {
             let mut progress = |line: &str| err(&crate::text::one_line(line));
-            let report = engine::verify::run(&settings, &table, &mut progress).await?;
+            let report = engine::verify::run(&settings, &table, restart, &mut progress).await?;
             if let Err(e) = engine::verify::record(&report, None) {
                 err(&format!(
                     "the result was not recorded ({}); it is printed below",

@@ -149,6 +149,57 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
         "{rows} rows in {secs} s is over the limit"
     );
 
+    // killed part-way, a rerun goes on from where it stood
+    let progress = m.home.path().join("state/pgcutover/verify-progress.json");
+    let slower = m.home.path().join("slower.toml");
+    std::fs::write(
+        &slower,
+        format!("{base}[verify]\nmax_rows_per_s = 10000\nchunk_rows = 10000\n"),
+    )
+    .unwrap();
+    let mut child = pgcutover(m.home.path())
+        .arg("--config")
+        .arg(&slower)
+        .args(["verify", "--json", "--table", "pgbench_accounts"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "a part-way verify's progress",
+        std::time::Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&progress)
+                .ok()
+                .filter(|t| t.contains(r#""current":{"#))
+                .map(|_| ())
+        },
+    );
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    let r = m.pgc_with(&slow, &["verify", "--json", "--table", "pgbench_accounts"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("resuming the verify started"),
+        "{}",
+        r.stderr
+    );
+    let v = r.json();
+    let t = table(&v, "public.pgbench_accounts");
+    assert_eq!(t["verdict"], "verified", "{v:#}");
+    assert_eq!(t["rows"].as_f64().unwrap(), count, "{v:#}");
+    assert_eq!(t["chunks"], 10, "{v:#}");
+    assert!(
+        v["seconds"].as_f64().unwrap() < 0.8 * count / 10_000.0,
+        "the rerun read only what was left, not all {count} rows at 10,000 a second: {v:#}"
+    );
+    assert!(
+        !progress.exists(),
+        "a finished run leaves nothing to resume"
+    );
+
     // a divergence on GREEN, as a write that bypassed replication would leave it
     m.green.sql(
         r#"SET session_replication_role = replica;

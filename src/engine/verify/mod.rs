@@ -2,6 +2,7 @@
 //! while the pair replicates and the application writes. Read-only on both sides, on its own
 //! connections, throttled; the verdict rules are `domain::verify`'s.
 
+mod resume;
 mod sql;
 
 use std::time::{Duration, Instant};
@@ -236,33 +237,54 @@ async fn chunk(p: &Pair, t: &Table, range: &str, th: &mut Throttle) -> Result<(i
     Ok((rows, Chunk::Hot))
 }
 
-/// Verify one table, chunk by chunk.
+/// What a table's chunks came to so far.
+#[derive(Default)]
+struct Tally {
+    rows: i64,
+    chunks: usize,
+    hot: usize,
+    diffs: Vec<RowDiff>,
+}
+
+impl Tally {
+    fn add(&mut self, rows: i64, c: Chunk) {
+        self.rows += rows;
+        self.chunks += 1;
+        match c {
+            Chunk::Verified => {}
+            Chunk::Mismatch(d) => self.diffs.extend(d),
+            Chunk::Hot => self.hot += 1,
+        }
+    }
+}
+
+/// What a run carries from table to table: the throttle, where it stands (for a rerun), and
+/// where its progress lines go.
+pub struct Run<'a> {
+    th: Throttle,
+    saved: resume::Saved,
+    progress: &'a mut (dyn FnMut(&str) + Send),
+}
+
+/// Verify one table, chunk by chunk; a table part-way through in the run resumed goes on from
+/// where it stood.
 async fn table(
     p: &Pair,
     t: &Table,
     cfg: &VerifySettings,
-    th: &mut Throttle,
-    progress: &mut (dyn FnMut(&str) + Send),
+    run: &mut Run<'_>,
 ) -> Result<TableResult> {
+    let name = t.qualified();
     let mut res = TableResult {
         database: p.db.clone(),
-        table: t.qualified(),
+        table: name.clone(),
         verdict: Verdict::Verified,
         rows: 0,
         chunks: 0,
         whole: t.key.is_empty(),
         warnings: Vec::new(),
     };
-    let (mut diffs, mut hot) = (Vec::new(), 0);
-    let mut record = |res: &mut TableResult, rows: i64, c: Chunk| {
-        res.rows += rows;
-        res.chunks += 1;
-        match c {
-            Chunk::Verified => {}
-            Chunk::Mismatch(d) => diffs.extend(d),
-            Chunk::Hot => hot += 1,
-        }
-    };
+    let mut tally = Tally::default();
     if t.key.is_empty() {
         if t.estimate > LARGE_WHOLE {
             res.warnings.push(format!(
@@ -270,43 +292,86 @@ async fn table(
                 t.estimate
             ));
         }
-        let (rows, c) = chunk(p, t, "true", th).await?;
-        record(&mut res, rows, c);
+        let (rows, c) = chunk(p, t, "true", &mut run.th).await?;
+        tally.add(rows, c);
     } else {
-        let mut keys = Keys {
+        keyed(p, t, cfg, run, &mut tally, &res.name()).await?;
+    }
+    res.rows = tally.rows;
+    res.chunks = tally.chunks;
+    res.verdict = v::table_verdict(tally.diffs, tally.hot);
+    Ok(res)
+}
+
+/// A table with a key, in ranges of it; from where a resumed run left it.
+async fn keyed(
+    p: &Pair,
+    t: &Table,
+    cfg: &VerifySettings,
+    run: &mut Run<'_>,
+    tally: &mut Tally,
+    shown: &str,
+) -> Result<()> {
+    let name = t.qualified();
+    let mut keys = match run.saved.current(p.db.as_deref(), &name) {
+        Some(c) => {
+            *tally = Tally {
+                rows: c.rows,
+                chunks: c.chunks,
+                hot: c.hot,
+                diffs: c.diffs.clone(),
+            };
+            Keys {
+                end: Some(c.end.clone()),
+                lower: Some(c.lower.clone()),
+                done: c.lower == c.end,
+            }
+        }
+        None => Keys {
             end: first_key(&p.s, &t.last_key()).await?,
             lower: None,
             done: false,
-        };
-        if keys.end.is_none() {
-            // empty on the source: the target must be too
-            let (rows, c) = chunk(p, t, "true", th).await?;
-            record(&mut res, rows, c);
+        },
+    };
+    if keys.end.is_none() {
+        // empty on the source: the target must be too
+        let (rows, c) = chunk(p, t, "true", &mut run.th).await?;
+        tally.add(rows, c);
+    }
+    // the source reads the next chunks while the target reads the last ones
+    let mut pending: Vec<Pending> = Vec::new();
+    loop {
+        let upto = pending.last().map(|p| p.upper.clone());
+        let (read, finished) = tokio::join!(
+            read_sources(p, t, &mut keys, cfg.chunk_rows),
+            finish(p, t, std::mem::take(&mut pending), &mut run.th)
+        );
+        for (rows, c) in finished? {
+            tally.add(rows, c);
         }
-        // the source reads the next chunks while the target reads the last ones
-        let mut pending = Vec::new();
-        loop {
-            let (read, finished) = tokio::join!(
-                read_sources(p, t, &mut keys, cfg.chunk_rows),
-                finish(p, t, std::mem::take(&mut pending), th)
-            );
-            for (rows, c) in finished? {
-                record(&mut res, rows, c);
-            }
-            pending = read?;
-            progress(&format!(
-                "{}: {} rows in {} chunk(s)",
-                res.name(),
-                res.rows,
-                res.chunks
-            ));
-            if pending.is_empty() && keys.done {
-                break;
-            }
+        if let (Some(lower), Some(end)) = (upto, &keys.end) {
+            run.saved.current = Some(resume::Current {
+                database: p.db.clone(),
+                table: name.clone(),
+                lower,
+                end: end.clone(),
+                rows: tally.rows,
+                chunks: tally.chunks,
+                hot: tally.hot,
+                diffs: tally.diffs.clone(),
+            });
+            resume::save(&run.saved);
+        }
+        pending = read?;
+        (run.progress)(&format!(
+            "{shown}: {} rows in {} chunk(s)",
+            tally.rows, tally.chunks
+        ));
+        if pending.is_empty() && keys.done {
+            break;
         }
     }
-    res.verdict = v::table_verdict(diffs, hot);
-    Ok(res)
+    Ok(())
 }
 
 /// How many chunks the source reads ahead of the target.
@@ -320,9 +385,14 @@ struct Keys {
     done: bool,
 }
 
-/// A chunk read on the source and not yet on the target: its range, the read, and the
-/// source's LSN after it.
-type Pending = (String, ChunkRead, Lsn);
+/// A chunk read on the source and not yet on the target: its range and where it ends, the
+/// read, and the source's LSN after it.
+struct Pending {
+    range: String,
+    upper: Vec<String>,
+    read: ChunkRead,
+    lsn: Lsn,
+}
 
 /// The source's reads of the next `AHEAD` chunks, each in its own snapshot.
 async fn read_sources(p: &Pair, t: &Table, k: &mut Keys, rows: u64) -> Result<Vec<Pending>> {
@@ -338,8 +408,13 @@ async fn read_sources(p: &Pair, t: &Table, k: &mut Keys, rows: u64) -> Result<Ve
             .unwrap_or_else(|| end.clone());
         let range = t.range(k.lower.as_deref(), Some(&upper));
         let (read, lsn) = p.s.digest_at(t, &range).await?;
-        out.push((range, read, lsn));
         k.done = &upper == end;
+        out.push(Pending {
+            range,
+            upper: upper.clone(),
+            read,
+            lsn,
+        });
         k.lower = Some(upper);
     }
     Ok(out)
@@ -353,17 +428,17 @@ async fn finish(
     pending: Vec<Pending>,
     th: &mut Throttle,
 ) -> Result<Vec<(i64, Chunk)>> {
-    let Some(last) = pending.iter().map(|(_, _, l)| *l).max() else {
+    let Some(last) = pending.iter().map(|c| c.lsn).max() else {
         return Ok(Vec::new());
     };
     p.applied(last).await?;
     let mut out = Vec::new();
-    for (range, s1, _) in pending {
-        if p.t.digest(t, &range).await? == s1 {
-            th.after(s1.rows).await;
-            out.push((s1.rows, Chunk::Verified));
+    for c in pending {
+        if p.t.digest(t, &c.range).await? == c.read {
+            th.after(c.read.rows).await;
+            out.push((c.read.rows, Chunk::Verified));
         } else {
-            out.push(chunk(p, t, &range, th).await?);
+            out.push(chunk(p, t, &c.range, th).await?);
         }
     }
     Ok(out)
@@ -381,6 +456,7 @@ async fn first_key(c: &Conn, q: &str) -> Result<Option<Vec<String>>> {
 pub async fn run(
     settings: &Settings,
     patterns: &[String],
+    restart: bool,
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Report> {
     let started = Instant::now();
@@ -394,15 +470,34 @@ pub async fn run(
             observed.phase.phase.label()
         ),
     };
-    let mut th = Throttle {
-        max: settings.verify.max_rows_per_s,
-        started,
-        rows: 0,
+    if restart {
+        resume::clear();
+    }
+    let saved = match resume::load(source, patterns) {
+        Some(s) => {
+            progress(&format!(
+                "resuming the verify started {} ({} table(s) done): --restart starts over",
+                s.started_at,
+                s.finished.len()
+            ));
+            s
+        }
+        None => resume::Saved::new(source, patterns),
+    };
+    let mut run = Run {
+        th: Throttle {
+            max: settings.verify.max_rows_per_s,
+            started,
+            rows: 0,
+        },
+        saved,
+        progress,
     };
     let mut results = Vec::new();
     for sc in &scopes {
-        results.extend(database(sc, source, patterns, &mut th, progress).await?);
+        results.extend(database(sc, source, patterns, &mut run).await?);
     }
+    resume::clear();
     Ok(Report::new(
         source,
         results,
@@ -415,8 +510,7 @@ async fn database(
     sc: &Scope,
     source: Side,
     patterns: &[String],
-    th: &mut Throttle,
-    progress: &mut (dyn FnMut(&str) + Send),
+    run: &mut Run<'_>,
 ) -> Result<Vec<TableResult>> {
     let cfg = &sc.settings.verify;
     let (s, t) = tokio::join!(
@@ -440,6 +534,10 @@ async fn database(
                 .iter()
                 .any(|pat| v::matches(pat, &t.schema, &t.name))
     }) {
+        if let Some(done) = run.saved.done(p.db.as_deref(), &st.qualified()) {
+            out.push(done.clone());
+            continue;
+        }
         let skip = |reason: String| TableResult {
             database: p.db.clone(),
             table: st.qualified(),
@@ -465,14 +563,17 @@ async fn database(
         }
         // a table that cannot be read (a chunk over the statement timeout, a permission) is
         // said of that table; the others are still compared
-        let r = match table(&p, st, cfg, th, progress).await {
+        let r = match table(&p, st, cfg, run).await {
             Ok(r) => r,
             Err(e) => skip(format!(
                 "could not be compared: {}",
                 crate::format::report_chain(&e)
             )),
         };
-        progress(&format!("{}: {}", r.name(), r.verdict.word()));
+        (run.progress)(&format!("{}: {}", r.name(), r.verdict.word()));
+        run.saved.finished.push(r.clone());
+        run.saved.current = None;
+        resume::save(&run.saved);
         out.push(r);
     }
     Ok(out)

@@ -1,0 +1,94 @@
+//! Where an unfinished verify stands, kept after every few chunks, so that a rerun (of the same
+//! direction and tables) goes on from there instead of reading everything again. A finished run
+//! removes it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::observed::Side;
+use crate::domain::verify::{RowDiff, TableResult};
+
+/// A table part-way through: the chunks up to `lower` are compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Current {
+    pub database: Option<String>,
+    pub table: String,
+    pub lower: Vec<String>,
+    pub end: Vec<String>,
+    pub rows: i64,
+    pub chunks: usize,
+    pub hot: usize,
+    pub diffs: Vec<RowDiff>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    pub source: Side,
+    pub patterns: Vec<String>,
+    pub started_at: String,
+    pub finished: Vec<TableResult>,
+    pub current: Option<Current>,
+}
+
+impl Saved {
+    pub fn new(source: Side, patterns: &[String]) -> Saved {
+        Saved {
+            source,
+            patterns: patterns.to_vec(),
+            started_at: crate::format::now_rfc3339(),
+            finished: Vec::new(),
+            current: None,
+        }
+    }
+
+    /// A table this run (or the one it resumes) has finished.
+    pub fn done(&self, database: Option<&str>, table: &str) -> Option<&TableResult> {
+        self.finished
+            .iter()
+            .find(|t| t.database.as_deref() == database && t.table == table)
+    }
+
+    /// Where the table stands if it was part-way through.
+    pub fn current(&self, database: Option<&str>, table: &str) -> Option<&Current> {
+        self.current
+            .as_ref()
+            .filter(|c| c.database.as_deref() == database && c.table == table)
+    }
+}
+
+fn path() -> Option<PathBuf> {
+    crate::config::state_dir().map(|d| d.join("verify-progress.json"))
+}
+
+/// The unfinished run to go on with: same direction, same tables asked for.
+pub fn load(source: Side, patterns: &[String]) -> Option<Saved> {
+    let text = crate::files::read_text_capped(&path()?, 64 << 20, "verify progress").ok()?;
+    let saved: Saved = serde_json::from_str(&text).ok()?;
+    (saved.source == source && saved.patterns == patterns).then_some(saved)
+}
+
+/// Keep where the run stands (0600, replaced whole). Best effort: a run that cannot keep its
+/// place still verifies, it only cannot be resumed.
+pub fn save(saved: &Saved) {
+    let Some(path) = path() else { return };
+    let Ok(text) = serde_json::to_string(saved) else {
+        return;
+    };
+    let tmp = path.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let written = crate::files::append_private(&tmp).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(text.as_bytes())
+    });
+    if written.is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
+/// The run finished: nothing to resume.
+pub fn clear() {
+    if let Some(p) = path() {
+        let _ = std::fs::remove_file(p);
+    }
+}
