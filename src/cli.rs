@@ -467,7 +467,18 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
             restart,
         } => {
             let mut progress = |line: &str| err(&crate::text::one_line(line));
-            let report = engine::verify::run(&settings, &table, restart, &mut progress).await?;
+            let report = match engine::verify::run(&settings, &table, restart, &mut progress).await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    // not a verdict: the rows could not be compared
+                    err(&format!(
+                        "pgcutover verify: {}",
+                        crate::format::report_chain(&e)
+                    ));
+                    return Ok(ExitCode::from(3));
+                }
+            };
             if let Err(e) = engine::verify::record(&report, None) {
                 err(&format!(
                     "the result was not recorded ({}); it is printed below",

@@ -275,6 +275,27 @@ UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
         "{g:#}"
     );
 
+    // replication stopped: verify says so and stops, with the code of "could not be read"
+    m.green.sql("ALTER SUBSCRIPTION pgcutover_sub DISABLE");
+    m.blue
+        .sql("INSERT INTO items (note) VALUES ('after the stop')");
+    let stopped = m.home.path().join("stopped.toml");
+    std::fs::write(&stopped, format!("{base}[verify]\napply_timeout_s = 2\n")).unwrap();
+    let t0 = std::time::Instant::now();
+    let r = m.pgc_with(&stopped, &["verify", "--json"]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("replication is behind or stopped"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(30),
+        "one wait, not one per table: {:?}",
+        t0.elapsed()
+    );
+    m.green.sql("ALTER SUBSCRIPTION pgcutover_sub ENABLE");
+
     let _ = bench.kill();
     let _ = bench.wait();
 }

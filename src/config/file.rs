@@ -43,6 +43,7 @@ pub(super) struct VerifyFile {
     pub chunk_rows: Option<Spanned<u64>>,
     pub statement_timeout_ms: Option<Spanned<u64>>,
     pub required: Option<bool>,
+    pub apply_timeout_s: Option<Spanned<u64>>,
 }
 
 /// `[analyze]`: the `analyze` action.

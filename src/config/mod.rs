@@ -219,6 +219,8 @@ pub struct VerifySettings {
     pub statement_timeout: Duration,
     /// The switch refuses without a verify of its direction that found no mismatch.
     pub required: bool,
+    /// How long verify waits for the target to apply past a chunk's read before it stops.
+    pub apply_timeout: Duration,
 }
 
 impl Settings {

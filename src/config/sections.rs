@@ -447,5 +447,12 @@ pub(super) fn verify(f: &super::file::VerifyFile, p: &Place<'_>) -> Result<super
             30_000,
         )?),
         required: f.required.unwrap_or(false),
+        apply_timeout: Duration::from_secs(p.within(
+            f.apply_timeout_s.as_ref(),
+            "[verify] apply_timeout_s",
+            1,
+            3600,
+            60,
+        )?),
     })
 }

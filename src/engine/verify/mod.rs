@@ -21,8 +21,6 @@ use sql::Table;
 
 /// How many times a chunk that keeps changing is read again before it is called hot.
 const ATTEMPTS: u32 = 5;
-/// How long a chunk waits for the target to apply past the source's read.
-const APPLY_WAIT: Duration = Duration::from_mins(1);
 /// A table without a key is read whole; over this many rows it is worth a warning.
 const LARGE_WHOLE: i64 = 1_000_000;
 
@@ -104,6 +102,19 @@ impl Conn {
     }
 }
 
+/// The target did not catch up: true of every table, so the run stops instead of waiting
+/// once per table.
+#[derive(Debug)]
+struct Behind(String);
+
+impl std::fmt::Display for Behind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Behind {}
+
 /// One database's pair of connections and how to tell what the target has applied.
 struct Pair {
     s: Conn,
@@ -111,6 +122,8 @@ struct Pair {
     slot: String,
     subscription: String,
     db: Option<String>,
+    /// How long a chunk waits for the target to apply past the source's read.
+    apply_wait: Duration,
 }
 
 impl Pair {
@@ -118,7 +131,7 @@ impl Pair {
     /// (moves with each commit applied) or the source's slot (moves with feedback, also when
     /// idle) says so.
     async fn applied(&self, lsn: Lsn) -> Result<()> {
-        let deadline = Instant::now() + APPLY_WAIT;
+        let deadline = Instant::now() + self.apply_wait;
         let (slot_q, origin_q) = (
             sql::slot_confirmed(&self.slot),
             sql::origin_applied(&self.subscription),
@@ -129,13 +142,15 @@ impl Pair {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
-                    "{} has not applied {} of {} within {} s: replication is behind or stopped",
+                return Err(Behind(format!(
+                    "{} has not applied {} of {} within {} s: replication is behind or stopped; \
+                     see `pgcutover status` and verify once it streams",
                     self.t.side.upper(),
                     lsn,
                     self.s.side.upper(),
-                    APPLY_WAIT.as_secs()
-                );
+                    self.apply_wait.as_secs()
+                ))
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -524,6 +539,7 @@ async fn database(
         slot: n.slot.clone(),
         subscription: n.subscription.clone(),
         db: sc.db.clone(),
+        apply_wait: cfg.apply_timeout,
     };
     let (src_tables, tgt_tables) = tokio::join!(p.s.tables(), p.t.tables());
     let (src_tables, tgt_tables) = (src_tables?, tgt_tables?);
@@ -565,6 +581,7 @@ async fn database(
         // said of that table; the others are still compared
         let r = match table(&p, st, cfg, run).await {
             Ok(r) => r,
+            Err(e) if e.downcast_ref::<Behind>().is_some() => return Err(e),
             Err(e) => skip(format!(
                 "could not be compared: {}",
                 crate::format::report_chain(&e)
