@@ -74,6 +74,18 @@ impl std::fmt::Display for ReadError {
     }
 }
 
+/// Replace `path` whole with `bytes`, private to this user: written beside it and renamed over
+/// it, so a reader finds the old content or the new, never a part.
+pub fn replace_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = append_private(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Open `path` for appending, creating it (and its directory, 0700) private to this user.
 pub fn append_private(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

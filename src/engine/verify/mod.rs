@@ -606,15 +606,7 @@ pub fn record(report: &Report, journal: Option<&std::path::Path>) -> Result<()> 
     let text = serde_json::to_string(report)?;
     let path =
         last_path().ok_or_else(|| eyre!("no state directory: set $XDG_STATE_HOME or HOME"))?;
-    let tmp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    {
-        use std::io::Write;
-        let mut f = crate::files::append_private(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
+    crate::files::replace_private(&path, text.as_bytes())?;
     let jpath = match journal {
         Some(p) => p.to_path_buf(),
         None => super::journal::default_path().ok_or_else(|| eyre!("no place for the journal"))?,

@@ -75,15 +75,7 @@ pub fn save(saved: &Saved) {
     let Ok(text) = serde_json::to_string(saved) else {
         return;
     };
-    let tmp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let written = crate::files::append_private(&tmp).and_then(|mut f| {
-        use std::io::Write;
-        f.write_all(text.as_bytes())
-    });
-    if written.is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
-    }
+    let _ = crate::files::replace_private(&path, text.as_bytes());
 }
 
 /// The run finished: nothing to resume.
