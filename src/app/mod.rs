@@ -246,6 +246,8 @@ pub enum Msg {
     Planned(Action, Result<Plan, String>),
     Engine(Event),
     Finished(Action, Result<Outcome, String>),
+    /// The last `verify` result kept, read again every few seconds.
+    Verify(Option<crate::domain::verify::Last>),
     /// The clock: ages, staleness and the window timer move.
     Tick,
 }
@@ -285,6 +287,8 @@ pub struct State {
     pub type_to_confirm: bool,
     /// (committed, failed) of a workload run beside the dashboard, e.g. the demo's app.
     pub app_counts: Option<(u64, u64)>,
+    /// The last `verify` result, when one was kept.
+    pub verify: Option<crate::domain::verify::Last>,
     pub overlay: Option<Overlay>,
     pub focus: Panel,
     /// Rows scrolled in each panel; the Journal's counts up from its tail (0 follows it).
@@ -346,6 +350,7 @@ impl State {
             last_switch: None,
             type_to_confirm: true,
             app_counts: None,
+            verify: None,
             overlay: None,
             focus: Panel::Replication,
             scroll: [0; 8],
@@ -518,6 +523,10 @@ pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<
         }
         Msg::App { committed, failed } => {
             st.app_counts = Some((committed, failed));
+            Vec::new()
+        }
+        Msg::Verify(v) => {
+            st.verify = v;
             Vec::new()
         }
         Msg::Traffic { at, data } => {

@@ -153,6 +153,7 @@ impl Pollers {
                 tx.clone(),
             )));
         }
+        handles.push(tokio::spawn(verify_poller(tx.clone())));
         if settings.redo_log_file.is_some()
             || (settings.aws.is_some() && settings.green.rds_instance.is_some())
         {
@@ -164,6 +165,23 @@ impl Pollers {
     fn stop(&mut self) {
         for h in self.handles.drain(..) {
             h.abort();
+        }
+    }
+}
+
+/// The last verify result (a `pgcutover verify` run beside the dashboard) every 5 s.
+async fn verify_poller(tx: mpsc::Sender<Msg>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let last = tokio::task::spawn_blocking(crate::engine::verify::last)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| crate::domain::verify::Last::of(&r, time::OffsetDateTime::now_utc()));
+        if tx.send(Msg::Verify(last)).await.is_err() {
+            return;
         }
     }
 }

@@ -799,3 +799,31 @@ fn sequences_are_named_with_their_database_the_one_behind_first() {
         "{t}"
     );
 }
+
+#[test]
+fn the_last_verify_heads_the_checks_with_its_verdict() {
+    use crate::domain::verify::Last;
+    let mut f = replicating();
+    let last = |mismatched| Last {
+        finished_at: "2026-11-22T06:00:00Z".into(),
+        age_s: Some(180),
+        source: Side::Blue,
+        target: Side::Green,
+        verified: 12,
+        mismatched,
+        hot: 0,
+        skipped: 0,
+    };
+    f.send(61.0, Msg::Verify(Some(last(1))));
+    f.st.focus = Panel::Checks;
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(
+        out.contains("✗ verify 3 min 00 s ago, BLUE → GREEN: 12 verified, 1 MISMATCHED"),
+        "{out}"
+    );
+    f.send(62.0, Msg::Verify(Some(last(0))));
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(out.contains("✓ verify 3 min 00 s ago"), "{out}");
+    f.send(63.0, Msg::Verify(None));
+    assert!(!render(&f.st, &Theme::dark(), 160, 48).contains("verify 3 min"));
+}

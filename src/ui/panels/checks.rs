@@ -22,6 +22,18 @@ pub(super) fn checks(st: &State, th: &Theme, width: usize) -> (Line<'static>, Ve
         if failing == 0 { th.ok } else { th.warn },
     );
     let mut lines = Vec::new();
+    if let Some(v) = &st.verify {
+        let text = format!("verify {}", v.describe());
+        let clean = v.mismatched == 0 && v.hot == 0 && v.skipped == 0;
+        for (i, row) in wrap(&text, width.saturating_sub(2)).into_iter().enumerate() {
+            let lead = if i == 0 {
+                mark(th, clean, v.mismatched > 0)
+            } else {
+                Span::raw("  ")
+            };
+            lines.push(Line::from(vec![lead, Span::styled(row, th.text)]));
+        }
+    }
     for c in &st.checks {
         let text = format!("{} {}", c.id, c.finding);
         for (i, row) in wrap(&text, width.saturating_sub(2)).into_iter().enumerate() {
