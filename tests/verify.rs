@@ -205,7 +205,7 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
         r#"SET session_replication_role = replica;
 UPDATE "Ünïcode"."Order Items" SET note = 'planted' WHERE id = 3;
 DELETE FROM "Ünïcode"."Order Items" WHERE id = 4;
-INSERT INTO "Ünïcode"."Order Items" (id, note) VALUES (-7, 'planted');
+INSERT INTO "Ünïcode"."Order Items" (id, note) VALUES (-7, 'planted'), (900000000, 'past the end');
 UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
     );
     let (code, r) = verify(&m, &cfg, &[]);
@@ -234,6 +234,7 @@ UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
             ("-7".to_string(), "extra".to_string()),
             ("3".to_string(), "different".to_string()),
             ("4".to_string(), "missing".to_string()),
+            ("900000000".to_string(), "extra".to_string()),
         ]
     );
     assert_eq!(

@@ -185,6 +185,40 @@ impl Pair {
         Ok(v::row_diff(&pairs(s?), &pairs(tg?)))
     }
 
+    /// Rows only the target has past `end`, where no chunk looks: those the source lacks, and
+    /// still lacks once the target has applied past it (a row the source deleted meanwhile
+    /// reaches the target too).
+    async fn past_end(&self, t: &Table, end: &[String]) -> Result<Vec<RowDiff>> {
+        let rows = self.t.query(&t.past(end, v::MAX_KEYS * 10)).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<(String, Vec<String>)> = rows
+            .iter()
+            .map(|r| (r.get(0), (1..r.len()).map(|i| r.get(i)).collect()))
+            .collect();
+        let values: Vec<Vec<String>> = keys.iter().map(|(_, k)| k.clone()).collect();
+        let shown = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
+            rows.iter().map(|r| r.get(0)).collect()
+        };
+        let having = t.having(&values);
+        let on_source = shown(self.s.query(&having).await?);
+        // the source's LSN now (an empty read carries it), for the target to apply past
+        let (_, lsn) = self.s.digest_at(t, "false").await?;
+        self.applied(lsn).await?;
+        let (src_now, tgt_now) = tokio::join!(self.s.query(&having), self.t.query(&having));
+        let (src_now, tgt_now) = (shown(src_now?), shown(tgt_now?));
+        Ok(keys
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| !on_source.contains(k) && !src_now.contains(k) && tgt_now.contains(k))
+            .map(|key| RowDiff {
+                key,
+                kind: v::DiffKind::Extra,
+            })
+            .collect())
+    }
+
     /// A mismatch is only said after a second look: the rows differ, the source has not moved
     /// since `quiet`, the target has applied past it, and the rows still differ. Rows that
     /// differed once and not twice were changes caught between two reads.
@@ -384,6 +418,12 @@ async fn keyed(
         ));
         if pending.is_empty() && keys.done {
             break;
+        }
+    }
+    if let Some(end) = &keys.end {
+        let extra = p.past_end(t, end).await?;
+        if !extra.is_empty() {
+            tally.diffs.extend(extra);
         }
     }
     Ok(())

@@ -155,6 +155,42 @@ impl Table {
         )
     }
 
+    /// The key as `rows` names it: the value, or the row of values.
+    fn key_shown(&self) -> String {
+        if self.key.len() == 1 {
+            format!("{}::text", ident(&self.key[0]))
+        } else {
+            format!("ROW({})::text", self.key_list())
+        }
+    }
+
+    /// Rows past `end` (the source's largest key when the table was started): their key as
+    /// `rows` names it and their key values. Read on the target, those the source lacks are
+    /// rows only the target has, which no chunk covers.
+    pub fn past(&self, end: &[String], limit: usize) -> String {
+        format!(
+            "SELECT {} AS pgcutover_key, {} FROM {} WHERE {} > {} ORDER BY {} LIMIT {limit}",
+            self.key_shown(),
+            self.key_text().join(", "),
+            self.qualified(),
+            self.key_expr(),
+            self.key_value(end),
+            self.key_list()
+        )
+    }
+
+    /// Which of these keys (key values as text) the table has, as `rows` names them.
+    pub fn having(&self, keys: &[Vec<String>]) -> String {
+        let values: Vec<String> = keys.iter().map(|k| self.key_value(k)).collect();
+        format!(
+            "SELECT {} AS pgcutover_key FROM {} WHERE {} IN ({})",
+            self.key_shown(),
+            self.qualified(),
+            self.key_expr(),
+            values.join(", ")
+        )
+    }
+
     /// Count and an order-independent hash (the sum of each row's first 64 bits of md5), and
     /// the server's LSN once they were computed: past every commit the statement saw.
     pub fn digest(&self, range: &str) -> String {
@@ -169,12 +205,8 @@ impl Table {
     /// Each row's key and hash, in key order: to name the rows a chunk differs by.
     pub fn rows(&self, range: &str) -> String {
         format!(
-            "SELECT {}::text AS pgcutover_key, md5({}::text) FROM {} WHERE {range} ORDER BY {}",
-            if self.key.len() == 1 {
-                ident(&self.key[0])
-            } else {
-                format!("ROW({})", self.key_list())
-            },
+            "SELECT {} AS pgcutover_key, md5({}::text) FROM {} WHERE {range} ORDER BY {}",
+            self.key_shown(),
             self.row(),
             self.qualified(),
             self.key_list()
