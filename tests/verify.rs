@@ -116,6 +116,22 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
     assert!(history() > before, "pgbench was writing while verify ran");
     assert!(bench.try_wait().unwrap().is_none(), "pgbench still runs");
 
+    // as an action (the dashboard's key): the plan says what it reads, the run says the verdict
+    let plan = m.pgc_with(&cfg, &["plan", "verify", "--json"]).json();
+    assert_eq!(plan["steps"][0]["step"], "compare", "{plan:#}");
+    assert!(
+        plan["notes"].to_string().contains("reads about"),
+        "the estimate to confirm against: {plan:#}"
+    );
+    let r = m.pgc_with(&cfg, &["run", "verify", "--yes", "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["outcome"], "done", "{v:#}");
+    assert!(
+        v["summary"].as_str().unwrap().contains(" 0 MISMATCHED"),
+        "{v:#}"
+    );
+
     // the last result, in status and in the cutover's plan
     let st = m.pgc_with(&cfg, &["status", "--json"]).json();
     assert_eq!(st["verify"]["mismatched"], 0, "{:#}", st["verify"]);
@@ -242,6 +258,15 @@ UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
         vec![("11".to_string(), "different".to_string())]
     );
     assert_eq!(table(&r, "public.pgbench_accounts")["verdict"], "verified");
+
+    let r = m.pgc_with(&cfg, &["run", "verify", "--yes", "--json"]);
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["outcome"], "failed_safe", "{v:#}");
+    assert!(
+        v["error"].as_str().unwrap().contains("rows differ in 2"),
+        "{v:#}"
+    );
 
     // the text form says it, and the result is kept (0600) and journaled
     let text = m.pgc_with(&cfg, &["verify", "--table", "typed"]);

@@ -68,7 +68,7 @@ impl Command {
         }
     }
 
-    const ALL: [Command; 18] = [
+    const ALL: [Command; 19] = [
         Command::Run(Action::ON_DASHBOARD[0]),
         Command::Run(Action::ON_DASHBOARD[1]),
         Command::Run(Action::ON_DASHBOARD[2]),
@@ -76,6 +76,7 @@ impl Command {
         Command::Run(Action::ON_DASHBOARD[4]),
         Command::Run(Action::ON_DASHBOARD[5]),
         Command::Run(Action::ON_DASHBOARD[6]),
+        Command::Run(Action::ON_DASHBOARD[7]),
         Command::Help,
         Command::Quit,
         Command::NextPanel,
@@ -151,6 +152,7 @@ impl Default for Keymap {
         b.insert(Command::Run(Action::Rollback), vec![k('R')]);
         b.insert(Command::Run(Action::Finalize), vec![k('F')]);
         b.insert(Command::Run(Action::Analyze), vec![k('A')]);
+        b.insert(Command::Run(Action::Verify), vec![k('V')]);
         b.insert(Command::Help, vec![k('?')]);
         b.insert(Command::Quit, vec![k('q')]);
         b.insert(Command::NextPanel, vec![Key(KeyCode::Tab)]);

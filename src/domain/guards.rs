@@ -20,6 +20,8 @@ pub enum Action {
     Finalize,
     /// ANALYZE GREEN's tables that have no planner statistics, largest first, in parallel.
     Analyze,
+    /// Compare the rows of both sides while one replicates into the other (reads only).
+    Verify,
     Fence(Side),
     Unfence(Side),
     /// Snapshot, upgrade-snapshot, restore: guarded by RDS facts (`domain::rds_plan`).
@@ -28,7 +30,7 @@ pub enum Action {
 
 impl Action {
     /// The actions the dashboard offers keys for, in the order its help lists them.
-    pub const ON_DASHBOARD: [Action; 7] = [
+    pub const ON_DASHBOARD: [Action; 8] = [
         Action::Prepare,
         Action::Subscribe,
         Action::Start,
@@ -36,10 +38,11 @@ impl Action {
         Action::Rollback,
         Action::Finalize,
         Action::Analyze,
+        Action::Verify,
     ];
 
     /// Every action's word, as the command line, the journal and `[keys]` write it.
-    pub const WORDS: [&'static str; 12] = [
+    pub const WORDS: [&'static str; 13] = [
         "prepare",
         "subscribe",
         "start",
@@ -47,6 +50,7 @@ impl Action {
         "rollback",
         "finalize",
         "analyze",
+        "verify",
         "fence",
         "unfence",
         "snapshot",
@@ -64,6 +68,7 @@ impl Action {
             Action::Rollback => "rollback",
             Action::Finalize => "finalize",
             Action::Analyze => "analyze",
+            Action::Verify => "verify",
             Action::Fence(_) => "fence",
             Action::Unfence(_) => "unfence",
             Action::Rds(a) => a.name(),
@@ -92,6 +97,7 @@ impl Action {
             "rollback" => Action::Rollback,
             "finalize" => Action::Finalize,
             "analyze" => Action::Analyze,
+            "verify" => Action::Verify,
             "fence" => return needs_side(Action::Fence),
             "unfence" => return needs_side(Action::Unfence),
             "snapshot" => Action::Rds(RdsAction::Snapshot),
@@ -123,6 +129,7 @@ impl Action {
             Action::Analyze => {
                 "analyze GREEN: planner statistics for its tables without any, largest first, in parallel"
             }
+            Action::Verify => "verify: compare every table's rows on both sides (reads only)",
             Action::Fence(_) => "fence a side: app roles NOLOGIN, their sessions ended",
             Action::Unfence(_) => "unfence a side: app roles LOGIN",
             Action::Rds(RdsAction::Snapshot) => "RDS: CreateDBSnapshot of BLUE (after prepare)",
@@ -398,6 +405,22 @@ pub fn evaluate(action: Action, input: &GuardInput) -> Vec<Guard> {
             if reachable(input, &Side::BOTH, &mut out) {
                 no_split_brain(input, &mut out);
                 phase_in(input, &[Phase::CutOver, Phase::Finalized], &mut out);
+            }
+        }
+        Action::Verify => {
+            if reachable(input, &Side::BOTH, &mut out) {
+                let d = input.phase.direction;
+                out.push(Guard::new(
+                    "replicating",
+                    d.is_some(),
+                    match d {
+                        Some(d) => format!("replication runs {}: its rows are compared", d.label()),
+                        None => format!(
+                            "no side replicates into the other (phase {}): verify compares a pair after `start` or after a switch",
+                            input.phase.phase.label()
+                        ),
+                    },
+                ));
             }
         }
         Action::Analyze => {

@@ -42,6 +42,9 @@ step_ids! {
     // analyze
     /// ANALYZE of a database's tables without planner statistics, on several connections.
     Analyze = "analyze",
+    // verify
+    /// Compare a database's tables on both sides (`pgcutover verify` as an action).
+    Compare = "compare",
     // fence and unfence, alone or as the edges of the switch window
     Fence = "fence",
     Unfence = "unfence",

@@ -553,19 +553,9 @@ async fn prepare(
             &mut prepared,
         )
         .await;
-    } else if action == Action::Analyze {
-        let version = states[0]
-            .live(Side::Green)
-            .map_or(0, |g| g.server.version_num);
+    } else if matches!(action, Action::Verify | Action::Analyze) {
         if !p.refused() {
-            match analyze::plan(&main, &scopes, version).await {
-                Ok((planned, notes)) => {
-                    p.steps = planned.iter().map(|a| a.step.to_plan()).collect();
-                    p.notes.extend(notes);
-                    prepared.analyze = planned;
-                }
-                Err(g) => p.guards.push(g),
-            }
+            prepare_reader(action, &main, &scopes, &states[0], &mut p, &mut prepared).await;
         }
     } else if !p.refused() {
         match planned_steps(action, &main, &scopes, &states, &bouncers, prepared.origin) {
@@ -579,6 +569,41 @@ async fn prepare(
         }
     }
     (states.swap_remove(0), p, prepared)
+}
+
+/// The steps of the actions that only read the data (verify) or its statistics (analyze):
+/// each plans from a listing of the tables it reads just now.
+async fn prepare_reader(
+    action: Action,
+    main: &Settings,
+    scopes: &[scope::Scope],
+    state: &Observed,
+    p: &mut Plan,
+    prepared: &mut Prepared,
+) {
+    let planned = if action == Action::Verify {
+        let source = match state.phase.direction {
+            Some(crate::domain::phase::Direction::GreenToBlue) => Side::Green,
+            _ => Side::Blue,
+        };
+        verify::plan(scopes, source).await.map(|(steps, notes)| {
+            p.steps = steps.iter().map(step::Step::to_plan).collect();
+            notes
+        })
+    } else {
+        let version = state.live(Side::Green).map_or(0, |g| g.server.version_num);
+        analyze::plan(main, scopes, version)
+            .await
+            .map(|(planned, notes)| {
+                p.steps = planned.iter().map(|a| a.step.to_plan()).collect();
+                prepared.analyze = planned;
+                notes
+            })
+    };
+    match planned {
+        Ok(notes) => p.notes.extend(notes),
+        Err(g) => p.guards.push(g),
+    }
 }
 
 /// Every database's guards, each said of its database when there are several.
@@ -842,6 +867,29 @@ async fn execute(
             .await
         }
         Action::Analyze => analyze::run(&prepared.main, &prepared.analyze, ctx).await,
+        Action::Verify => {
+            let t0 = ctx.begin(StepId::Compare, &plan.action, None)?;
+            let mut progress = |line: &str| {
+                let _ = ctx.note(line);
+            };
+            let report = verify::run(&prepared.main, &[], false, &mut progress).await?;
+            let journal = ctx.journal().path().to_path_buf();
+            if let Err(e) = verify::record(&report, Some(&journal)) {
+                let _ = ctx.note(format!(
+                    "the verify result was not kept: {}",
+                    crate::format::report_chain(&e)
+                ));
+            }
+            ctx.end(
+                StepId::Compare,
+                t0,
+                &format!(
+                    "{} verified, {} MISMATCHED",
+                    report.verified, report.mismatched
+                ),
+            )?;
+            Ok(verify::outcome(&report, ctx.steps()))
+        }
         Action::Rds(a) => {
             let (Some(aws_settings), Some((facts, decision))) = (&settings.aws, &prepared.rds)
             else {

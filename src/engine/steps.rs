@@ -150,7 +150,7 @@ pub fn computed(
             )
             .stmt(sqlgen::set_login(roles, true)),
         ],
-        Action::Cutover | Action::Rollback | Action::Rds(_) | Action::Analyze => {
+        Action::Cutover | Action::Rollback | Action::Rds(_) | Action::Analyze | Action::Verify => {
             return Err(Guard {
                 name: "action",
                 ok: false,
