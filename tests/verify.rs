@@ -59,9 +59,14 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
         "INSERT INTO typed SELECT id + 10, f4 * 3, f8 / 7, n * 1.5, ts + interval '1 microsecond', iv * 2, \
          j || '{\"x\": 1.50}', b || '\\x01', a, ta || 'z'::text, t || '!' FROM typed",
     );
-    let cfg = m.home.path().join("verify.toml");
+    // the pair's configuration with a [verify] table, in a file of its own
     let base = std::fs::read_to_string(&m.cfg).unwrap();
-    std::fs::write(&cfg, format!("{base}[verify]\nchunk_rows = 20000\n")).unwrap();
+    let with_verify = |name: &str, table: &str| {
+        let p = m.home.path().join(name);
+        std::fs::write(&p, format!("{base}[verify]\n{table}")).unwrap();
+        p
+    };
+    let cfg = with_verify("verify.toml", "chunk_rows = 20000\n");
 
     // pgbench's TPC-B on BLUE, light enough that its one-row tables hold still now and then
     let mut bench = std::process::Command::new(Bin::pg15().tool("pgbench"))
@@ -144,12 +149,7 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
     );
 
     // the throttle: rows read per second on each side
-    let slow = m.home.path().join("slow.toml");
-    std::fs::write(
-        &slow,
-        format!("{base}[verify]\nmax_rows_per_s = 40000\nchunk_rows = 10000\n"),
-    )
-    .unwrap();
+    let slow = with_verify("slow.toml", "max_rows_per_s = 40000\nchunk_rows = 10000\n");
     let (_, r) = verify(&m, &slow, &["--table", "pgbench_acc*"]);
     assert_eq!(r["tables"].as_array().unwrap().len(), 1, "{r:#}");
     let (rows, secs) = (r["rows"].as_f64().unwrap(), r["seconds"].as_f64().unwrap());
@@ -167,12 +167,10 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
 
     // killed part-way, a rerun goes on from where it stood
     let progress = m.home.path().join("state/pgcutover/verify-progress.json");
-    let slower = m.home.path().join("slower.toml");
-    std::fs::write(
-        &slower,
-        format!("{base}[verify]\nmax_rows_per_s = 10000\nchunk_rows = 10000\n"),
-    )
-    .unwrap();
+    let slower = with_verify(
+        "slower.toml",
+        "max_rows_per_s = 10000\nchunk_rows = 10000\n",
+    );
     let mut child = pgcutover(m.home.path())
         .arg("--config")
         .arg(&slower)
@@ -284,8 +282,7 @@ UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
     assert!(journal.contains(r#""event":"verify""#));
 
     // with `required`, a cutover after a mismatch is refused, saying why
-    let required = m.home.path().join("required.toml");
-    std::fs::write(&required, format!("{base}[verify]\nrequired = true\n")).unwrap();
+    let required = with_verify("required.toml", "required = true\n");
     let r = m.pgc_with(&required, &["plan", "cutover", "--json"]);
     assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
     let g = r.json()["guards"]
@@ -305,8 +302,7 @@ UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
     m.green.sql("ALTER SUBSCRIPTION pgcutover_sub DISABLE");
     m.blue
         .sql("INSERT INTO items (note) VALUES ('after the stop')");
-    let stopped = m.home.path().join("stopped.toml");
-    std::fs::write(&stopped, format!("{base}[verify]\napply_timeout_s = 2\n")).unwrap();
+    let stopped = with_verify("stopped.toml", "apply_timeout_s = 2\n");
     let t0 = std::time::Instant::now();
     let r = m.pgc_with(&stopped, &["verify", "--json"]);
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);

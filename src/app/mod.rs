@@ -379,10 +379,7 @@ impl State {
 
     /// The side whose slot feeds the other: BLUE unless the pair runs GREEN → BLUE.
     pub fn source(&self) -> Side {
-        match self.phase.direction {
-            Some(Direction::GreenToBlue) => Side::Green,
-            _ => Side::Blue,
-        }
+        self.phase.direction.map_or(Side::Blue, Direction::source)
     }
 
     /// How long the source has been fenced in the running switch.

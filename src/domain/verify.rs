@@ -221,6 +221,14 @@ impl Report {
         }
     }
 
+    /// The verdicts counted, with the direction.
+    pub fn counts(&self) -> String {
+        counts(
+            self.source,
+            [self.verified, self.mismatched, self.hot, self.skipped],
+        )
+    }
+
     /// Like `check`: 1 when a table has a mismatch; hot and skipped tables are warnings.
     pub fn exit_code(&self) -> u8 {
         u8::from(self.mismatched > 0)
@@ -275,15 +283,26 @@ impl Last {
             },
         );
         format!(
-            "{age}, {} → {}: {} verified, {} MISMATCHED, {} hot, {} skipped",
-            self.source.upper(),
-            self.target.upper(),
-            self.verified,
-            self.mismatched,
-            self.hot,
-            self.skipped
+            "{age}, {}",
+            counts(
+                self.source,
+                [self.verified, self.mismatched, self.hot, self.skipped]
+            )
         )
     }
+}
+
+/// `BLUE → GREEN: 14 verified, 0 MISMATCHED, 1 hot, 0 skipped`: how a run's verdicts are said
+/// wherever its result is shown.
+fn counts(
+    source: super::observed::Side,
+    [verified, mismatched, hot, skipped]: [usize; 4],
+) -> String {
+    format!(
+        "{} → {}: {verified} verified, {mismatched} MISMATCHED, {hot} hot, {skipped} skipped",
+        source.upper(),
+        source.other().upper()
+    )
 }
 
 /// `--table` patterns: `*` any run of characters, `?` one; matched against `schema.name`

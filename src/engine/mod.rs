@@ -582,10 +582,11 @@ async fn prepare_reader(
     prepared: &mut Prepared,
 ) {
     let planned = if action == Action::Verify {
-        let source = match state.phase.direction {
-            Some(crate::domain::phase::Direction::GreenToBlue) => Side::Green,
-            _ => Side::Blue,
-        };
+        // the guards refused a pair without a direction before this
+        let source = state
+            .phase
+            .direction
+            .map_or(Side::Blue, crate::domain::phase::Direction::source);
         verify::plan(scopes, source).await.map(|(steps, notes)| {
             p.steps = steps.iter().map(step::Step::to_plan).collect();
             notes

@@ -125,19 +125,7 @@ pub fn replicating(others: &[&str], tps: u32, copy: Copy) -> Instance {
     for db in &all {
         assert!(slots.contains(&format!("@{db}")), "{db}: {slots}");
     }
-    let (green, log) = match copy {
-        Copy::CrashConsistentThenUpgrade18 => {
-            let g15 = blue.crash_copy("green");
-            let log = g15.base().join("redo-of-restore.log");
-            std::fs::copy(&g15.log, &log).unwrap();
-            (g15.upgrade(&Bin::pg18()), log)
-        }
-        _ => {
-            let g = blue.crash_copy("green");
-            let log = g.log.clone();
-            (g, log)
-        }
-    };
+    let (green, log) = copy.green_of(&mut blue);
     let mig = Mig::subscribe(
         Pair {
             blue,

@@ -92,6 +92,30 @@ pub enum Copy {
     CrashConsistentThenUpgrade18,
 }
 
+impl Copy {
+    /// GREEN made from `blue` this way, and the log that holds its restore's redo line.
+    pub fn green_of(&self, blue: &mut Cluster) -> (Cluster, PathBuf) {
+        match self {
+            Copy::BaseBackup => {
+                let g = blue.basebackup("green");
+                let log = g.log.clone();
+                (g, log)
+            }
+            Copy::CrashConsistent => {
+                let g = blue.crash_copy("green");
+                let log = g.log.clone();
+                (g, log)
+            }
+            Copy::CrashConsistentThenUpgrade18 => {
+                let g15 = blue.crash_copy("green");
+                let log = g15.base().join("redo-of-restore.log");
+                std::fs::copy(&g15.log, &log).unwrap();
+                (g15.upgrade(&Bin::pg18()), log)
+            }
+        }
+    }
+}
+
 impl Mig {
     /// BLUE with the writer running, prepared, GREEN copied from it, subscribed and started.
     pub fn replicating(copy: Copy, extra_config: &str) -> Mig {
@@ -148,24 +172,7 @@ impl Mig {
         let r = prepare_blue(&blue, home.path(), &journal, "");
         assert!(r.stdout.contains("done"), "{}", r.stdout);
 
-        let (green, redo_log) = match copy {
-            Copy::BaseBackup => {
-                let g = blue.basebackup("green");
-                let log = g.log.clone();
-                (g, log)
-            }
-            Copy::CrashConsistent => {
-                let g = blue.crash_copy("green");
-                let log = g.log.clone();
-                (g, log)
-            }
-            Copy::CrashConsistentThenUpgrade18 => {
-                let g15 = blue.crash_copy("green");
-                let log = g15.base().join("redo-of-restore.log");
-                std::fs::copy(&g15.log, &log).unwrap();
-                (g15.upgrade(&Bin::pg18()), log)
-            }
-        };
+        let (green, redo_log) = copy.green_of(&mut blue);
         Mig::subscribe(
             Pair {
                 blue,

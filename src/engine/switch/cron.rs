@@ -83,8 +83,8 @@ pub fn steps(
     Ok(Some((pause, resume)))
 }
 
-/// What the move knows when no step of it ran in this process: with `move_pg_cron` off the
-/// check says what to do by hand.
+/// The plan's note when the move is asked for but the source has no pg_cron: no step, said.
+/// (With `move_pg_cron` off, the `pg_cron` check says what to do by hand.)
 pub fn note(settings: &Settings, s: &Live, src: Side) -> Option<String> {
     (settings.cutover.move_pg_cron && s.server.cron_database.is_none()).then(|| {
         format!(

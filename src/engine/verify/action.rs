@@ -75,13 +75,8 @@ pub async fn plan(
 /// failure that changed nothing.
 pub fn outcome(r: &Report, steps: Vec<crate::engine::StepTime>) -> crate::engine::Outcome {
     let summary = format!(
-        "verify {} → {}: {} verified, {} MISMATCHED, {} hot, {} skipped; {} rows in {:.1} s",
-        r.source.upper(),
-        r.target.upper(),
-        r.verified,
-        r.mismatched,
-        r.hot,
-        r.skipped,
+        "verify {}; {} rows in {:.1} s",
+        r.counts(),
         r.rows,
         r.seconds
     );

@@ -20,7 +20,6 @@ use crate::collect::connect::{connect, pg_error_text};
 use crate::config::{Settings, VerifySettings};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::Side;
-use crate::domain::phase::Direction;
 use crate::domain::verify::{self as v, ChunkRead, Next, Report, RowDiff, TableResult, Verdict};
 use sql::Table;
 
@@ -521,15 +520,18 @@ pub async fn run(
 ) -> Result<Report> {
     let started = Instant::now();
     let (_, scopes) = scope::resolve(settings).await.map_err(|e| eyre!(e))?;
-    let observed = super::observe(&scopes[0].settings).await;
-    let source = match observed.phase.direction {
-        Some(Direction::BlueToGreen) => Side::Blue,
-        Some(Direction::GreenToBlue) => Side::Green,
-        None => bail!(
+    // the direction is all it needs of the pair's state: no inventory, no checks
+    let first = &scopes[0].settings;
+    let (b, g) = crate::collect::reading::read_both(first, false).await;
+    let phase =
+        crate::domain::phase::derive(&first.names, b.live.as_ref().ok(), g.live.as_ref().ok());
+    let Some(direction) = phase.direction else {
+        bail!(
             "verify compares a pair while one replicates into the other; the phase is {}: run it after `start`, or after a switch",
-            observed.phase.phase.label()
-        ),
+            phase.phase.label()
+        );
     };
+    let source = direction.source();
     if restart {
         resume::clear();
     }
