@@ -504,3 +504,50 @@ CREATE TABLE never_filled (id int);
         "{checks:#?}"
     );
 }
+
+/// pg_cron runs in its own database (`cron.database_name`), not the DSN's: its jobs are still
+/// counted, there, and the finding says where.
+#[test]
+fn pg_cron_jobs_are_counted_in_pg_cron_s_own_database() {
+    let mut p = pair();
+    {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(p.blue.data.join("postgresql.conf"))
+            .and_then(|mut f| {
+                f.write_all(
+                    b"\nshared_preload_libraries = 'pg_cron'\ncron.database_name = 'cron home'\n",
+                )
+            })
+            .unwrap();
+    }
+    p.blue.restart();
+    p.blue.sql(r#"CREATE DATABASE "cron home""#);
+    for q in [
+        "CREATE EXTENSION pg_cron",
+        // yearly: no job runs during the test
+        "SELECT cron.schedule('nightly', '0 0 1 1 *', 'SELECT 1')",
+        "SELECT cron.schedule('off', '0 0 1 1 *', 'SELECT 2')",
+        "UPDATE cron.job SET active = false WHERE jobname = 'off'",
+    ] {
+        p.blue.try_sql_db("cron home", q).unwrap();
+    }
+    let (_, checks) = p.check();
+    let c = checks
+        .iter()
+        .find(|c| c["id"] == "pg_cron" && c["side"] == "blue" && c["ok"] == false)
+        .unwrap_or_else(|| panic!("no pg_cron finding: {checks:#?}"));
+    let f = c["finding"].as_str().unwrap();
+    assert!(
+        f.contains(r#"1 active pg_cron job(s) in database "cron home""#),
+        "{f}"
+    );
+    // GREEN has no pg_cron loaded: nothing to say of it
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c["id"] == "pg_cron" && c["side"] == "green" && c["ok"] == false),
+        "{checks:#?}"
+    );
+}

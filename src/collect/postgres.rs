@@ -20,15 +20,28 @@ struct Conn {
     live: Statement,
 }
 
-async fn read_cron(client: &Client) -> Result<Option<CronJobs>, tokio_postgres::Error> {
-    let here: bool = client.query_one(queries::CRON_TABLE, &[]).await?.get(0);
-    if !here {
-        return Ok(None);
+/// Where pg_cron's jobs are, seen from one database.
+enum Cron {
+    Here(CronJobs),
+    /// In this other database (`cron.database_name`).
+    In(String),
+    Absent,
+}
+
+async fn read_cron(client: &Client) -> Result<Cron, tokio_postgres::Error> {
+    let row = client.query_one(queries::CRON_TABLE, &[]).await?;
+    if !row.get::<_, bool>(0) {
+        return Ok(match row.get::<_, Option<String>>(1) {
+            Some(db) if !db.is_empty() && db != row.get::<_, String>(2) => Cron::In(db),
+            _ => Cron::Absent,
+        });
     }
     let row = client.query_one(queries::CRON_JOBS, &[]).await?;
-    Ok(Some(CronJobs {
+    Ok(Cron::Here(CronJobs {
         active: row.get(0),
         total: row.get(1),
+        database: None,
+        error: None,
     }))
 }
 
@@ -226,7 +239,7 @@ impl PgReader {
         let side = self.settings.side.upper();
         let roles = self.app_roles.clone();
         let user = self.replication_user.clone();
-        let mut inv = self
+        let (mut inv, cron) = self
             .bounded("the inventory query", async move |c| {
                 let row = c
                     .client
@@ -239,14 +252,53 @@ impl PgReader {
                 inv.sequences = read_sequences(&c.client)
                     .await
                     .map_err(|e| eyre!("{side}: reading sequences: {}", pg_error_text(&e)))?;
-                inv.cron = read_cron(&c.client)
+                let cron = read_cron(&c.client)
                     .await
                     .map_err(|e| eyre!("{side}: reading pg_cron's jobs: {}", pg_error_text(&e)))?;
-                Ok(inv)
+                Ok((inv, cron))
             })
             .await?;
+        inv.cron = match cron {
+            Cron::Here(jobs) => Some(jobs),
+            Cron::In(db) => Some(self.read_cron_in(db).await),
+            Cron::Absent => None,
+        };
         self.read_other_databases(&mut inv.databases).await;
         Ok(inv)
+    }
+
+    /// pg_cron's jobs in its own database (`cron.database_name`), over a short connection: a
+    /// failure is said in the answer, not taken for "no jobs".
+    async fn read_cron_in(&self, db: String) -> CronJobs {
+        let s = self.settings.for_database(&db);
+        let read = async {
+            let client = connect(&s, self.timeout).await?;
+            match read_cron(&client)
+                .await
+                .map_err(|e| eyre!("{}", pg_error_text(&e)))?
+            {
+                Cron::Here(jobs) => Ok(Some(jobs)),
+                Cron::In(_) | Cron::Absent => Ok::<_, color_eyre::Report>(None),
+            }
+        };
+        let (jobs, error) = match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(Some(jobs))) => (jobs, None),
+            // cron.database_name names a database without the extension: no job can run
+            Ok(Ok(None)) => (CronJobs::default(), None),
+            Ok(Err(e)) => (
+                CronJobs::default(),
+                Some(crate::text::one_line(&e.to_string()).into_owned()),
+            ),
+            Err(_) => (
+                CronJobs::default(),
+                Some(format!("no answer within {} ms", self.timeout.as_millis())),
+            ),
+        };
+        CronJobs {
+            database: Some(db),
+            error,
+            ..jobs
+        }
     }
 
     /// The user tables of every other database, one short connection each, in turn: a database

@@ -238,8 +238,10 @@ ORDER BY 3 DESC, 1, 2",
     )
 }
 
-/// pg_cron's table, when it is in this database (`cron.database_name`).
-pub const CRON_TABLE: &str = "SELECT to_regclass('cron.job') IS NOT NULL";
+/// pg_cron's table, when it is in this database; else the database pg_cron runs in
+/// (`cron.database_name`, NULL without pg_cron loaded) and this one's name.
+pub const CRON_TABLE: &str = "SELECT to_regclass('cron.job') IS NOT NULL, \
+     current_setting('cron.database_name', true), current_database()";
 /// pg_cron's jobs: active and all. Only run once [`CRON_TABLE`] said the table is here.
 pub const CRON_JOBS: &str = "SELECT count(*) FILTER (WHERE active), count(*) FROM cron.job";
 

@@ -393,8 +393,14 @@ pub struct TableStats {
     pub has_stats: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CronJobs {
     pub active: i64,
     pub total: i64,
+    /// The database `cron.job` is in, when it is not the connection's (`cron.database_name`).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Why the jobs could not be read there: the counts are then unknown, not zero.
+    #[serde(default)]
+    pub error: Option<String>,
 }

@@ -305,13 +305,30 @@ fn open_transactions(out: &mut Out, src: Side, live: &Live) {
 }
 
 fn cron(out: &mut Out, input: &CheckInput, src: Side, tgt: Side) {
-    let active = |s: Side| {
-        input
-            .side(s)
-            .inventory
-            .and_then(|i| i.cron.as_ref())
-            .map_or(0, |c| c.active)
+    let jobs = |s: Side| input.side(s).inventory.and_then(|i| i.cron.as_ref());
+    let active = |s: Side| jobs(s).map_or(0, |c| c.active);
+    // where cron.job is, when pg_cron runs in another database than the connection's
+    let place = |s: Side| {
+        jobs(s)
+            .and_then(|c| c.database.as_deref())
+            .map(|d| format!(" in database {}", crate::sql::ident(d)))
+            .unwrap_or_default()
     };
+    for s in [src, tgt] {
+        if let Some(e) = jobs(s).and_then(|c| c.error.as_deref()) {
+            out.fail(
+                "pg_cron",
+                Severity::Warning,
+                Some(s),
+                format!(
+                    "{}: pg_cron's jobs{} cannot be read: {e}",
+                    s.upper(),
+                    place(s)
+                ),
+                "let the tool's login connect there and read cron.job (GRANT CONNECT, GRANT USAGE ON SCHEMA cron, GRANT SELECT ON cron.job), or check the jobs by hand".into(),
+            );
+        }
+    }
     let replicating = input.phase.direction.is_some();
     if replicating && active(tgt) > 0 {
         let up = tgt.upper();
@@ -320,8 +337,9 @@ fn cron(out: &mut Out, input: &CheckInput, src: Side, tgt: Side) {
             Severity::Warning,
             Some(tgt),
             format!(
-                "{up}: {} active pg_cron job(s) run while {up} replicates; what they write conflicts with the apply or is overwritten",
-                active(tgt)
+                "{up}: {} active pg_cron job(s){} run while {up} replicates; what they write conflicts with the apply or is overwritten",
+                active(tgt),
+                place(tgt)
             ),
             format!(
                 "UPDATE cron.job SET active = false on {up} now; activate them there after the cutover, and deactivate them on {}",
@@ -336,8 +354,9 @@ fn cron(out: &mut Out, input: &CheckInput, src: Side, tgt: Side) {
             Severity::Info,
             Some(src),
             format!(
-                "{up}: {} active pg_cron job(s); they must move to {} with the traffic",
+                "{up}: {} active pg_cron job(s){}; they must move to {} with the traffic",
                 active(src),
+                place(src),
                 tgt.upper()
             ),
             format!(
@@ -640,11 +659,14 @@ mod tests {
         bi.cron = Some(crate::domain::observed::CronJobs {
             active: 2,
             total: 3,
+            ..Default::default()
         });
         let mut gi = testdata::inventory();
         gi.cron = Some(crate::domain::observed::CronJobs {
             active: 1,
             total: 3,
+            database: Some("cron db".into()),
+            error: None,
         });
         let table = |name: &str, bytes: i64, has_stats| TableStats {
             table: QualName {
@@ -678,8 +700,11 @@ mod tests {
         );
         let cg = find(&c, "pg_cron", Side::Green);
         assert!(
+            cg.finding.contains(
+                "1 active pg_cron job(s) in database \"cron db\" run while GREEN replicates"
+            ),
+            "{}",
             cg.finding
-                .contains("1 active pg_cron job(s) run while GREEN replicates")
         );
         assert_eq!(find(&c, "pg_cron", Side::Blue).severity, Severity::Info);
         let s = find(&c, "target_statistics", Side::Green);
@@ -690,6 +715,27 @@ mod tests {
             s.finding
         );
         assert!(s.fix.contains("ANALYZE public.big;"), "{}", s.fix);
+    }
+
+    #[test]
+    fn cron_jobs_that_cannot_be_read_are_not_taken_for_none() {
+        let (b, g) = pair();
+        let bi = testdata::inventory();
+        let mut gi = testdata::inventory();
+        gi.cron = Some(crate::domain::observed::CronJobs {
+            database: Some("cron".into()),
+            error: Some("permission denied for schema cron".into()),
+            ..Default::default()
+        });
+        let c = checks((&b, &bi), (&g, &gi));
+        let cg = find(&c, "pg_cron", Side::Green);
+        assert_eq!(cg.severity, Severity::Warning);
+        assert!(
+            cg.finding
+                .contains("pg_cron's jobs in database cron cannot be read: permission denied"),
+            "{}",
+            cg.finding
+        );
     }
 
     #[test]
