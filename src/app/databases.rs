@@ -209,7 +209,7 @@ pub fn schema(dbs: &[DbWatch], blue: &SidePolled, green: &SidePolled) -> Option<
 pub(crate) mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
-    use super::super::{Msg, State, keys::Keymap, update};
+    use super::super::{Effect, Msg, State, keys::Keymap, update};
     use crate::collect::poller::{Sample, SampleData};
     use crate::domain::names::DatabaseSet;
     use crate::domain::observed::{DbLive, Live, SequenceValue, Side};
@@ -399,5 +399,58 @@ pub(crate) mod tests {
             "{rows:?}"
         );
         assert_eq!(rows.len(), 2);
+    }
+
+    #[test]
+    fn with_all_a_database_created_later_is_watched_and_said() {
+        let (mut st, b) = two();
+        st.names.databases = DatabaseSet::All;
+        billing_unsubscribed(&mut st, &b);
+        let phase_before = st.phase.phase;
+        let inventory = |names: &[&str]| {
+            let mut inv = testdata::inventory();
+            inv.databases = names
+                .iter()
+                .map(|n| testdata::database(n, Some(1)))
+                .collect();
+            SampleData::Inventory(Ok(Box::new(inv)))
+        };
+        let at = |st: &mut State, data| {
+            update(
+                st,
+                Msg::Sample(Sample {
+                    side: Side::Blue,
+                    db: None,
+                    at: SystemTime::now(),
+                    data,
+                }),
+                SystemTime::now(),
+                Instant::now(),
+            )
+        };
+        // the same list: nothing to do
+        assert!(at(&mut st, inventory(&["app", "billing"])).is_empty());
+        // a database created since: watched, its readings kept for the others, said once
+        let fx = at(&mut st, inventory(&["app", "billing", "new\tdb"]));
+        assert!(
+            matches!(&fx[..], [Effect::Watch(v)] if v == &["app", "billing", "new\tdb"]),
+            "{fx:?}"
+        );
+        let watched: Vec<&str> = st.databases.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(watched, ["app", "billing", "new\tdb"]);
+        assert!(st.databases[1].blue.objects.value.is_some(), "billing kept");
+        let said = &st.journal.last().unwrap().text;
+        assert!(said.contains("new database(s) \"new\tdb\""), "{said}");
+        assert!(!said.contains("billing"), "{said}");
+        // not subscribed anywhere: the pair is no further than the new database
+        assert!(st.phase.phase <= phase_before, "{:?}", st.phase);
+        assert!(at(&mut st, inventory(&["app", "billing", "new\tdb"])).is_empty());
+        // dropped again
+        let fx = at(&mut st, inventory(&["app", "billing"]));
+        assert_eq!(fx.len(), 1);
+        assert!(st.journal.last().unwrap().text.contains("no longer listed"));
+        // a listed set never follows the inventory
+        st.names.databases = DatabaseSet::Listed(vec!["app".into(), "billing".into()]);
+        assert!(at(&mut st, inventory(&["app", "billing", "x"])).is_empty());
     }
 }

@@ -211,6 +211,8 @@ pub enum Effect {
     /// Run the confirmed action on the engine.
     Run(Action),
     SetInterval(Duration),
+    /// Watch these databases from now on (`databases = "all"` lists another set).
+    Watch(Vec<String>),
     /// Read everything again now (an action changed what the panels show).
     Refresh,
     Quit,
@@ -266,6 +268,8 @@ pub struct State {
     pub green: SidePolled,
     /// Each replicated database, when there are several (empty: the main connection's only).
     pub databases: Vec<databases::DbWatch>,
+    /// The database each side's main reader is connected to, when several are watched.
+    main_db: [String; 2],
     pub snapshot: Polled<Option<Snapshot>>,
     pub redo: Polled<Found>,
     pub phase: PhaseReport,
@@ -335,6 +339,7 @@ impl State {
             blue: SidePolled::default(),
             green: SidePolled::default(),
             databases: Vec::new(),
+            main_db: Default::default(),
             snapshot: Polled::default(),
             redo: Polled::default(),
             phase,
@@ -428,11 +433,66 @@ impl State {
     /// Watch several replicated databases; `main_db` is the database each side's main reader is
     /// connected to.
     pub fn watch_databases(&mut self, names: &[String], main_db: [&str; 2]) {
+        self.main_db = main_db.map(str::to_string);
+        let mut old = std::mem::take(&mut self.databases);
+        // a database watched already keeps its readings
         self.databases = names
             .iter()
-            .map(|n| databases::DbWatch::new(n, &self.names, main_db))
+            .map(|n| match old.iter().position(|d| &d.name == n) {
+                Some(i) => old.swap_remove(i),
+                None => databases::DbWatch::new(n, &self.names, main_db),
+            })
             .collect();
         self.recompute();
+    }
+
+    /// With `databases = "all"`: the databases the inventory lists now (BLUE's, GREEN's when
+    /// BLUE cannot be read, as an action resolves them), when they are not the ones watched. A
+    /// database created after the dashboard started is then watched like the others, so the
+    /// phase (the least advanced database's) shows that it is not replicated.
+    fn all_databases_now(&self) -> Option<Vec<String>> {
+        if self.names.databases != crate::domain::names::DatabaseSet::All
+            || self.databases.is_empty()
+        {
+            return None;
+        }
+        let inv = self
+            .blue
+            .inventory
+            .fresh()
+            .or_else(|| self.green.inventory.fresh())?;
+        let now = crate::domain::names::select_all(&inv.databases).ok()?;
+        let watched: Vec<&str> = self.databases.iter().map(|d| d.name.as_str()).collect();
+        (now != watched).then_some(now)
+    }
+
+    /// Follow a change of `databases = "all"`'s list: watch the new list and say what changed.
+    fn follow_all_databases(&mut self) -> Vec<Effect> {
+        let Some(now) = self.all_databases_now() else {
+            return Vec::new();
+        };
+        let watched: Vec<String> = self.databases.iter().map(|d| d.name.clone()).collect();
+        let quoted = |v: Vec<&String>| {
+            v.iter()
+                .map(|n| crate::sql::ident(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let added = quoted(now.iter().filter(|n| !watched.contains(n)).collect());
+        let gone = quoted(watched.iter().filter(|n| !now.contains(n)).collect());
+        let mut said = Vec::new();
+        if !added.is_empty() {
+            said.push(format!(
+                "new database(s) {added}: watched now; not replicated until prepared"
+            ));
+        }
+        if !gone.is_empty() {
+            said.push(format!("database(s) {gone} no longer listed: not watched"));
+        }
+        self.note(format!("databases = \"all\": {}", said.join("; ")));
+        let main_db = self.main_db.clone();
+        self.watch_databases(&now, [&main_db[0], &main_db[1]]);
+        vec![Effect::Watch(now)]
     }
 
     /// A line in the dashboard's journal from the runtime.
@@ -533,10 +593,16 @@ pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<
             Vec::new()
         }
         Msg::Sample(s) => {
-            if !st.frozen {
-                sample(st, s, now_i);
+            if st.frozen {
+                return Vec::new();
             }
-            Vec::new()
+            let inventory = s.db.is_none() && matches!(s.data, SampleData::Inventory(_));
+            sample(st, s, now_i);
+            if inventory {
+                st.follow_all_databases()
+            } else {
+                Vec::new()
+            }
         }
         Msg::Rds { side, at, data } => {
             if !st.frozen {

@@ -383,6 +383,11 @@ impl Runtime {
     fn apply(&mut self, effect: Effect) {
         match effect {
             Effect::Quit => {}
+            Effect::Watch(databases) => {
+                self.watched.databases = databases;
+                self.pollers.stop();
+                self.pollers = Pollers::start(&self.watched, self.interval, &self.tx);
+            }
             Effect::SetInterval(iv) => {
                 self.interval = iv;
                 self.pollers.stop();
