@@ -14,6 +14,20 @@ use std::collections::BTreeMap;
 use common::instance::replicating;
 
 const PER_DATABASE: &[&str] = &["stop_forward", "arm_origin", "sequences", "verify_fence"];
+/// The window's steps, in the order they start: its length is theirs, each database's at its
+/// slowest.
+const WINDOW: &[&str] = &[
+    "fence",
+    "prepared_xacts",
+    "source_lsn",
+    "drain",
+    "stop_forward",
+    "sequences",
+    "target_lsn",
+    "arm_origin",
+    "verify_fence",
+    "unfence",
+];
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -35,6 +49,7 @@ fn main() {
         let inst = replicating(others, tps, common::migration::Copy::CrashConsistent);
         let mut windows = Vec::new();
         let mut per_step: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let mut slowest: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         let mut total = Vec::new();
         for _ in 0..cycles {
             for (action, serving) in [("cutover", "green"), ("rollback", "blue")] {
@@ -42,10 +57,18 @@ fn main() {
                 let (w, steps) = inst.mig.switch_steps(action);
                 total.push(t0.elapsed().as_secs_f64());
                 windows.push(w);
+                let mut this: BTreeMap<&str, f64> = BTreeMap::new();
                 for (name, ms) in steps {
                     if let Some(k) = PER_DATABASE.iter().find(|s| **s == name) {
                         per_step.entry(k).or_default().push(ms);
                     }
+                    if let Some(k) = WINDOW.iter().find(|s| **s == name) {
+                        let m = this.entry(k).or_default();
+                        *m = m.max(ms);
+                    }
+                }
+                for (k, ms) in this {
+                    slowest.entry(k).or_default().push(ms);
                 }
                 inst.assert_lossless(serving, true);
             }
@@ -73,6 +96,15 @@ fn main() {
                 );
             }
         }
+        println!("  the window's steps, the slowest database's each time, p50:");
+        let shown: Vec<String> = WINDOW
+            .iter()
+            .filter_map(|k| {
+                let v = slowest.get_mut(k)?;
+                Some(format!("{k} {:.1}", pct(v, 0.5)))
+            })
+            .collect();
+        println!("    {}", shown.join(" → "));
         println!("  lossless after every switch in every database");
         let mut inst = inst;
         for (_, w) in inst.writers.drain(..) {
