@@ -189,6 +189,26 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
                 .map(|_| ())
         },
     );
+    // how the run goes, for the dashboard's Verify panel: its process, the estimate, the rows
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&progress).unwrap()).unwrap();
+    let live = &kept["live"];
+    assert_eq!(live["pid"], child.id(), "{kept:#}");
+    assert_eq!(live["tables_total"], 1, "{kept:#}");
+    let estimate = live["rows_estimate"].as_f64().unwrap();
+    assert!((estimate - count).abs() < count * 0.2, "{kept:#}");
+    assert!(live["rows_done"].as_i64().unwrap() > 0, "{kept:#}");
+    assert_eq!(
+        live["compared"], live["rows_done"],
+        "nothing taken over: {kept:#}"
+    );
+    assert!(
+        live["table"]
+            .as_str()
+            .unwrap()
+            .contains("public.pgbench_accounts"),
+        "{kept:#}"
+    );
     unsafe {
         libc::kill(child.id() as i32, libc::SIGKILL);
     }
@@ -208,6 +228,11 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
     assert!(
         v["seconds"].as_f64().unwrap() < 0.8 * count / 10_000.0,
         "the rerun read only what was left, not all {count} rows at 10,000 a second: {v:#}"
+    );
+    // its rate is of the rows it read itself, within the throttle, not of those it took over
+    assert!(
+        v["rows_per_s"].as_f64().unwrap() <= 40_000.0 * 1.05,
+        "{v:#}"
     );
     assert!(
         !progress.exists(),

@@ -49,7 +49,7 @@ impl Command {
             Command::Run(a) => a.describe(),
             Command::Help => "this help",
             Command::Quit => "quit (asks first while an action runs)",
-            Command::NextPanel => "next panel (also 1–8 to jump)",
+            Command::NextPanel => "next panel (also 1–9 to jump)",
             Command::PrevPanel => "previous panel",
             Command::Freeze => "freeze / unfreeze the view",
             Command::Faster => "refresh faster",

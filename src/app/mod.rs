@@ -26,7 +26,7 @@ use crate::domain::traffic::{self, TrafficAlarm, TrafficReading};
 use crate::engine::{Event, Outcome, Plan};
 use keys::{Command, Keymap};
 
-/// The panels, in Tab order; 1–8 jump to them.
+/// The panels, in Tab order; 1–9 jump to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Panel {
     Replication,
@@ -37,10 +37,11 @@ pub enum Panel {
     Sequences,
     Journal,
     Traffic,
+    Verify,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 8] = [
+    pub const ALL: [Panel; 9] = [
         Panel::Replication,
         Panel::Instances,
         Panel::Redo,
@@ -49,6 +50,7 @@ impl Panel {
         Panel::Sequences,
         Panel::Journal,
         Panel::Traffic,
+        Panel::Verify,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -60,6 +62,7 @@ impl Panel {
             Panel::Sequences => "Sequences",
             Panel::Journal => "Journal",
             Panel::Traffic => "Traffic",
+            Panel::Verify => "Verify",
         }
     }
     /// The title where space is short (the 80-column tab bar).
@@ -73,6 +76,7 @@ impl Panel {
             Panel::Sequences => "Seq",
             Panel::Journal => "Journal",
             Panel::Traffic => "Traffic",
+            Panel::Verify => "Verify",
         }
     }
 
@@ -248,8 +252,11 @@ pub enum Msg {
     Planned(Action, Result<Plan, String>),
     Engine(Event),
     Finished(Action, Result<Outcome, String>),
-    /// The last `verify` result kept, read again every few seconds.
-    Verify(Option<crate::domain::verify::Last>),
+    /// verify's files read again: the last result kept, and a run under way.
+    Verify {
+        last: Option<Box<crate::domain::verify::Report>>,
+        underway: Option<Box<crate::domain::verify::Underway>>,
+    },
     /// The clock: ages, staleness and the window timer move.
     Tick,
 }
@@ -292,11 +299,13 @@ pub struct State {
     /// (committed, failed) of a workload run beside the dashboard, e.g. the demo's app.
     pub app_counts: Option<(u64, u64)>,
     /// The last `verify` result, when one was kept.
-    pub verify: Option<crate::domain::verify::Last>,
+    pub verify: Option<crate::domain::verify::Report>,
+    /// A verify run under way, or stopped part-way (a rerun resumes it).
+    pub verify_underway: Option<crate::domain::verify::Underway>,
     pub overlay: Option<Overlay>,
     pub focus: Panel,
     /// Rows scrolled in each panel; the Journal's counts up from its tail (0 follows it).
-    pub scroll: [u16; 8],
+    pub scroll: [u16; 9],
     /// How far up the Journal can scroll, as of its last draw (it depends on the panel's size
     /// and wrapping, which only the drawing knows; as `ratatui`'s list state does).
     pub journal_max_scroll: std::cell::Cell<u16>,
@@ -356,9 +365,10 @@ impl State {
             type_to_confirm: true,
             app_counts: None,
             verify: None,
+            verify_underway: None,
             overlay: None,
             focus: Panel::Replication,
-            scroll: [0; 8],
+            scroll: [0; 9],
             journal_max_scroll: std::cell::Cell::new(0),
             frozen: false,
             keymap,
@@ -428,6 +438,14 @@ impl State {
             pause_limit,
         });
         self
+    }
+
+    /// The last verify's summary, its age as of the last message.
+    pub fn verify_last(&self) -> Option<crate::domain::verify::Last> {
+        let now = time::OffsetDateTime::from(self.now);
+        self.verify
+            .as_ref()
+            .map(|r| crate::domain::verify::Last::of(r, now))
     }
 
     /// Watch several replicated databases; `main_db` is the database each side's main reader is
@@ -582,8 +600,9 @@ pub fn update(st: &mut State, msg: Msg, now: SystemTime, now_i: Instant) -> Vec<
             st.app_counts = Some((committed, failed));
             Vec::new()
         }
-        Msg::Verify(v) => {
-            st.verify = v;
+        Msg::Verify { last, underway } => {
+            st.verify = last.map(|r| *r);
+            st.verify_underway = underway.map(|u| *u);
             Vec::new()
         }
         Msg::Traffic { at, data } => {
@@ -934,7 +953,7 @@ fn key(st: &mut State, k: KeyEvent) -> Vec<Effect> {
         Some(Overlay::Dialog(d)) => return dialog_key(st, d, k),
         None => {}
     }
-    if let KeyCode::Char(c @ '1'..='8') = k.code {
+    if let KeyCode::Char(c @ '1'..='9') = k.code {
         st.focus = Panel::ALL[(c as usize) - ('1' as usize)];
         return Vec::new();
     }

@@ -192,20 +192,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// `compared`: the rows this run compared in its `seconds`; a run that resumed another
+    /// took the rest over, so they do not count in its rate.
     pub fn new(
         source: super::observed::Side,
         tables: Vec<TableResult>,
-        seconds: f64,
+        (seconds, compared): (f64, i64),
         finished_at: String,
     ) -> Report {
         let count = |f: fn(&Verdict) -> bool| tables.iter().filter(|t| f(&t.verdict)).count();
         let rows = tables.iter().map(|t| t.rows).sum();
-        #[allow(clippy::cast_precision_loss)] // a rate, shown to a row
-        let rows_per_s = if seconds > 0.0 {
-            rows as f64 / seconds
-        } else {
-            0.0
-        };
+        let rows_per_s = rate(compared, seconds).unwrap_or(0.0);
         Report {
             source,
             target: source.other(),
@@ -233,6 +230,56 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         u8::from(self.mismatched > 0)
     }
+}
+
+/// Rows per second, when there is a time to divide by.
+fn rate(rows: i64, seconds: f64) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss)] // a rate, shown to a row
+    (seconds > 0.0).then(|| rows.max(0) as f64 / seconds)
+}
+
+/// A run as it goes, kept with its resume point after every few chunks: the dashboard's
+/// Verify panel reads it, whichever process runs the verify.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    /// The process that runs it.
+    pub pid: u32,
+    /// Tables to compare, and rows in them (the planner's estimate, on the source).
+    pub tables_total: usize,
+    pub rows_estimate: i64,
+    /// Rows compared so far, those of a run resumed included.
+    pub rows_done: i64,
+    /// Rows this process compared, in `seconds`: the rate, whatever it took over.
+    pub compared: i64,
+    pub seconds: f64,
+    /// The table being compared, with its database when several are.
+    pub table: Option<String>,
+    pub updated_at: String,
+}
+
+impl Live {
+    pub fn rows_per_s(&self) -> Option<f64> {
+        rate(self.compared, self.seconds).filter(|r| *r > 0.0)
+    }
+
+    /// The time left at this rate, for the rows the estimate says are left.
+    pub fn eta(&self) -> Option<std::time::Duration> {
+        let left = self.rows_estimate.saturating_sub(self.rows_done).max(0);
+        #[allow(clippy::cast_precision_loss)] // seconds of rows
+        let s = left as f64 / self.rows_per_s()?;
+        std::time::Duration::try_from_secs_f64(s).ok()
+    }
+}
+
+/// A run under way (or stopped part-way) as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Underway {
+    pub source: super::observed::Side,
+    pub live: Live,
+    /// The tables done so far, in the order they finished.
+    pub finished: Vec<TableResult>,
+    /// Its process still runs: else it was stopped, and a rerun resumes it.
+    pub alive: bool,
 }
 
 /// The last verify as `status` and the switch's plan show it.
@@ -350,6 +397,44 @@ mod tests {
     }
 
     #[test]
+    fn a_run_s_rate_and_time_left_count_only_what_it_compared() {
+        let mut l = Live {
+            tables_total: 4,
+            rows_estimate: 1_000_000,
+            rows_done: 600_000,
+            compared: 200_000,
+            seconds: 2.0,
+            ..Live::default()
+        };
+        // resumed at 400 000: the rate is its own 100 000 rows/s, 4 s left
+        assert_eq!(l.rows_per_s(), Some(100_000.0));
+        assert_eq!(l.eta(), Some(std::time::Duration::from_secs(4)));
+        // past the estimate: nothing left, not a negative time
+        l.rows_done = 1_200_000;
+        assert_eq!(l.eta(), Some(std::time::Duration::ZERO));
+        // nothing compared yet: no rate, no time left
+        l.compared = 0;
+        assert_eq!((l.rows_per_s(), l.eta()), (None, None));
+        // a resumed report's rate is of the rows it compared
+        let t = TableResult {
+            database: None,
+            table: "t".into(),
+            verdict: Verdict::Verified,
+            rows: 1000,
+            chunks: 1,
+            whole: false,
+            warnings: Vec::new(),
+        };
+        let r = Report::new(
+            crate::domain::observed::Side::Blue,
+            vec![t.clone(), t],
+            (1.0, 500),
+            String::new(),
+        );
+        assert_eq!((r.rows, r.rows_per_s), (2000, 500.0));
+    }
+
+    #[test]
     fn a_chunk_is_a_mismatch_only_when_the_source_held_still() {
         let (a, b, c) = (r(10, "a"), r(10, "b"), r(11, "c"));
         assert_eq!(attempt(&a, &a, &b, None), Next::Verified, "equal at once");
@@ -438,7 +523,7 @@ mod tests {
                     reason: "no such table on GREEN".into(),
                 }),
             ],
-            2.0,
+            (2.0, 15),
             String::new(),
         );
         assert_eq!(ok.exit_code(), 0);
@@ -450,7 +535,7 @@ mod tests {
                 keys: Vec::new(),
                 more: 0,
             })],
-            1.0,
+            (1.0, 5),
             String::new(),
         );
         assert_eq!((bad.exit_code(), bad.target), (1, Side::Blue));

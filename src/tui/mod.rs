@@ -19,6 +19,7 @@ use crate::app::{self, Effect, Msg, State};
 use crate::collect::{poller, reading};
 use crate::config::{Router, Settings};
 use crate::domain::observed::Side;
+use crate::domain::verify::{Report, Underway};
 use crate::ui::{self, Theme};
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -169,18 +170,58 @@ impl Pollers {
     }
 }
 
-/// The last verify result (a `pgcutover verify` run beside the dashboard) every 5 s.
+/// A file's modification time, to read it again only when it changed.
+fn modified(path: Option<&std::path::Path>) -> Option<SystemTime> {
+    std::fs::metadata(path?).and_then(|m| m.modified()).ok()
+}
+
+/// verify's files, every second: a run under way (whichever process runs it, a `pgcutover
+/// verify` beside the dashboard included) and the last result. Each is parsed again only when
+/// it changed; a run's process is looked for every time, so one that stopped shows as stopped.
 async fn verify_poller(tx: mpsc::Sender<Msg>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    use crate::engine::verify;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (last_path, progress_path) = (verify::last_path(), verify::progress_path());
+    let mut seen: Option<(Option<SystemTime>, Option<SystemTime>)> = None;
+    let mut last: Option<Box<Report>> = None;
+    let mut underway: Option<Box<Underway>> = None;
     loop {
         tick.tick().await;
-        let last = tokio::task::spawn_blocking(crate::engine::verify::last)
-            .await
-            .ok()
-            .flatten()
-            .map(|r| crate::domain::verify::Last::of(&r, time::OffsetDateTime::now_utc()));
-        if tx.send(Msg::Verify(last)).await.is_err() {
+        let now = (
+            modified(last_path.as_deref()),
+            modified(progress_path.as_deref()),
+        );
+        let changed = seen != Some(now);
+        if seen.map(|s| s.0) != Some(now.0) {
+            last = tokio::task::spawn_blocking(verify::last)
+                .await
+                .ok()
+                .flatten()
+                .map(Box::new);
+        }
+        let mut alive_changed = false;
+        if seen.map(|s| s.1) != Some(now.1) {
+            underway = tokio::task::spawn_blocking(verify::underway)
+                .await
+                .ok()
+                .flatten()
+                .map(Box::new);
+        } else if let Some(u) = &mut underway {
+            let alive = verify::still_running(&u.live);
+            alive_changed = alive != u.alive;
+            u.alive = alive;
+        }
+        seen = Some(now);
+        if (changed || alive_changed)
+            && tx
+                .send(Msg::Verify {
+                    last: last.clone(),
+                    underway: underway.clone(),
+                })
+                .await
+                .is_err()
+        {
             return;
         }
     }

@@ -20,7 +20,7 @@ pub use theme::Theme;
 
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
-/// Below this width one panel shows at a time, chosen with Tab or 1–8.
+/// Below this width one panel shows at a time, chosen with Tab or 1–9.
 pub const WIDE: u16 = 120;
 
 pub fn draw(st: &State, th: &Theme, f: &mut Frame) {
@@ -96,7 +96,7 @@ fn tab_bar(st: &State, th: &Theme, width: u16) -> Line<'static> {
 }
 
 /// Every panel at once: Replication, Traffic (with a router), Instances and Redo on the left;
-/// Checks, Schema diff, Sequences and Journal on the right.
+/// Checks, Verify, Schema diff, Sequences and Journal on the right.
 fn draw_wide(st: &State, th: &Theme, f: &mut Frame, body: Rect) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
@@ -118,10 +118,11 @@ fn draw_wide(st: &State, th: &Theme, f: &mut Frame, body: Rect) {
         .split(left)
     };
     let r = Layout::vertical([
-        Constraint::Percentage(25),
-        Constraint::Percentage(20),
-        Constraint::Percentage(20),
-        Constraint::Percentage(35),
+        Constraint::Percentage(22),
+        Constraint::Percentage(18),
+        Constraint::Percentage(16),
+        Constraint::Percentage(16),
+        Constraint::Percentage(28),
     ])
     .split(right);
     panels::draw(st, th, f, Panel::Replication, l[0]);
@@ -134,9 +135,10 @@ fn draw_wide(st: &State, th: &Theme, f: &mut Frame, body: Rect) {
     panels::draw(st, th, f, Panel::Instances, rest[0]);
     panels::draw(st, th, f, Panel::Redo, rest[1]);
     panels::draw(st, th, f, Panel::Checks, r[0]);
-    panels::draw(st, th, f, Panel::Schema, r[1]);
-    panels::draw(st, th, f, Panel::Sequences, r[2]);
-    panels::draw(st, th, f, Panel::Journal, r[3]);
+    panels::draw(st, th, f, Panel::Verify, r[1]);
+    panels::draw(st, th, f, Panel::Schema, r[2]);
+    panels::draw(st, th, f, Panel::Sequences, r[3]);
+    panels::draw(st, th, f, Panel::Journal, r[4]);
 }
 
 fn confirm_quit_text(st: &State) -> String {

@@ -800,30 +800,141 @@ fn sequences_are_named_with_their_database_the_one_behind_first() {
     );
 }
 
+fn verify_table(
+    table: &str,
+    verdict: crate::domain::verify::Verdict,
+) -> crate::domain::verify::TableResult {
+    crate::domain::verify::TableResult {
+        database: None,
+        table: table.into(),
+        verdict,
+        rows: 120_000,
+        chunks: 12,
+        whole: false,
+        warnings: Vec::new(),
+    }
+}
+
 #[test]
-fn the_last_verify_heads_the_checks_with_its_verdict() {
-    use crate::domain::verify::Last;
+fn the_last_verify_heads_the_checks_and_fills_the_verify_panel() {
+    use crate::domain::verify::{DiffKind, Report, RowDiff, Verdict};
     let mut f = replicating();
-    let last = |mismatched| Last {
-        finished_at: "2026-11-22T06:00:00Z".into(),
-        age_s: Some(180),
-        source: Side::Blue,
-        target: Side::Green,
-        verified: 12,
-        mismatched,
-        hot: 0,
-        skipped: 0,
+    // finished three minutes before the message that brings it
+    let report = |mismatched: bool| {
+        let mut tables = vec![verify_table("public.items", Verdict::Verified)];
+        if mismatched {
+            let d = |key: &str, kind| RowDiff {
+                key: key.into(),
+                kind,
+            };
+            tables.push(verify_table(
+                "\"Ünïcode\".\"Order Items\"",
+                Verdict::Mismatch {
+                    keys: vec![
+                        d("3", DiffKind::Different),
+                        d("4", DiffKind::Missing),
+                        d("-7", DiffKind::Extra),
+                    ],
+                    more: 0,
+                },
+            ));
+        }
+        let at =
+            time::OffsetDateTime::from(t0() + Duration::from_secs(61) - Duration::from_mins(3));
+        Some(Box::new(Report::new(
+            Side::Blue,
+            tables,
+            (4.0, 240_000),
+            at.format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        )))
     };
-    f.send(61.0, Msg::Verify(Some(last(1))));
+    let verify = |last| Msg::Verify {
+        last,
+        underway: None,
+    };
+    f.send(61.0, verify(report(true)));
     f.st.focus = Panel::Checks;
     let out = render(&f.st, &Theme::dark(), 160, 48);
     assert!(
-        out.contains("✗ verify 3 min 00 s ago, BLUE → GREEN: 12 verified, 1 MISMATCHED"),
+        out.contains("✗ verify 3 min 00 s ago, BLUE → GREEN: 1 verified, 1 MISMATCHED"),
         "{out}"
     );
-    f.send(62.0, Msg::Verify(Some(last(0))));
+    // the Verify panel: the result, then the mismatched table first with its rows' keys
+    let out = render(&f.st, &Theme::dark(), 160, 60);
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{out}"))
+    };
+    assert!(at("9:Verify") < at("last run 3 min 00 s ago"), "{out}");
+    assert!(
+        out.contains("240.0 k rows in 4.0 s (60.0 k rows/s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "✗ \"Ünïcode\".\"Order Items\"  3 row(s) differ: 3 different, 4 missing, -7 extra"
+        ),
+        "{out}"
+    );
+    assert!(
+        at("Order Items") < at("✓ public.items  120.0 k rows"),
+        "problems first"
+    );
+    f.send(62.0, verify(report(false)));
     let out = render(&f.st, &Theme::dark(), 160, 48);
-    assert!(out.contains("✓ verify 3 min 00 s ago"), "{out}");
-    f.send(63.0, Msg::Verify(None));
-    assert!(!render(&f.st, &Theme::dark(), 160, 48).contains("verify 3 min"));
+    assert!(out.contains("✓ verify 3 min 01 s ago"), "{out}");
+    f.send(63.0, verify(None));
+    let out = render(&f.st, &Theme::dark(), 160, 48);
+    assert!(!out.contains("verify 3 min"), "{out}");
+    assert!(out.contains("no verify yet: V compares"), "{out}");
+}
+
+#[test]
+fn a_verify_under_way_shows_its_progress_and_a_stopped_one_says_so() {
+    use crate::domain::verify::{Live, Underway, Verdict};
+    let mut f = replicating();
+    let underway = |alive| Msg::Verify {
+        last: None,
+        underway: Some(Box::new(Underway {
+            source: Side::Blue,
+            live: Live {
+                pid: 1,
+                tables_total: 30,
+                rows_estimate: 4_500_000,
+                rows_done: 1_200_000,
+                compared: 900_000,
+                seconds: 5.0,
+                table: Some("[billing] public.invoices".into()),
+                updated_at: String::new(),
+            },
+            finished: vec![
+                verify_table("public.a", Verdict::Verified),
+                verify_table("public.b", Verdict::Hot { chunks: 2 }),
+            ],
+            alive,
+        })),
+    };
+    f.send(61.0, underway(true));
+    f.st.focus = Panel::Verify;
+    // the one-panel layout shows it whole
+    let out = render(&f.st, &Theme::dark(), 100, 30);
+    for needle in [
+        "● running, BLUE → GREEN",
+        "tables 2 / 30 · rows 1.2 M of about 4.5 M (27 %)",
+        // its own 900 000 rows in 5 s, not the 300 000 it took over
+        "180.0 k rows/s · about 18.3 s left",
+        "now: [billing] public.invoices",
+        "▲ public.b  hot: 2 chunk(s) changed at every read, unverified",
+        "✓ public.a  120.0 k rows",
+    ] {
+        assert!(out.contains(needle), "no {needle:?} in\n{out}");
+    }
+    f.send(62.0, underway(false));
+    let out = render(&f.st, &Theme::dark(), 100, 30);
+    assert!(
+        out.contains("▲ stopped part-way, BLUE → GREEN: run verify again to resume it"),
+        "{out}"
+    );
+    assert!(!out.contains("rows/s"), "a stopped run has no rate: {out}");
 }

@@ -9,6 +9,7 @@ mod sql;
 
 pub use action::{outcome, plan};
 pub use kept::{last, last_path, record, switch_check};
+pub use resume::{path as progress_path, still_running, underway};
 
 use std::time::{Duration, Instant};
 
@@ -311,12 +312,29 @@ impl Tally {
     }
 }
 
-/// What a run carries from table to table: the throttle, where it stands (for a rerun), and
-/// where its progress lines go.
+/// What a run carries from table to table: the throttle, where it stands (for a rerun and the
+/// dashboard), and where its progress lines go.
 pub struct Run<'a> {
     th: Throttle,
     saved: resume::Saved,
+    /// Rows the run it resumed had compared.
+    taken_over: i64,
     progress: &'a mut (dyn FnMut(&str) + Send),
+}
+
+impl Run<'_> {
+    /// Keep where the run stands: `table` is part-way with `rows` compared, or none is.
+    fn save(&mut self, table: Option<&str>, rows: i64) {
+        let done: i64 = self.saved.finished.iter().map(|t| t.rows).sum::<i64>() + rows;
+        if let Some(l) = &mut self.saved.live {
+            l.rows_done = done;
+            l.compared = done - self.taken_over;
+            l.seconds = self.th.started.elapsed().as_secs_f64();
+            l.table = table.map(str::to_string);
+            l.updated_at = crate::format::now_rfc3339();
+        }
+        resume::save(&self.saved);
+    }
 }
 
 /// Verify one table, chunk by chunk; a table part-way through in the run resumed goes on from
@@ -413,7 +431,7 @@ async fn keyed(
                 hot: tally.hot,
                 diffs: tally.diffs.clone(),
             });
-            resume::save(&run.saved);
+            run.save(Some(shown), tally.rows);
         }
         pending = read?;
         (run.progress)(&format!(
@@ -546,26 +564,70 @@ pub async fn run(
         }
         None => resume::Saved::new(source, patterns),
     };
+    let taken_over = saved.finished.iter().map(|t| t.rows).sum::<i64>()
+        + saved.current.as_ref().map_or(0, |c| c.rows);
+    let (tables_total, rows_estimate) = estimate(&scopes, source, patterns).await;
     let mut run = Run {
         th: Throttle {
             max: settings.verify.max_rows_per_s,
             started,
             rows: 0,
         },
-        saved,
+        saved: resume::Saved {
+            live: Some(v::Live {
+                pid: std::process::id(),
+                tables_total,
+                rows_estimate,
+                ..v::Live::default()
+            }),
+            ..saved
+        },
+        taken_over,
         progress,
     };
+    run.save(None, 0);
     let mut results = Vec::new();
     for sc in &scopes {
         results.extend(database(sc, source, patterns, &mut run).await?);
     }
     resume::clear();
+    let rows: i64 = results.iter().map(|t| t.rows).sum();
     Ok(Report::new(
         source,
         results,
-        started.elapsed().as_secs_f64(),
+        (started.elapsed().as_secs_f64(), rows - taken_over),
         crate::format::now_rfc3339(),
     ))
+}
+
+/// The tables a run will compare and their rows, by the source's estimate: the total its
+/// progress is measured against. A database that cannot be listed counts for nothing here;
+/// the run itself says why.
+async fn estimate(scopes: &[Scope], source: Side, patterns: &[String]) -> (usize, i64) {
+    let each = scopes.iter().map(|sc| async move {
+        let c = Conn::open(&sc.settings, source, &sc.settings.verify)
+            .await
+            .ok()?;
+        let tables = c.tables().await.ok()?;
+        let chosen: Vec<&Table> = tables.iter().filter(|t| selected(patterns, t)).collect();
+        Some((
+            chosen.len(),
+            chosen.iter().map(|t| t.estimate.max(0)).sum::<i64>(),
+        ))
+    });
+    futures_util::future::join_all(each)
+        .await
+        .into_iter()
+        .flatten()
+        .fold((0, 0), |(n, r), (a, b)| (n + a, r + b))
+}
+
+/// Whether `--table` patterns choose a table (all without any).
+fn selected(patterns: &[String], t: &Table) -> bool {
+    patterns.is_empty()
+        || patterns
+            .iter()
+            .any(|pat| v::matches(pat, &t.schema, &t.name))
 }
 
 async fn database(
@@ -591,12 +653,7 @@ async fn database(
     let (src_tables, tgt_tables) = tokio::join!(p.s.tables(), p.t.tables());
     let (src_tables, tgt_tables) = (src_tables?, tgt_tables?);
     let mut out = Vec::new();
-    for st in src_tables.iter().filter(|t| {
-        patterns.is_empty()
-            || patterns
-                .iter()
-                .any(|pat| v::matches(pat, &t.schema, &t.name))
-    }) {
+    for st in src_tables.iter().filter(|t| selected(patterns, t)) {
         if let Some(done) = run.saved.done(p.db.as_deref(), &st.qualified()) {
             out.push(done.clone());
             continue;
@@ -637,7 +694,7 @@ async fn database(
         (run.progress)(&format!("{}: {}", r.name(), r.verdict.word()));
         run.saved.finished.push(r.clone());
         run.saved.current = None;
-        resume::save(&run.saved);
+        run.save(None, 0);
         out.push(r);
     }
     Ok(out)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::observed::Side;
-use crate::domain::verify::{RowDiff, TableResult};
+use crate::domain::verify::{Live, RowDiff, TableResult, Underway};
 
 /// A table part-way through: the chunks up to `lower` are compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,9 @@ pub struct Saved {
     pub started_at: String,
     pub finished: Vec<TableResult>,
     pub current: Option<Current>,
+    /// How the run goes, for the dashboard (absent in a file kept before it existed).
+    #[serde(default)]
+    pub live: Option<Live>,
 }
 
 impl Saved {
@@ -39,6 +42,7 @@ impl Saved {
             started_at: crate::format::now_rfc3339(),
             finished: Vec::new(),
             current: None,
+            live: None,
         }
     }
 
@@ -57,7 +61,7 @@ impl Saved {
     }
 }
 
-fn path() -> Option<PathBuf> {
+pub fn path() -> Option<PathBuf> {
     crate::config::state_dir().map(|d| d.join("verify-progress.json"))
 }
 
@@ -76,6 +80,34 @@ pub fn save(saved: &Saved) {
         return;
     };
     let _ = crate::files::replace_private(&path, text.as_bytes());
+}
+
+/// The run under way (or stopped part-way), whatever its direction and tables: what the
+/// dashboard's Verify panel shows while the file exists.
+pub fn underway() -> Option<Underway> {
+    let text = crate::files::read_text_capped(&path()?, 64 << 20, "verify progress").ok()?;
+    let saved: Saved = serde_json::from_str(&text).ok()?;
+    let live = saved.live?;
+    Some(Underway {
+        source: saved.source,
+        alive: still_running(&live),
+        live,
+        finished: saved.finished,
+    })
+}
+
+/// Whether the process that keeps this progress still runs: its pid where `/proc` tells,
+/// else a progress kept in the last minute.
+pub fn still_running(live: &Live) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if proc.join("self").exists() {
+        return proc.join(live.pid.to_string()).exists();
+    }
+    time::OffsetDateTime::parse(
+        &live.updated_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .is_ok_and(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds() < 60)
 }
 
 /// The run finished: nothing to resume.

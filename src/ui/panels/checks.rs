@@ -22,7 +22,7 @@ pub(super) fn checks(st: &State, th: &Theme, width: usize) -> (Line<'static>, Ve
         if failing == 0 { th.ok } else { th.warn },
     );
     let mut lines = Vec::new();
-    if let Some(v) = &st.verify {
+    if let Some(v) = &st.verify_last() {
         let text = format!("verify {}", v.describe());
         let clean = v.mismatched == 0 && v.hot == 0 && v.skipped == 0;
         for (i, row) in wrap(&text, width.saturating_sub(2)).into_iter().enumerate() {

@@ -9,6 +9,7 @@ mod replication;
 mod schema;
 mod sequences;
 mod traffic;
+mod verify;
 
 use std::time::{Duration, SystemTime};
 
@@ -89,16 +90,7 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
             Some(age_label(&st.redo, st.now, crate::app::REDO_EVERY)),
             0,
         ),
-        Panel::Checks => {
-            let b = block(st, th, panel, Some(oldest_age(st)));
-            let inner = b.inner(area);
-            f.render_widget(b, area);
-            let (summary, lines) = checks::checks(st, th, usize::from(inner.width));
-            let [top, rest] =
-                Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-            f.render_widget(Paragraph::new(summary), top);
-            f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), rest);
-        }
+        Panel::Checks => checks_panel(st, th, f, area, scroll),
         Panel::Schema => {
             let age = age_label(&st.blue.catalog, st.now, st.inventory_interval());
             text_panel(
@@ -141,6 +133,10 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
                 scroll,
             );
         }
+        Panel::Verify => {
+            let lines = verify::verify(st, th, usize::from(area.width.saturating_sub(2)));
+            text_panel(st, th, f, area, panel, lines, None, scroll);
+        }
         Panel::Journal => {
             let b = block(st, th, panel, None);
             let inner = b.inner(area);
@@ -154,6 +150,17 @@ pub fn draw(st: &State, th: &Theme, f: &mut Frame, panel: Panel, area: Rect) {
             f.render_widget(Paragraph::new(lines).scroll((top, 0)).block(b), area);
         }
     }
+}
+
+/// Checks: the summary kept in view above the scrolled list.
+fn checks_panel(st: &State, th: &Theme, f: &mut Frame, area: Rect, scroll: u16) {
+    let b = block(st, th, Panel::Checks, Some(oldest_age(st)));
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let (summary, lines) = checks::checks(st, th, usize::from(inner.width));
+    let [top, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    f.render_widget(Paragraph::new(summary), top);
+    f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), rest);
 }
 
 #[allow(clippy::too_many_arguments)]
