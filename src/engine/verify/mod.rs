@@ -553,7 +553,11 @@ pub async fn run(
     if restart {
         resume::clear();
     }
-    let saved = match resume::load(source, patterns) {
+    // a run stopped before its first chunk was kept (its figures are saved from the start)
+    // left nothing to resume
+    let saved = match resume::load(source, patterns)
+        .filter(|s| !s.finished.is_empty() || s.current.is_some())
+    {
         Some(s) => {
             progress(&format!(
                 "resuming the verify started {} ({} table(s) done): --restart starts over",
