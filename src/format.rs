@@ -13,6 +13,14 @@ pub fn now_rfc3339_ms() -> String {
         .unwrap_or_default()
 }
 
+/// Whole seconds from an RFC 3339 time (as `now_rfc3339` writes them) to `now`; `None` when
+/// the text is not one.
+pub fn seconds_since(rfc3339: &str, now: time::OffsetDateTime) -> Option<i64> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (now - t).whole_seconds())
+}
+
 /// Now in RFC 3339, for marks left on the databases.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()

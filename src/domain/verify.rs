@@ -153,12 +153,13 @@ pub struct TableResult {
 
 impl TableResult {
     pub fn name(&self) -> String {
-        format!(
-            "{}{}",
-            super::names::db_prefix(self.database.as_deref()),
-            self.table
-        )
+        table_name(self.database.as_deref(), &self.table)
     }
+}
+
+/// A table as verify names it: with its database when several are replicated.
+pub fn table_name(database: Option<&str>, table: &str) -> String {
+    format!("{}{table}", super::names::db_prefix(database))
 }
 
 /// A table's verdict from its chunks': any mismatch wins, then hot, else verified.
@@ -298,12 +299,7 @@ pub struct Last {
 
 impl Last {
     pub fn of(r: &Report, now: time::OffsetDateTime) -> Last {
-        let age_s = time::OffsetDateTime::parse(
-            &r.finished_at,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()
-        .map(|t| (now - t).whole_seconds());
+        let age_s = crate::format::seconds_since(&r.finished_at, now);
         Last {
             finished_at: r.finished_at.clone(),
             age_s,

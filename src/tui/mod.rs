@@ -426,20 +426,15 @@ impl Runtime {
             Effect::Quit => {}
             Effect::Watch(databases) => {
                 self.watched.databases = databases;
-                self.pollers.stop();
-                self.pollers = Pollers::start(&self.watched, self.interval, &self.tx);
+                self.restart_pollers();
             }
             Effect::SetInterval(iv) => {
                 self.interval = iv;
-                self.pollers.stop();
-                self.pollers = Pollers::start(&self.watched, iv, &self.tx);
+                self.restart_pollers();
             }
             // Fresh pollers read at once, the inventory and catalogue included (sequences
             // copied by a cutover show as copied, not behind).
-            Effect::Refresh => {
-                self.pollers.stop();
-                self.pollers = Pollers::start(&self.watched, self.interval, &self.tx);
-            }
+            Effect::Refresh => self.restart_pollers(),
             Effect::Plan(action) => {
                 let (s, tx) = (self.settings.clone(), self.tx.clone());
                 tokio::spawn(async move {
@@ -474,6 +469,12 @@ impl Runtime {
             let out = run_guarded(action, s, eopts, etx.clone()).await;
             let _ = etx.send(Msg::Finished(action, out));
         }));
+    }
+
+    /// Pollers of what is watched now, at the interval now; they read at once.
+    fn restart_pollers(&mut self) {
+        self.pollers.stop();
+        self.pollers = Pollers::start(&self.watched, self.interval, &self.tx);
     }
 
     fn stop(mut self) {

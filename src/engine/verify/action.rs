@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::Conn;
 use super::kept::last_path;
 use crate::domain::observed::Side;
 use crate::domain::verify::{Report, TableResult, Verdict};
@@ -20,17 +19,18 @@ pub async fn plan(
     let (su, tu) = (source.upper(), source.other().upper());
     for sc in scopes {
         let cfg = &sc.settings.verify;
-        let tables = async { Conn::open(&sc.settings, source, cfg).await?.tables().await }
-            .await
-            .map_err(|e| crate::domain::guards::Guard {
-                name: "tables_readable",
-                ok: false,
-                detail: format!(
-                    "{}{su}'s tables cannot be listed: {}",
-                    sc.prefix(),
-                    crate::format::report_chain(&e)
-                ),
-            })?;
+        let tables =
+            super::source_tables(sc, source)
+                .await
+                .map_err(|e| crate::domain::guards::Guard {
+                    name: "tables_readable",
+                    ok: false,
+                    detail: format!(
+                        "{}{su}'s tables cannot be listed: {}",
+                        sc.prefix(),
+                        crate::format::report_chain(&e)
+                    ),
+                })?;
         let rows: i64 = tables.iter().map(|t| t.estimate).sum();
         let keyless = tables.iter().filter(|t| t.key.is_empty()).count();
         let mut step = crate::engine::step::Step::new(

@@ -323,14 +323,15 @@ pub struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Keep where the run stands: `table` is part-way with `rows` compared, or none is.
-    fn save(&mut self, table: Option<&str>, rows: i64) {
-        let done: i64 = self.saved.finished.iter().map(|t| t.rows).sum::<i64>() + rows;
+    /// Keep where the run stands, with the figures the dashboard shows.
+    fn save(&mut self) {
+        let done = self.saved.rows();
+        let table = self.saved.current.as_ref().map(resume::Current::name);
         if let Some(l) = &mut self.saved.live {
             l.rows_done = done;
             l.compared = done - self.taken_over;
             l.seconds = self.th.started.elapsed().as_secs_f64();
-            l.table = table.map(str::to_string);
+            l.table = table;
             l.updated_at = crate::format::now_rfc3339();
         }
         resume::save(&self.saved);
@@ -431,7 +432,7 @@ async fn keyed(
                 hot: tally.hot,
                 diffs: tally.diffs.clone(),
             });
-            run.save(Some(shown), tally.rows);
+            run.save();
         }
         pending = read?;
         (run.progress)(&format!(
@@ -568,8 +569,7 @@ pub async fn run(
         }
         None => resume::Saved::new(source, patterns),
     };
-    let taken_over = saved.finished.iter().map(|t| t.rows).sum::<i64>()
-        + saved.current.as_ref().map_or(0, |c| c.rows);
+    let taken_over = saved.rows();
     let (tables_total, rows_estimate) = estimate(&scopes, source, patterns).await;
     let mut run = Run {
         th: Throttle {
@@ -589,7 +589,7 @@ pub async fn run(
         taken_over,
         progress,
     };
-    run.save(None, 0);
+    run.save();
     let mut results = Vec::new();
     for sc in &scopes {
         results.extend(database(sc, source, patterns, &mut run).await?);
@@ -609,10 +609,7 @@ pub async fn run(
 /// the run itself says why.
 async fn estimate(scopes: &[Scope], source: Side, patterns: &[String]) -> (usize, i64) {
     let each = scopes.iter().map(|sc| async move {
-        let c = Conn::open(&sc.settings, source, &sc.settings.verify)
-            .await
-            .ok()?;
-        let tables = c.tables().await.ok()?;
+        let tables = source_tables(sc, source).await.ok()?;
         let chosen: Vec<&Table> = tables.iter().filter(|t| selected(patterns, t)).collect();
         Some((
             chosen.len(),
@@ -624,6 +621,14 @@ async fn estimate(scopes: &[Scope], source: Side, patterns: &[String]) -> (usize
         .into_iter()
         .flatten()
         .fold((0, 0), |(n, r), (a, b)| (n + a, r + b))
+}
+
+/// The source's tables of one database, over a connection of their own.
+async fn source_tables(sc: &Scope, source: Side) -> Result<Vec<Table>> {
+    Conn::open(&sc.settings, source, &sc.settings.verify)
+        .await?
+        .tables()
+        .await
 }
 
 /// Whether `--table` patterns choose a table (all without any).
@@ -698,7 +703,7 @@ async fn database(
         (run.progress)(&format!("{}: {}", r.name(), r.verdict.word()));
         run.saved.finished.push(r.clone());
         run.saved.current = None;
-        run.save(None, 0);
+        run.save();
         out.push(r);
     }
     Ok(out)

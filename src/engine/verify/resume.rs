@@ -34,7 +34,20 @@ pub struct Saved {
     pub live: Option<Live>,
 }
 
+impl Current {
+    /// The table, with its database when several are replicated.
+    pub fn name(&self) -> String {
+        crate::domain::verify::table_name(self.database.as_deref(), &self.table)
+    }
+}
+
 impl Saved {
+    /// Rows compared so far: the finished tables' and the part-way table's.
+    pub fn rows(&self) -> i64 {
+        self.finished.iter().map(|t| t.rows).sum::<i64>()
+            + self.current.as_ref().map_or(0, |c| c.rows)
+    }
+
     pub fn new(source: Side, patterns: &[String]) -> Saved {
         Saved {
             source,
@@ -103,11 +116,8 @@ pub fn still_running(live: &Live) -> bool {
     if proc.join("self").exists() {
         return proc.join(live.pid.to_string()).exists();
     }
-    time::OffsetDateTime::parse(
-        &live.updated_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .is_ok_and(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds() < 60)
+    crate::format::seconds_since(&live.updated_at, time::OffsetDateTime::now_utc())
+        .is_some_and(|s| s < 60)
 }
 
 /// The run finished: nothing to resume.

@@ -12,9 +12,9 @@ use crate::ui::Theme;
 const KEYS_SHOWN: usize = 5;
 
 pub(super) fn verify(st: &State, th: &Theme, width: usize) -> Vec<Line<'static>> {
-    let mut lines = match (&st.verify_underway, &st.verify) {
-        (Some(u), _) => underway(u, th, width),
-        (None, Some(r)) => last(st, r, th),
+    let (mut lines, tables) = match (&st.verify_underway, &st.verify) {
+        (Some(u), _) => (underway(u, th, width), &u.finished),
+        (None, Some(r)) => (last(st, r, th), &r.tables),
         (None, None) => {
             return vec![Line::styled(
                 format!(
@@ -26,11 +26,6 @@ pub(super) fn verify(st: &State, th: &Theme, width: usize) -> Vec<Line<'static>>
                 th.muted,
             )];
         }
-    };
-    let tables = match (&st.verify_underway, &st.verify) {
-        (Some(u), _) => &u.finished,
-        (None, Some(r)) => &r.tables,
-        (None, None) => return lines,
     };
     let mut ordered: Vec<&TableResult> = tables.iter().collect();
     ordered.sort_by_key(|t| rank(&t.verdict));
