@@ -466,9 +466,32 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
             table,
             restart,
         } => {
-            let mut progress = |line: &str| err(&crate::text::one_line(line));
-            let report = match engine::verify::run(&settings, &table, restart, &mut progress).await
-            {
+            // read-only for the data: a journal that cannot be opened is said, not a refusal
+            let mut journal = engine::journal::default_path()
+                .ok_or_else(|| eyre!("no place for the journal: set $XDG_STATE_HOME or HOME"))
+                .and_then(|p| engine::journal::Journal::open(&p, "verify"))
+                .map_err(|e| {
+                    err(&format!(
+                        "the verdicts are not journaled: {}",
+                        crate::format::report_chain(&e)
+                    ));
+                })
+                .ok();
+            let mut tell = |said: engine::verify::Said<'_>| match said {
+                engine::verify::Said::Line(line) => err(&crate::text::one_line(line)),
+                engine::verify::Said::Table(source, t) => {
+                    if let Some(j) = journal.as_mut()
+                        && let Err(e) = engine::verify::journal_table(j, source, t)
+                    {
+                        err(&format!(
+                            "the verdict of {} was not journaled: {}",
+                            crate::text::one_line(&t.name()),
+                            crate::format::report_chain(&e)
+                        ));
+                    }
+                }
+            };
+            let report = match engine::verify::run(&settings, &table, restart, &mut tell).await {
                 Ok(r) => r,
                 Err(e) => {
                     // not a verdict: the rows could not be compared
@@ -479,7 +502,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
                     return Ok(ExitCode::from(3));
                 }
             };
-            if let Err(e) = engine::verify::record(&report, None) {
+            if let Err(e) = engine::verify::record(&report, journal.as_mut()) {
                 err(&format!(
                     "the result was not recorded ({}); it is printed below",
                     crate::format::report_chain(&e)

@@ -109,9 +109,17 @@ pub enum Verdict {
         keys: Vec<RowDiff>,
         more: usize,
     },
-    /// Some chunks never held still long enough to compare.
+    /// Some key ranges never held still long enough to compare, even split down: the rows in
+    /// them stay unverified (the ranges are listed, at most `MAX_KEYS` of them, and `more`
+    /// counts the others). Its fields are named apart from the table's (`rows`, `chunks`):
+    /// they are written in the same JSON object.
     Hot {
-        chunks: usize,
+        #[serde(default)]
+        hot_rows: i64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hot_ranges: Vec<HotRange>,
+        #[serde(default)]
+        more: usize,
     },
     Skipped {
         reason: String,
@@ -162,16 +170,61 @@ pub fn table_name(database: Option<&str>, table: &str) -> String {
     format!("{}{table}", super::names::db_prefix(database))
 }
 
+/// A key range that kept changing while verify read it, split as far as it could be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotRange {
+    /// The key it starts after (from the table's first row without one), as `key_text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Its last key, included (to the table's end without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upto: Option<String>,
+    /// Rows in it when last read on the source.
+    pub rows: i64,
+}
+
+impl HotRange {
+    /// `key 54321` for one row, `keys (100, 131], 31 rows` for more.
+    pub fn describe(&self) -> String {
+        match (&self.after, &self.upto) {
+            (_, Some(k)) if self.rows == 1 => format!("key {k}"),
+            (None, None) => format!("the whole table, {} rows", self.rows),
+            (after, upto) => format!(
+                "keys ({}, {}], {} rows",
+                after.as_deref().unwrap_or("start"),
+                upto.as_deref().unwrap_or("end"),
+                self.rows
+            ),
+        }
+    }
+}
+
+/// A key's values as one text: `7`, or `(7, b)` for a key of several columns.
+pub fn key_text(values: &[String]) -> String {
+    match values {
+        [one] => one.clone(),
+        many => format!("({})", many.join(", ")),
+    }
+}
+
 /// A table's verdict from its chunks': any mismatch wins, then hot, else verified.
-pub fn table_verdict(mismatched: Vec<RowDiff>, hot: usize) -> Verdict {
+pub fn table_verdict(mismatched: Vec<RowDiff>, hot: Vec<HotRange>) -> Verdict {
     if !mismatched.is_empty() {
         let more = mismatched.len().saturating_sub(MAX_KEYS);
         let mut keys = mismatched;
         keys.truncate(MAX_KEYS);
         return Verdict::Mismatch { keys, more };
     }
-    if hot > 0 {
-        return Verdict::Hot { chunks: hot };
+    if !hot.is_empty() {
+        let hot_rows = hot.iter().map(|h| h.rows).sum();
+        let more = hot.len().saturating_sub(MAX_KEYS);
+        let mut hot_ranges = hot;
+        hot_ranges.truncate(MAX_KEYS);
+        return Verdict::Hot {
+            hot_rows,
+            hot_ranges,
+            more,
+        };
     }
     Verdict::Verified
 }
@@ -488,14 +541,79 @@ mod tests {
                 kind: DiffKind::Different,
             })
             .collect();
-        match table_verdict(many, 3) {
+        match table_verdict(many, Vec::new()) {
             Verdict::Mismatch { keys, more } => {
                 assert_eq!((keys.len(), more), (MAX_KEYS, 50));
             }
             v => panic!("{v:?}"),
         }
-        assert_eq!(table_verdict(Vec::new(), 2), Verdict::Hot { chunks: 2 });
-        assert_eq!(table_verdict(Vec::new(), 0), Verdict::Verified);
+        let hot = |after: Option<&str>, upto: &str, rows| HotRange {
+            after: after.map(str::to_string),
+            upto: Some(upto.to_string()),
+            rows,
+        };
+        let (one, some) = (hot(Some("7"), "8", 1), hot(None, "(3, b)", 31));
+        assert_eq!(
+            table_verdict(Vec::new(), vec![one.clone(), some.clone()]),
+            Verdict::Hot {
+                hot_rows: 32,
+                hot_ranges: vec![one.clone(), some.clone()],
+                more: 0,
+            }
+        );
+        assert_eq!(one.describe(), "key 8");
+        assert_eq!(some.describe(), "keys (start, (3, b)], 31 rows");
+        assert_eq!(key_text(&["3".into(), "b".into()]), "(3, b)");
+        let many = vec![one; MAX_KEYS + 5];
+        match table_verdict(Vec::new(), many) {
+            Verdict::Hot {
+                hot_rows,
+                hot_ranges,
+                more,
+            } => assert_eq!((hot_rows, hot_ranges.len(), more), (105, MAX_KEYS, 5)),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(table_verdict(Vec::new(), Vec::new()), Verdict::Verified);
+    }
+
+    #[test]
+    fn a_table_s_verdict_is_kept_and_read_back_whole() {
+        // the verdict's fields share the table's JSON object: a name used by both (`chunks`)
+        // was written twice, and the kept result could not be read back
+        for verdict in [
+            Verdict::Hot {
+                hot_rows: 1,
+                hot_ranges: vec![HotRange {
+                    after: Some("54320".into()),
+                    upto: Some("54321".into()),
+                    rows: 1,
+                }],
+                more: 0,
+            },
+            Verdict::Mismatch {
+                keys: vec![RowDiff {
+                    key: "7".into(),
+                    kind: DiffKind::Extra,
+                }],
+                more: 0,
+            },
+            Verdict::Skipped {
+                reason: "not on GREEN".into(),
+            },
+        ] {
+            let t = TableResult {
+                database: Some("app".into()),
+                table: "public.t".into(),
+                verdict,
+                rows: 100,
+                chunks: 10,
+                whole: false,
+                warnings: Vec::new(),
+            };
+            let text = serde_json::to_string(&t).unwrap();
+            assert_eq!(text.matches("\"chunks\"").count(), 1, "{text}");
+            assert_eq!(serde_json::from_str::<TableResult>(&text).unwrap(), t);
+        }
     }
 
     #[test]
@@ -514,7 +632,11 @@ mod tests {
             Side::Blue,
             vec![
                 t(Verdict::Verified),
-                t(Verdict::Hot { chunks: 1 }),
+                t(Verdict::Hot {
+                    hot_rows: 1,
+                    hot_ranges: Vec::new(),
+                    more: 0,
+                }),
                 t(Verdict::Skipped {
                     reason: "no such table on GREEN".into(),
                 }),

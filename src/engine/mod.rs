@@ -870,12 +870,17 @@ async fn execute(
         Action::Analyze => analyze::run(&prepared.main, &prepared.analyze, ctx).await,
         Action::Verify => {
             let t0 = ctx.begin(StepId::Compare, &plan.action, None)?;
-            let mut progress = |line: &str| {
-                let _ = ctx.note(line);
+            let mut tell = |said: verify::Said<'_>| {
+                let _ = match said {
+                    verify::Said::Line(line) => ctx.note(line),
+                    verify::Said::Table(source, t) => {
+                        verify::journal_table(&mut ctx.journal(), source, t)
+                    }
+                };
             };
-            let report = verify::run(&prepared.main, &[], false, &mut progress).await?;
-            let journal = ctx.journal().path().to_path_buf();
-            if let Err(e) = verify::record(&report, Some(&journal)) {
+            let report = verify::run(&prepared.main, &[], false, &mut tell).await?;
+            let kept = verify::record(&report, Some(&mut ctx.journal()));
+            if let Err(e) = kept {
                 let _ = ctx.note(format!(
                     "the verify result was not kept: {}",
                     crate::format::report_chain(&e)

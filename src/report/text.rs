@@ -473,8 +473,14 @@ pub fn verify(r: &crate::domain::verify::Report) -> String {
         );
         match &t.verdict {
             Verdict::Skipped { reason } => line.push_str(&format!(": {reason}")),
-            Verdict::Hot { chunks } => line.push_str(&format!(
-                ": {chunks} chunk(s) changed at every read; run verify again when writes are lighter"
+            Verdict::Hot {
+                hot_rows,
+                hot_ranges,
+                more,
+            } => line.push_str(&format!(
+                ": {hot_rows} row(s) in {} key range(s) changed at every read, unverified; \
+                 run verify again when writes are lighter",
+                hot_ranges.len() + more
             )),
             _ => {}
         }
@@ -490,6 +496,20 @@ pub fn verify(r: &crate::domain::verify::Report) -> String {
             }
             if *more > 0 {
                 out.push_str(&format!("      and {more} more row(s)\n"));
+            }
+        }
+        if let Verdict::Hot {
+            hot_ranges, more, ..
+        } = &t.verdict
+        {
+            for h in hot_ranges {
+                out.push_str(&format!(
+                    "      hot {}\n",
+                    crate::text::one_line(&h.describe())
+                ));
+            }
+            if *more > 0 {
+                out.push_str(&format!("      and {more} more range(s)\n"));
             }
         }
         for w in &t.warnings {

@@ -910,7 +910,25 @@ fn a_verify_under_way_shows_its_progress_and_a_stopped_one_says_so() {
             },
             finished: vec![
                 verify_table("public.a", Verdict::Verified),
-                verify_table("public.b", Verdict::Hot { chunks: 2 }),
+                verify_table(
+                    "public.b",
+                    Verdict::Hot {
+                        more: 0,
+                        hot_rows: 3,
+                        hot_ranges: vec![
+                            crate::domain::verify::HotRange {
+                                after: Some("41".into()),
+                                upto: Some("42".into()),
+                                rows: 1,
+                            },
+                            crate::domain::verify::HotRange {
+                                after: Some("(7, \"a\tb\")".into()),
+                                upto: Some("(7, z)".into()),
+                                rows: 2,
+                            },
+                        ],
+                    },
+                ),
             ],
             alive,
         })),
@@ -925,7 +943,8 @@ fn a_verify_under_way_shows_its_progress_and_a_stopped_one_says_so() {
         // its own 900 000 rows in 5 s, not the 300 000 it took over
         "180.0 k rows/s · about 18.3 s left",
         "now: [billing] public.invoices",
-        "▲ public.b  hot: 2 chunk(s) changed at every read, unverified",
+        // the hot ranges where the writes go, a control character in a key escaped
+        r#"▲ public.b  hot: 3 row(s) changed at every read, unverified: key 42; keys ((7, "a\tb"), (7, z)]"#,
         "✓ public.a  120.0 k rows",
     ] {
         assert!(out.contains(needle), "no {needle:?} in\n{out}");

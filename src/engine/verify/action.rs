@@ -47,7 +47,7 @@ pub async fn plan(
             ),
         );
         step = step.later(format!(
-            "SELECT count(*), <hash of every row>, pg_current_wal_lsn() FROM <table> WHERE <key range>  \
+            "SELECT count(*), <hash of every row>, pg_current_wal_insert_lsn() FROM <table> WHERE <key range>  \
              -- on {su}, then on {tu} once it applied past that LSN; chunks of {} rows",
             cfg.chunk_rows
         ));

@@ -5,29 +5,46 @@ use color_eyre::eyre::{Result, eyre};
 
 use crate::config::Settings;
 use crate::domain::observed::Side;
-use crate::domain::verify::{self as v, Report};
+use crate::domain::verify::{self as v, Report, TableResult};
+use crate::engine::journal::{Journal, Record};
 
 /// Where the last verify result is kept, for `status` and the cutover's guards.
 pub fn last_path() -> Option<std::path::PathBuf> {
     crate::config::state_dir().map(|d| d.join("verify-last.json"))
 }
 
-/// Keep the result (0600, replaced whole) and journal it; what could not be done is said.
-pub fn record(report: &Report, journal: Option<&std::path::Path>) -> Result<()> {
+/// Keep the result (0600, replaced whole) and journal it (the tables are journaled one by one
+/// as they finish: `journal_table`); what could not be done is said.
+pub fn record(report: &Report, journal: Option<&mut Journal>) -> Result<()> {
     let text = serde_json::to_string(report)?;
     let path =
         last_path().ok_or_else(|| eyre!("no state directory: set $XDG_STATE_HOME or HOME"))?;
     crate::files::replace_private(&path, text.as_bytes())?;
-    let jpath = match journal {
-        Some(p) => p.to_path_buf(),
-        None => crate::engine::journal::default_path()
-            .ok_or_else(|| eyre!("no place for the journal"))?,
+    let Some(j) = journal else {
+        return Ok(());
     };
-    let mut j = crate::engine::journal::Journal::open(&jpath, "verify")?;
-    j.write(crate::engine::journal::Record {
+    let summary = format!(
+        "{}; {} rows in {:.1} s",
+        report.counts(),
+        report.rows,
+        report.seconds
+    );
+    j.write(Record {
         event: "verify",
+        side: Some(report.source),
         ok: Some(report.mismatched == 0),
-        result: Some(&text),
+        result: Some(&summary),
+        ..Default::default()
+    })
+}
+
+/// One table's verdict, journaled as soon as it is known.
+pub fn journal_table(journal: &mut Journal, source: Side, t: &TableResult) -> Result<()> {
+    journal.write(Record {
+        event: "verify_table",
+        side: Some(source),
+        ok: Some(!matches!(t.verdict, v::Verdict::Mismatch { .. })),
+        result: Some(&serde_json::to_string(t)?),
         ..Default::default()
     })
 }

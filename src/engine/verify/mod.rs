@@ -8,7 +8,7 @@ mod resume;
 mod sql;
 
 pub use action::{outcome, plan};
-pub use kept::{last, last_path, record, switch_check};
+pub use kept::{journal_table, last, last_path, record, switch_check};
 pub use resume::{path as progress_path, still_running, underway};
 
 use std::time::{Duration, Instant};
@@ -21,11 +21,19 @@ use crate::collect::connect::{connect, pg_error_text};
 use crate::config::{Settings, VerifySettings};
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::Side;
-use crate::domain::verify::{self as v, ChunkRead, Next, Report, RowDiff, TableResult, Verdict};
+use crate::domain::verify::{
+    self as v, ChunkRead, HotRange, Next, Report, RowDiff, TableResult, Verdict,
+};
 use sql::Table;
 
-/// How many times a chunk that keeps changing is read again before it is called hot.
+/// How many times a chunk that keeps changing is read again before it is split (or called
+/// hot), and after how long at first (doubled each time).
 const ATTEMPTS: u32 = 5;
+const BACKOFF: Duration = Duration::from_millis(100);
+/// The same for each half of a split chunk: a small range is read quickly, so it either holds
+/// still within a few reads or it is where the writes go.
+const SPLIT_ATTEMPTS: u32 = 3;
+const SPLIT_BACKOFF: Duration = Duration::from_millis(50);
 /// A table without a key is read whole; over this many rows it is worth a warning.
 const LARGE_WHOLE: i64 = 1_000_000;
 
@@ -242,11 +250,33 @@ impl Pair {
     }
 }
 
-/// What one chunk came to.
+/// What one read of a chunk came to.
 enum Chunk {
     Verified,
     Mismatch(Vec<RowDiff>),
     Hot,
+}
+
+/// A chunk's key range: after `lower` (from the first key without it), up to `upper`
+/// included (to the last without it). A table without a key is one span with neither.
+#[derive(Clone, Default)]
+struct Span {
+    lower: Option<Vec<String>>,
+    upper: Option<Vec<String>>,
+}
+
+impl Span {
+    fn range(&self, t: &Table) -> String {
+        t.range(self.lower.as_deref(), self.upper.as_deref())
+    }
+
+    fn hot(&self, rows: i64) -> HotRange {
+        HotRange {
+            after: self.lower.as_deref().map(v::key_text),
+            upto: self.upper.as_deref().map(v::key_text),
+            rows,
+        }
+    }
 }
 
 /// Keeps the reading at `[verify] max_rows_per_s`.
@@ -270,9 +300,20 @@ impl Throttle {
     }
 }
 
-async fn chunk(p: &Pair, t: &Table, range: &str, th: &mut Throttle) -> Result<(i64, Chunk)> {
+/// Read a range on both sides until they agree, differ while the source holds still, or
+/// `attempts` reads all saw the source change.
+async fn attempts(
+    p: &Pair,
+    t: &Table,
+    range: &str,
+    (attempts, backoff): (u32, Duration),
+    th: &mut Throttle,
+) -> Result<(i64, Chunk)> {
     let mut rows = 0;
-    for attempt in 0..ATTEMPTS {
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(backoff * (1 << (attempt - 1))).await;
+        }
         let (next, last) = p.read(t, range).await?;
         rows = last.rows;
         th.after(rows).await;
@@ -286,9 +327,79 @@ async fn chunk(p: &Pair, t: &Table, range: &str, th: &mut Throttle) -> Result<(i
             }
             Next::Again => {}
         }
-        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
     }
     Ok((rows, Chunk::Hot))
+}
+
+/// One chunk, into the table's tally. A chunk that never holds still is split in halves,
+/// again and again: the halves that hold still are compared, and only the rows where the
+/// writes go stay unverified (a single row updated all the time leaves that row hot, not
+/// the chunk around it). A part whose halves both stay hot is written all over: it is not
+/// split further.
+async fn chunk(
+    p: &Pair,
+    t: &Table,
+    span: Span,
+    th: &mut Throttle,
+    tally: &mut Tally,
+) -> Result<()> {
+    let (rows, first) = attempts(p, t, &span.range(t), (ATTEMPTS, BACKOFF), th).await?;
+    tally.rows += rows;
+    tally.chunks += 1;
+    let mut todo = match first {
+        Chunk::Verified => return Ok(()),
+        Chunk::Mismatch(d) => {
+            tally.diffs.extend(d);
+            return Ok(());
+        }
+        Chunk::Hot => vec![(span, rows)],
+    };
+    while let Some((span, rows)) = todo.pop() {
+        let Some(halves) = split(p, t, &span, rows).await? else {
+            tally.hot.push(span.hot(rows));
+            continue;
+        };
+        let mut hot = Vec::new();
+        for half in halves {
+            let range = half.range(t);
+            match attempts(p, t, &range, (SPLIT_ATTEMPTS, SPLIT_BACKOFF), th).await? {
+                (_, Chunk::Verified) => {}
+                (_, Chunk::Mismatch(d)) => tally.diffs.extend(d),
+                (rows, Chunk::Hot) => hot.push((half, rows)),
+            }
+        }
+        if hot.len() == 2 {
+            tally.hot.extend(hot.iter().map(|(s, rows)| s.hot(*rows)));
+        } else {
+            todo.extend(hot);
+        }
+    }
+    Ok(())
+}
+
+/// A keyed span of `rows` rows cut at its middle key, if it has two rows or more.
+async fn split(p: &Pair, t: &Table, span: &Span, rows: i64) -> Result<Option<[Span; 2]>> {
+    let (Some(upper), false) = (&span.upper, t.key.is_empty()) else {
+        return Ok(None);
+    };
+    if rows < 2 {
+        return Ok(None);
+    }
+    let half = u64::try_from(rows / 2).unwrap_or(1);
+    let q = t.boundary(span.lower.as_deref(), Some(upper), half);
+    let Some(mid) = first_key(&p.s, &q).await?.filter(|m| m != upper) else {
+        return Ok(None);
+    };
+    Ok(Some([
+        Span {
+            lower: span.lower.clone(),
+            upper: Some(mid.clone()),
+        },
+        Span {
+            lower: Some(mid),
+            upper: span.upper.clone(),
+        },
+    ]))
 }
 
 /// What a table's chunks came to so far.
@@ -296,30 +407,29 @@ async fn chunk(p: &Pair, t: &Table, range: &str, th: &mut Throttle) -> Result<(i
 struct Tally {
     rows: i64,
     chunks: usize,
-    hot: usize,
+    hot: Vec<HotRange>,
     diffs: Vec<RowDiff>,
 }
 
-impl Tally {
-    fn add(&mut self, rows: i64, c: Chunk) {
-        self.rows += rows;
-        self.chunks += 1;
-        match c {
-            Chunk::Verified => {}
-            Chunk::Mismatch(d) => self.diffs.extend(d),
-            Chunk::Hot => self.hot += 1,
-        }
-    }
+/// What a run says as it goes: a line of progress, or a table it has finished (to journal
+/// at once, so that a run stopped part-way leaves its verdicts so far).
+pub enum Said<'a> {
+    Line(&'a str),
+    /// A table's verdict, and the side it was read from first.
+    Table(Side, &'a TableResult),
 }
 
+/// Where a run's progress goes.
+pub type Tell<'a> = &'a mut (dyn FnMut(Said<'_>) + Send);
+
 /// What a run carries from table to table: the throttle, where it stands (for a rerun and the
-/// dashboard), and where its progress lines go.
+/// dashboard), and where it says how it goes.
 pub struct Run<'a> {
     th: Throttle,
     saved: resume::Saved,
     /// Rows the run it resumed had compared.
     taken_over: i64,
-    progress: &'a mut (dyn FnMut(&str) + Send),
+    tell: Tell<'a>,
 }
 
 impl Run<'_> {
@@ -364,8 +474,7 @@ async fn table(
                 t.estimate
             ));
         }
-        let (rows, c) = chunk(p, t, "true", &mut run.th).await?;
-        tally.add(rows, c);
+        chunk(p, t, Span::default(), &mut run.th, &mut tally).await?;
     } else {
         keyed(p, t, cfg, run, &mut tally, &res.name()).await?;
     }
@@ -390,7 +499,7 @@ async fn keyed(
             *tally = Tally {
                 rows: c.rows,
                 chunks: c.chunks,
-                hot: c.hot,
+                hot: c.hot_ranges.clone(),
                 diffs: c.diffs.clone(),
             };
             Keys {
@@ -407,20 +516,17 @@ async fn keyed(
     };
     if keys.end.is_none() {
         // empty on the source: the target must be too
-        let (rows, c) = chunk(p, t, "true", &mut run.th).await?;
-        tally.add(rows, c);
+        chunk(p, t, Span::default(), &mut run.th, tally).await?;
     }
     // the source reads the next chunks while the target reads the last ones
     let mut pending: Vec<Pending> = Vec::new();
     loop {
-        let upto = pending.last().map(|p| p.upper.clone());
+        let upto = pending.last().and_then(|p| p.span.upper.clone());
         let (read, finished) = tokio::join!(
             read_sources(p, t, &mut keys, cfg.chunk_rows),
-            finish(p, t, std::mem::take(&mut pending), &mut run.th)
+            finish(p, t, std::mem::take(&mut pending), &mut run.th, tally)
         );
-        for (rows, c) in finished? {
-            tally.add(rows, c);
-        }
+        finished?;
         if let (Some(lower), Some(end)) = (upto, &keys.end) {
             run.saved.current = Some(resume::Current {
                 database: p.db.clone(),
@@ -429,16 +535,16 @@ async fn keyed(
                 end: end.clone(),
                 rows: tally.rows,
                 chunks: tally.chunks,
-                hot: tally.hot,
+                hot_ranges: tally.hot.clone(),
                 diffs: tally.diffs.clone(),
             });
             run.save();
         }
         pending = read?;
-        (run.progress)(&format!(
+        (run.tell)(Said::Line(&format!(
             "{shown}: {} rows in {} chunk(s)",
             tally.rows, tally.chunks
-        ));
+        )));
         if pending.is_empty() && keys.done {
             break;
         }
@@ -466,8 +572,8 @@ struct Keys {
 /// A chunk read on the source and not yet on the target: its range and where it ends, the
 /// read, and the source's LSN after it.
 struct Pending {
+    span: Span,
     range: String,
-    upper: Vec<String>,
     read: ChunkRead,
     lsn: Lsn,
 }
@@ -480,16 +586,20 @@ async fn read_sources(p: &Pair, t: &Table, k: &mut Keys, rows: u64) -> Result<Ve
             k.done = true;
             break;
         };
-        let upper = first_key(&p.s, &t.boundary(k.lower.as_deref(), rows))
+        let upper = first_key(&p.s, &t.boundary(k.lower.as_deref(), None, rows))
             .await?
             .filter(|u| u != end)
             .unwrap_or_else(|| end.clone());
-        let range = t.range(k.lower.as_deref(), Some(&upper));
+        let span = Span {
+            lower: k.lower.take(),
+            upper: Some(upper.clone()),
+        };
+        let range = span.range(t);
         let (read, lsn) = p.s.digest_at(t, &range).await?;
         k.done = &upper == end;
         out.push(Pending {
+            span,
             range,
-            upper: upper.clone(),
             read,
             lsn,
         });
@@ -505,21 +615,22 @@ async fn finish(
     t: &Table,
     pending: Vec<Pending>,
     th: &mut Throttle,
-) -> Result<Vec<(i64, Chunk)>> {
+    tally: &mut Tally,
+) -> Result<()> {
     let Some(last) = pending.iter().map(|c| c.lsn).max() else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     p.applied(last).await?;
-    let mut out = Vec::new();
     for c in pending {
         if p.t.digest(t, &c.range).await? == c.read {
             th.after(c.read.rows).await;
-            out.push((c.read.rows, Chunk::Verified));
+            tally.rows += c.read.rows;
+            tally.chunks += 1;
         } else {
-            out.push(chunk(p, t, &c.range, th).await?);
+            chunk(p, t, c.span, th, tally).await?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The key values of a key query's first row, as text.
@@ -535,7 +646,7 @@ pub async fn run(
     settings: &Settings,
     patterns: &[String],
     restart: bool,
-    progress: &mut (dyn FnMut(&str) + Send),
+    tell: Tell<'_>,
 ) -> Result<Report> {
     let started = Instant::now();
     let (_, scopes) = scope::resolve(settings).await.map_err(|e| eyre!(e))?;
@@ -560,11 +671,11 @@ pub async fn run(
         .filter(|s| !s.finished.is_empty() || s.current.is_some())
     {
         Some(s) => {
-            progress(&format!(
+            tell(Said::Line(&format!(
                 "resuming the verify started {} ({} table(s) done): --restart starts over",
                 s.started_at,
                 s.finished.len()
-            ));
+            )));
             s
         }
         None => resume::Saved::new(source, patterns),
@@ -587,7 +698,7 @@ pub async fn run(
             ..saved
         },
         taken_over,
-        progress,
+        tell,
     };
     run.save();
     let mut results = Vec::new();
@@ -700,7 +811,8 @@ async fn database(
                 crate::format::report_chain(&e)
             )),
         };
-        (run.progress)(&format!("{}: {}", r.name(), r.verdict.word()));
+        (run.tell)(Said::Line(&format!("{}: {}", r.name(), r.verdict.word())));
+        (run.tell)(Said::Table(source, &r));
         run.saved.finished.push(r.clone());
         run.saved.current = None;
         run.save();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::observed::Side;
-use crate::domain::verify::{Live, RowDiff, TableResult, Underway};
+use crate::domain::verify::{HotRange, Live, RowDiff, TableResult, Underway};
 
 /// A table part-way through: the chunks up to `lower` are compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +18,8 @@ pub struct Current {
     pub end: Vec<String>,
     pub rows: i64,
     pub chunks: usize,
-    pub hot: usize,
+    #[serde(default)]
+    pub hot_ranges: Vec<HotRange>,
     pub diffs: Vec<RowDiff>,
 }
 

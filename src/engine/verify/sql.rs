@@ -125,14 +125,20 @@ impl Table {
         format!("ROW({})", cols.join(", "))
     }
 
-    /// The key of the chunk of `rows` rows after `lower`: its last row's, as text.
-    pub fn boundary(&self, lower: Option<&[String]>, rows: u64) -> String {
+    /// The key of the chunk of `rows` rows after `lower` (and up to `upper`, when given): its
+    /// last row's, as text.
+    pub fn boundary(
+        &self,
+        lower: Option<&[String]>,
+        upper: Option<&[String]>,
+        rows: u64,
+    ) -> String {
         let cols = self.key_text();
         format!(
             "SELECT {} FROM {} WHERE {} ORDER BY {} OFFSET {} LIMIT 1",
             cols.join(", "),
             self.qualified(),
-            self.range(lower, None),
+            self.range(lower, upper),
             self.key_list(),
             rows.saturating_sub(1)
         )
@@ -192,11 +198,14 @@ impl Table {
     }
 
     /// Count and an order-independent hash (the sum of each row's first 64 bits of md5), and
-    /// the server's LSN once they were computed: past every commit the statement saw.
+    /// the server's LSN once they were computed: past every commit the statement saw. The
+    /// insert position, not the write position (`pg_current_wal_lsn`): a commit made with
+    /// `synchronous_commit = off` is seen before it is written, and the target must wait for
+    /// it too, or a row it lacks for a moment would be taken for a mismatch.
     pub fn digest(&self, range: &str) -> String {
         format!(
             "SELECT count(*), coalesce(sum(('x' || left(md5({}::text), 16))::bit(64)::bigint::numeric), 0)::text, \
-             pg_current_wal_lsn()::text FROM {} WHERE {range}",
+             pg_current_wal_insert_lsn()::text FROM {} WHERE {range}",
             self.row(),
             self.qualified()
         )
@@ -265,8 +274,13 @@ mod tests {
             r#"(id, "Note") > ('1'::bigint, 'it''s'::text)"#
         );
         assert_eq!(
-            one.boundary(Some(&["10".into()]), 1000),
+            one.boundary(Some(&["10".into()]), None, 1000),
             r#"SELECT id::text AS pgcutover_k0 FROM "Ünïcode"."Order Items" WHERE id > '10'::bigint ORDER BY id OFFSET 999 LIMIT 1"#
+        );
+        // a hot chunk's middle, within it
+        assert_eq!(
+            one.boundary(Some(&["10".into()]), Some(&["20".into()]), 5),
+            r#"SELECT id::text AS pgcutover_k0 FROM "Ünïcode"."Order Items" WHERE id > '10'::bigint AND id <= '20'::bigint ORDER BY id OFFSET 4 LIMIT 1"#
         );
         assert!(
             two.last_key()

@@ -163,8 +163,26 @@ fn table_line(t: &TableResult, th: &Theme, width: usize) -> Line<'static> {
                 }
             )
         }
-        Verdict::Hot { chunks } => {
-            format!("hot: {chunks} chunk(s) changed at every read, unverified")
+        Verdict::Hot {
+            hot_rows,
+            hot_ranges,
+            more,
+        } => {
+            let shown: Vec<String> = hot_ranges
+                .iter()
+                .take(KEYS_SHOWN)
+                .map(|h| one_line(&h.describe()).into_owned())
+                .collect();
+            let rest = hot_ranges.len() - shown.len() + more;
+            format!(
+                "hot: {hot_rows} row(s) changed at every read, unverified: {}{}",
+                shown.join("; "),
+                if rest > 0 {
+                    format!("; {rest} more range(s)")
+                } else {
+                    String::new()
+                }
+            )
         }
         Verdict::Skipped { reason } => format!("skipped: {}", one_line(reason)),
     };
