@@ -286,6 +286,54 @@ fn the_graceful_fence_lets_a_short_transaction_commit() {
     );
 }
 
+/// A commit made with `synchronous_commit = off` is seen, and acknowledged to the app, before
+/// the WAL writer writes it. Made during the graceful fence, it must still reach GREEN: the
+/// source's last LSN is where its WAL is inserted, not where it is written so far.
+#[test]
+fn a_commit_that_does_not_wait_for_its_flush_during_the_fence_reaches_green() {
+    // the WAL writer wakes every 10 s: a commit that does not flush stays unwritten that long
+    let m = Mig::replicating_seeded(Copy::BaseBackup, "", 20, &|blue| {
+        blue.sql("ALTER SYSTEM SET wal_writer_delay = '10s'");
+        blue.sql("SELECT pg_reload_conf()");
+    });
+    let cfg = m.config_with("fence_grace_ms = 5000");
+    // one commit that does not flush wakes the WAL writer from its idle sleep: it writes that,
+    // then sleeps its 10 s, through the window
+    m.blue
+        .try_sql_db(
+            "postgres",
+            "SET synchronous_commit = off; CREATE TEMP TABLE wake (x int)",
+        )
+        .unwrap();
+    let tx = Command::new(Bin::pg15().tool("psql"))
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
+        .arg(m.blue.port.to_string())
+        .args(["-U", "app", DB, "-c"])
+        .arg(
+            "SET synchronous_commit = off; BEGIN; INSERT INTO items (note) VALUES ('not flushed'); \
+             SELECT pg_sleep(2.5); COMMIT;",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = m.pgc_with(&cfg, &["run", "cutover", "--yes"]);
+    let out = tx.wait_with_output().unwrap();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        out.status.success(),
+        "the in-flight transaction failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        m.green
+            .sql("SELECT count(*) FROM items WHERE note = 'not flushed'"),
+        "1",
+        "a commit the app was told of is on GREEN"
+    );
+}
+
 #[test]
 fn status_and_check_read_the_bouncers_and_name_what_is_wrong() {
     let mut m = Mig::replicating(Copy::BaseBackup, "");

@@ -103,8 +103,19 @@ pub fn count_prepared_xacts() -> Stmt {
     Stmt::new("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()")
 }
 
+/// The server's last LSN, past every commit anyone has seen, and written out. It is the
+/// position where WAL is inserted: a commit made with `synchronous_commit = off` is seen, and
+/// told to its client, before it is written, so `pg_current_wal_lsn` (the write position) can
+/// be short of it, and the drain would not wait for it. Then a record of the tool's own (a
+/// logical message, which no subscriber is sent) commits with `synchronous_commit = on`: that
+/// flushes everything before it, and the walsender sends it at once instead of when the WAL
+/// writer wakes. (A transaction that writes no WAL commits without a flush, whatever the
+/// setting.)
 pub fn current_lsn() -> Stmt {
-    Stmt::new("SELECT pg_current_wal_lsn()")
+    Stmt::new(
+        "SELECT pg_current_wal_insert_lsn(), pg_logical_emit_message(true, 'pgcutover', 'last LSN'), \
+         set_config('synchronous_commit', 'on', true)",
+    )
 }
 
 /// Each of the slots' confirmed position and whether it is streamed, least advanced first.
