@@ -260,18 +260,25 @@ fn the_operators_command_is_told_where_the_app_goes() {
 fn the_graceful_fence_lets_a_short_transaction_commit() {
     let m = Mig::replicating_at(Copy::BaseBackup, "", 20);
     let cfg = m.config_with("fence_grace_ms = 5000");
-    // a direct client of an app role, inside a transaction when the fence comes
+    cutover_with_a_transaction_in_flight(&m, &cfg, "", "in flight");
+}
+
+/// A direct client of an app role inside a transaction when the fence comes (`set` before it):
+/// it commits in the fence's grace, the cutover succeeds, and its row is on GREEN.
+fn cutover_with_a_transaction_in_flight(m: &Mig, cfg: &std::path::Path, set: &str, note: &str) {
     let tx = Command::new(Bin::pg15().tool("psql"))
         .args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
         .arg(m.blue.port.to_string())
         .args(["-U", "app", DB, "-c"])
-        .arg("BEGIN; INSERT INTO items (note) VALUES ('in flight'); SELECT pg_sleep(2.5); COMMIT;")
+        .arg(format!(
+            "{set} BEGIN; INSERT INTO items (note) VALUES ('{note}'); SELECT pg_sleep(2.5); COMMIT;"
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let r = m.pgc_with(&cfg, &["run", "cutover", "--yes"]);
+    let r = m.pgc_with(cfg, &["run", "cutover", "--yes"]);
     let out = tx.wait_with_output().unwrap();
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -281,8 +288,9 @@ fn the_graceful_fence_lets_a_short_transaction_commit() {
     );
     assert_eq!(
         m.green
-            .sql("SELECT count(*) FROM items WHERE note = 'in flight'"),
-        "1"
+            .sql(&format!("SELECT count(*) FROM items WHERE note = '{note}'")),
+        "1",
+        "a commit the app was told of is on GREEN"
     );
 }
 
@@ -305,33 +313,7 @@ fn a_commit_that_does_not_wait_for_its_flush_during_the_fence_reaches_green() {
             "SET synchronous_commit = off; CREATE TEMP TABLE wake (x int)",
         )
         .unwrap();
-    let tx = Command::new(Bin::pg15().tool("psql"))
-        .args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
-        .arg(m.blue.port.to_string())
-        .args(["-U", "app", DB, "-c"])
-        .arg(
-            "SET synchronous_commit = off; BEGIN; INSERT INTO items (note) VALUES ('not flushed'); \
-             SELECT pg_sleep(2.5); COMMIT;",
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let r = m.pgc_with(&cfg, &["run", "cutover", "--yes"]);
-    let out = tx.wait_with_output().unwrap();
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        out.status.success(),
-        "the in-flight transaction failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        m.green
-            .sql("SELECT count(*) FROM items WHERE note = 'not flushed'"),
-        "1",
-        "a commit the app was told of is on GREEN"
-    );
+    cutover_with_a_transaction_in_flight(&m, &cfg, "SET synchronous_commit = off;", "not flushed");
 }
 
 #[test]
