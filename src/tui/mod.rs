@@ -171,6 +171,15 @@ impl Pollers {
 }
 
 /// A file's modification time, to read it again only when it changed.
+/// A file read away from the event loop's thread (a panicked read counts as none).
+async fn read_off_thread<T: Send + 'static>(read: fn() -> Option<T>) -> Option<Box<T>> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .ok()
+        .flatten()
+        .map(Box::new)
+}
+
 fn modified(path: Option<&std::path::Path>) -> Option<SystemTime> {
     std::fs::metadata(path?).and_then(|m| m.modified()).ok()
 }
@@ -194,19 +203,11 @@ async fn verify_poller(tx: mpsc::Sender<Msg>) {
         );
         let changed = seen != Some(now);
         if seen.map(|s| s.0) != Some(now.0) {
-            last = tokio::task::spawn_blocking(verify::last)
-                .await
-                .ok()
-                .flatten()
-                .map(Box::new);
+            last = read_off_thread(verify::last).await;
         }
         let mut alive_changed = false;
         if seen.map(|s| s.1) != Some(now.1) {
-            underway = tokio::task::spawn_blocking(verify::underway)
-                .await
-                .ok()
-                .flatten()
-                .map(Box::new);
+            underway = read_off_thread(verify::underway).await;
         } else if let Some(u) = &mut underway {
             let alive = verify::still_running(&u.live);
             alive_changed = alive != u.alive;

@@ -24,6 +24,7 @@ use crate::domain::observed::Side;
 use crate::domain::verify::{
     self as v, ChunkRead, HotRange, Next, Report, RowDiff, TableResult, Verdict,
 };
+use resume::Tally;
 use sql::Table;
 
 /// How many times a chunk that keeps changing is read again before it is split (or called
@@ -402,15 +403,6 @@ async fn split(p: &Pair, t: &Table, span: &Span, rows: i64) -> Result<Option<[Sp
     ]))
 }
 
-/// What a table's chunks came to so far.
-#[derive(Default)]
-struct Tally {
-    rows: i64,
-    chunks: usize,
-    hot: Vec<HotRange>,
-    diffs: Vec<RowDiff>,
-}
-
 /// What a run says as it goes: a line of progress, or a table it has finished (to journal
 /// at once, so that a run stopped part-way leaves its verdicts so far).
 pub enum Said<'a> {
@@ -496,12 +488,7 @@ async fn keyed(
     let name = t.qualified();
     let mut keys = match run.saved.current(p.db.as_deref(), &name) {
         Some(c) => {
-            *tally = Tally {
-                rows: c.rows,
-                chunks: c.chunks,
-                hot: c.hot_ranges.clone(),
-                diffs: c.diffs.clone(),
-            };
+            *tally = c.tally.clone();
             Keys {
                 end: Some(c.end.clone()),
                 lower: Some(c.lower.clone()),
@@ -533,10 +520,7 @@ async fn keyed(
                 table: name.clone(),
                 lower,
                 end: end.clone(),
-                rows: tally.rows,
-                chunks: tally.chunks,
-                hot_ranges: tally.hot.clone(),
-                diffs: tally.diffs.clone(),
+                tally: tally.clone(),
             });
             run.save();
         }
@@ -569,11 +553,10 @@ struct Keys {
     done: bool,
 }
 
-/// A chunk read on the source and not yet on the target: its range and where it ends, the
-/// read, and the source's LSN after it.
+/// A chunk read on the source and not yet on the target: its key range, the read, and the
+/// source's LSN after it.
 struct Pending {
     span: Span,
-    range: String,
     read: ChunkRead,
     lsn: Lsn,
 }
@@ -594,15 +577,9 @@ async fn read_sources(p: &Pair, t: &Table, k: &mut Keys, rows: u64) -> Result<Ve
             lower: k.lower.take(),
             upper: Some(upper.clone()),
         };
-        let range = span.range(t);
-        let (read, lsn) = p.s.digest_at(t, &range).await?;
+        let (read, lsn) = p.s.digest_at(t, &span.range(t)).await?;
         k.done = &upper == end;
-        out.push(Pending {
-            span,
-            range,
-            read,
-            lsn,
-        });
+        out.push(Pending { span, read, lsn });
         k.lower = Some(upper);
     }
     Ok(out)
@@ -622,7 +599,7 @@ async fn finish(
     };
     p.applied(last).await?;
     for c in pending {
-        if p.t.digest(t, &c.range).await? == c.read {
+        if p.t.digest(t, &c.span.range(t)).await? == c.read {
             th.after(c.read.rows).await;
             tally.rows += c.read.rows;
             tally.chunks += 1;

@@ -9,6 +9,16 @@ use serde::{Deserialize, Serialize};
 use crate::domain::observed::Side;
 use crate::domain::verify::{HotRange, Live, RowDiff, TableResult, Underway};
 
+/// What a table's chunks came to so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    pub rows: i64,
+    pub chunks: usize,
+    #[serde(default, rename = "hot_ranges")]
+    pub hot: Vec<HotRange>,
+    pub diffs: Vec<RowDiff>,
+}
+
 /// A table part-way through: the chunks up to `lower` are compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Current {
@@ -16,11 +26,8 @@ pub struct Current {
     pub table: String,
     pub lower: Vec<String>,
     pub end: Vec<String>,
-    pub rows: i64,
-    pub chunks: usize,
-    #[serde(default)]
-    pub hot_ranges: Vec<HotRange>,
-    pub diffs: Vec<RowDiff>,
+    #[serde(flatten)]
+    pub tally: Tally,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +53,7 @@ impl Saved {
     /// Rows compared so far: the finished tables' and the part-way table's.
     pub fn rows(&self) -> i64 {
         self.finished.iter().map(|t| t.rows).sum::<i64>()
-            + self.current.as_ref().map_or(0, |c| c.rows)
+            + self.current.as_ref().map_or(0, |c| c.tally.rows)
     }
 
     pub fn new(source: Side, patterns: &[String]) -> Saved {

@@ -139,50 +139,25 @@ fn table_line(t: &TableResult, th: &Theme, width: usize) -> Line<'static> {
     let detail = match &t.verdict {
         Verdict::Verified => format!("{} rows", rows(t.rows)),
         Verdict::Mismatch { keys, more } => {
-            let n = keys.len() + more;
-            let shown: Vec<String> = keys
-                .iter()
-                .take(KEYS_SHOWN)
-                .map(|d| {
-                    let kind = match d.kind {
-                        DiffKind::Missing => "missing",
-                        DiffKind::Extra => "extra",
-                        DiffKind::Different => "different",
-                    };
-                    format!("{} {kind}", one_line(&d.key))
-                })
-                .collect();
-            let rest = n - shown.len();
-            format!(
-                "{n} row(s) differ: {}{}",
-                shown.join(", "),
-                if rest > 0 {
-                    format!(", {rest} more (verify --json)")
-                } else {
-                    String::new()
-                }
-            )
+            let shown = first_few(keys, *more, ", ", "more (verify --json)", |d| {
+                let kind = match d.kind {
+                    DiffKind::Missing => "missing",
+                    DiffKind::Extra => "extra",
+                    DiffKind::Different => "different",
+                };
+                format!("{} {kind}", one_line(&d.key))
+            });
+            format!("{} row(s) differ: {shown}", keys.len() + more)
         }
         Verdict::Hot {
             hot_rows,
             hot_ranges,
             more,
         } => {
-            let shown: Vec<String> = hot_ranges
-                .iter()
-                .take(KEYS_SHOWN)
-                .map(|h| one_line(&h.describe()).into_owned())
-                .collect();
-            let rest = hot_ranges.len() - shown.len() + more;
-            format!(
-                "hot: {hot_rows} row(s) changed at every read, unverified: {}{}",
-                shown.join("; "),
-                if rest > 0 {
-                    format!("; {rest} more range(s)")
-                } else {
-                    String::new()
-                }
-            )
+            let shown = first_few(hot_ranges, *more, "; ", "more range(s)", |h| {
+                one_line(&h.describe()).into_owned()
+            });
+            format!("hot: {hot_rows} row(s) changed at every read, unverified: {shown}")
         }
         Verdict::Skipped { reason } => format!("skipped: {}", one_line(reason)),
     };
@@ -194,4 +169,21 @@ fn table_line(t: &TableResult, th: &Theme, width: usize) -> Line<'static> {
         Span::raw("  "),
         Span::styled(fit(&detail, room), th.text),
     ])
+}
+
+/// The first `KEYS_SHOWN` of a list kept in part (`more` left out of it), then how many others.
+fn first_few<T>(
+    items: &[T],
+    more: usize,
+    sep: &str,
+    others: &str,
+    show: impl Fn(&T) -> String,
+) -> String {
+    let shown: Vec<String> = items.iter().take(KEYS_SHOWN).map(show).collect();
+    let rest = items.len() - shown.len() + more;
+    if rest > 0 {
+        format!("{}{sep}{rest} {others}", shown.join(sep))
+    } else {
+        shown.join(sep)
+    }
 }
