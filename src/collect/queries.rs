@@ -54,7 +54,12 @@ fn subscriptions_json(version_num: i32, origin_readable: bool) -> String {
       'latest_end_lsn', st.latest_end_lsn::text,
       'last_msg_receipt_time', st.last_msg_receipt_time::text,
       'latest_end_time', st.latest_end_time::text,
-      'apply_error_count', ss.apply_error_count, 'sync_error_count', ss.sync_error_count)
+      'apply_error_count', ss.apply_error_count, 'sync_error_count', ss.sync_error_count,
+      'unsynced', (SELECT coalesce(json_agg(json_build_object(
+          'schema', n.nspname, 'name', c.relname, 'state', r.srsubstate) ORDER BY n.nspname, c.relname), '[]')
+        FROM pg_subscription_rel r JOIN pg_class c ON c.oid = r.srrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE r.srsubid = s.oid AND r.srsubstate <> 'r'))
       ORDER BY s.subname), '[]')
     FROM pg_subscription s
     LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL {leader}

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 mod instance;
 
-use super::observed::{Inventory, Live, QualName, Side};
+use super::observed::{Inventory, Live, QualName, Side, Subscription, UnsyncedTable};
 use super::phase::{Direction, MigrationNames, Phase, PhaseReport};
 use super::rds::InstanceFacts;
 use crate::sql::{ident, literal};
@@ -632,8 +632,45 @@ fn subscription_check(out: &mut Out, input: &CheckInput) {
                     format!("read {up}'s server log; a duplicate key right after start means a wrong origin LSN"),
                 );
             }
+            tables_synced(out, target, dir.source(), sub);
         }
     }
+}
+
+/// A table added to the subscription (`REFRESH PUBLICATION`) is copied first; until its copy
+/// is done the apply worker skips its changes, so a switch then loses its rows.
+fn tables_synced(out: &mut Out, target: Side, source: Side, sub: &Subscription) {
+    let up = target.upper();
+    if sub.unsynced.is_empty() {
+        out.ok(
+            "tables_synced",
+            Severity::Blocking,
+            Some(target),
+            format!(
+                "{up}: every table of {} is copied and applied",
+                ident(&sub.name)
+            ),
+        );
+        return;
+    }
+    let tables: Vec<String> = sub.unsynced.iter().map(UnsyncedTable::describe).collect();
+    out.fail(
+        "tables_synced",
+        Severity::Blocking,
+        Some(target),
+        format!(
+            "{up}: {} table(s) of {} are still in their initial copy: {}; their rows written since \
+             would be lost at a switch",
+            tables.len(),
+            ident(&sub.name),
+            list(&tables, 6)
+        ),
+        format!(
+            "wait until the copy finishes (pg_subscription_rel.srsubstate = 'r' on {up}); a copy that \
+             does not start waits for the transactions open on {} to end",
+            source.upper()
+        ),
+    );
 }
 
 fn extensions_check(out: &mut Out, input: &CheckInput) {

@@ -142,6 +142,37 @@ pub struct Subscription {
     /// PostgreSQL 15+ (`pg_stat_subscription_stats`); `None` where the version lacks them.
     pub apply_error_count: Option<i64>,
     pub sync_error_count: Option<i64>,
+    /// Its tables whose initial copy is not finished (`pg_subscription_rel` not ready): the
+    /// apply worker skips their changes until it is.
+    #[serde(default)]
+    pub unsynced: Vec<UnsyncedTable>,
+}
+
+/// A subscribed table still being copied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnsyncedTable {
+    pub schema: String,
+    pub name: String,
+    /// `srsubstate`: i, d, f, s (r is ready, and not listed).
+    pub state: String,
+}
+
+impl UnsyncedTable {
+    /// `public.stray (copying its rows)`.
+    pub fn describe(&self) -> String {
+        let what = match self.state.as_str() {
+            "i" => "waiting for its copy to start",
+            "d" => "copying its rows",
+            "f" => "copied, catching up",
+            "s" => "synchronized, handing over to the apply worker",
+            _ => "in an unknown copy state",
+        };
+        format!(
+            "{}.{} ({what})",
+            crate::sql::ident(&self.schema),
+            crate::sql::ident(&self.name)
+        )
+    }
 }
 
 impl Subscription {

@@ -97,6 +97,7 @@ pub fn with_sub(mut l: Live, enabled: bool, comment: Option<&str>) -> Live {
         latest_end_time: None,
         apply_error_count: Some(0),
         sync_error_count: Some(0),
+        unsynced: Vec::new(),
     });
     l
 }

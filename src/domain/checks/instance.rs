@@ -489,6 +489,35 @@ mod tests {
     }
 
     #[test]
+    fn a_table_still_in_its_initial_copy_blocks_and_is_named() {
+        let (b, mut g) = pair();
+        let inv = testdata::inventory();
+        assert!(
+            find(
+                &checks((&b, &inv), (&g, &inv)),
+                "tables_synced",
+                Side::Green
+            )
+            .ok
+        );
+        g.subscriptions[0].unsynced = vec![crate::domain::observed::UnsyncedTable {
+            schema: "public".into(),
+            name: "New \"t\"".into(),
+            state: "d".into(),
+        }];
+        let c = checks((&b, &inv), (&g, &inv));
+        let t = find(&c, "tables_synced", Side::Green);
+        assert!(!t.ok && t.blocks(), "{t:#?}");
+        assert!(
+            t.finding
+                .contains(r#"public."New ""t""" (copying its rows)"#),
+            "{}",
+            t.finding
+        );
+        assert!(t.fix.contains("open on BLUE"), "{}", t.fix);
+    }
+
+    #[test]
     fn a_database_with_tables_left_out_blocks_and_is_named() {
         let (b, g) = pair();
         let mut inv = testdata::inventory();
