@@ -230,6 +230,92 @@ fn a_write_outside_the_app_roles_during_the_window_is_caught_and_undone() {
     m.assert_lossless("blue", false);
 }
 
+/// A superuser's session on BLUE (the fence does not end it) running `body` in one DO block.
+fn superuser_do(m: &Mig, body: &str) -> std::process::Child {
+    Command::new(Bin::pg15().tool("psql"))
+        .args(["-X", "-h", "127.0.0.1", "-p"])
+        .arg(m.blue.port.to_string())
+        .args(["-U", "postgres", DB, "-c"])
+        .arg(format!("DO $$ BEGIN {body} END $$"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_table_in_its_initial_copy_and_a_write_committed_past_the_last_lsn_lose_nothing() {
+    let m = Mig::replicating_at(Copy::BaseBackup, "", 20);
+    for c in [&m.blue, &m.green] {
+        c.sql("CREATE TABLE stray (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())");
+    }
+    // GREEN copies the new table once every transaction open on BLUE has ended: one stays
+    // open for 4 s, so the copy waits, and a switch now would lose the table's rows
+    let held = superuser_do(&m, "INSERT INTO stray DEFAULT VALUES; PERFORM pg_sleep(4);");
+    std::thread::sleep(Duration::from_millis(300));
+    m.green
+        .sql("ALTER SUBSCRIPTION pgcutover_sub REFRESH PUBLICATION");
+    std::thread::sleep(Duration::from_millis(300));
+    let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("tables_synced") && r.stdout.contains("public.stray"),
+        "{}",
+        r.stdout
+    );
+    m.assert_serving("blue");
+    let out = held.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("GREEN to copy the table", Duration::from_secs(60), || {
+        (m.green
+            .sql("SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")
+            == "0"
+            && m.green.sql("SELECT count(*) FROM stray") == "1")
+            .then_some(())
+    });
+
+    // a transaction that took its id before the fence commits as soon as the tool has begun
+    // to read the last LSN (it watches for the statement without sleeping): whether it lands
+    // just before the statement's snapshot or after it, nothing is lost
+    let late = superuser_do(
+        &m,
+        "INSERT INTO stray DEFAULT VALUES; \
+         FOR i IN 1..400000 LOOP \
+           EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+             AND (query LIKE 'SELECT pg_current_wal_insert_lsn(), pg_logical_emit_message%' \
+               OR query LIKE 'SELECT confirmed_flush_lsn, active, slot_name FROM pg_replication_slots%')); \
+           PERFORM pg_stat_clear_snapshot(); END LOOP; COMMIT;",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
+    let out = late.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(m.blue.sql("SELECT count(*) FROM stray"), "2");
+    if r.code == 0 {
+        // committed before the statement's snapshot (the id counter clears the fence), or
+        // after it and applied before the forward path stopped (the slot is decoded, clean)
+        m.assert_serving("green");
+        assert_eq!(m.green.sql("SELECT count(*) FROM stray"), "2");
+    } else {
+        assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("after its fence"), "{}", r.stdout);
+        m.assert_serving("blue");
+        wait_for(
+            "GREEN to apply the late row",
+            Duration::from_secs(30),
+            || (m.green.sql("SELECT count(*) FROM stray") == "2").then_some(()),
+        );
+    }
+}
+
 #[test]
 fn the_operators_command_is_told_where_the_app_goes() {
     let mut m = Mig::replicating_at(Copy::BaseBackup, "", 20);

@@ -1,6 +1,7 @@
 //! Pure state and logic: no I/O, so it is tested without a database.
 
 pub mod checks;
+pub mod fence;
 pub mod guards;
 pub mod lag;
 pub mod lsn;

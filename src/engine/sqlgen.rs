@@ -110,12 +110,19 @@ pub fn count_prepared_xacts() -> Stmt {
 /// logical message, which no subscriber is sent) commits with `synchronous_commit = on`: that
 /// flushes everything before it, and the walsender sends it at once instead of when the WAL
 /// writer wakes. (A transaction that writes no WAL commits without a flush, whatever the
-/// setting.)
+/// setting.) The last three columns are the id counter around it (`domain::fence`): its own
+/// transaction id, and its snapshot's xmax and running ids.
 pub fn current_lsn() -> Stmt {
     Stmt::new(
         "SELECT pg_current_wal_insert_lsn(), pg_logical_emit_message(true, 'pgcutover', 'last LSN'), \
-         set_config('synchronous_commit', 'on', true)",
+         set_config('synchronous_commit', 'on', true), pg_current_xact_id(), \
+         pg_snapshot_xmax(pg_current_snapshot()), (SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()))",
     )
+}
+
+/// The latest ended transaction id + 1, instance-wide.
+pub fn xid_horizon() -> Stmt {
+    Stmt::new("SELECT pg_snapshot_xmax(pg_current_snapshot())")
 }
 
 /// Each of the slots' confirmed position and whether it is streamed, least advanced first.

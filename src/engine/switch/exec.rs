@@ -14,6 +14,7 @@ use super::super::traffic::{self, TrafficProgress};
 use super::super::{Ctx, Wait};
 use crate::collect::queries;
 use crate::config::Settings;
+use crate::domain::fence::XidMark;
 use crate::domain::guards::Action;
 use crate::domain::lsn::Lsn;
 use crate::domain::observed::{QualName, Side};
@@ -158,6 +159,9 @@ pub struct Progress {
     pub changed: Changed,
     pub traffic: TrafficProgress,
     source_lsn: Option<Lsn>,
+    /// The id counter around the source's last LSN: when no transaction ends after it, the
+    /// fence check needs no decoding.
+    source_xids: Option<XidMark>,
     /// The target's LSN read in the window: where the reverse path starts.
     pub target_lsn: Option<Lsn>,
     opened: Option<Instant>,
@@ -208,8 +212,12 @@ pub async fn step(
         StepId::TrafficResume => traffic::resume(step, settings, &mut p.traffic, ctx).await,
         StepId::Fence => fence(step, settings, db, p, ctx).await,
         StepId::SourceLsn => {
-            let lsn = parse_lsn(db.value(ctx, id, step.sql(0)?).await?, "source LSN")?;
+            let rows = db.run(ctx, id, step.sql(0)?).await?;
+            let lsn = parse_lsn(first_cell(&rows, 0), "source LSN")?;
             p.source_lsn = Some(lsn);
+            let cell = |c| first_cell(&rows, c);
+            p.source_xids =
+                XidMark::parse(cell(3).as_deref(), cell(4).as_deref(), cell(5).as_deref());
             Ok(lsn.to_string())
         }
         StepId::TargetLsn => {
@@ -288,7 +296,7 @@ pub async fn alongside(
         StepId::TrafficRetarget => traffic::retarget(step, settings, ctx).await,
         StepId::RouterCommand => traffic::command(step, settings, action, ctx).await,
         StepId::LagGate => lag_gate(step, settings, db, ctx).await,
-        StepId::VerifyFence => verify_fence(step, db, ctx).await,
+        StepId::VerifyFence => verify_fence(step, db, p, ctx).await,
         StepId::ForwardStreaming => forward_streaming(step, db, ctx).await,
         StepId::ArmSlot => {
             let lsn = db.value(ctx, id, step.sql(0)?).await?;
@@ -444,17 +452,31 @@ async fn lag_gate(step: &Step, settings: &Settings, db: &Db, ctx: &Ctx<'_>) -> R
     }
 }
 
-/// Prove that nothing written to the source after the fence is missing on the target: the
-/// stopped forward slot must hold no data change past its drained position.
-async fn verify_fence(step: &Step, db: &Db, ctx: &Ctx<'_>) -> Result<String> {
-    let q = step.sql(0)?;
+/// Prove that nothing written to the source after the fence is missing on the target: no
+/// transaction ended on it since its last LSN, or else the stopped forward slot holds no data
+/// change past its drained position.
+async fn verify_fence(step: &Step, db: &Db, p: &Progress, ctx: &Ctx<'_>) -> Result<String> {
+    let su = db.side.upper();
+    let xmax = db.value(ctx, step.id, step.sql(0)?).await?;
+    let xmax = xmax.as_deref().and_then(|v| v.parse::<u64>().ok());
+    let decode_why = match (p.source_xids, xmax) {
+        (Some(mark), Some(now)) if mark.quiet_until(now) => {
+            return Ok(format!(
+                "no transaction ended on {su} since its last LSN (xid {}): no write to look for",
+                mark.ours
+            ));
+        }
+        (Some(mark), Some(now)) => mark.why_not_quiet(now),
+        _ => "the transaction ids could not be read".to_string(),
+    };
+    let q = step.sql(1)?;
     let wait = Wait::new(WALSENDER_EXIT, Duration::from_millis(5));
     let t0 = Instant::now();
     loop {
         match db.value(ctx, step.id, q).await {
             Ok(n) if n.as_deref() == Some("0") => {
                 return Ok(format!(
-                    "no write after the drain ({:.1} ms)",
+                    "{decode_why}: the slot decoded, no write after the drain ({:.1} ms)",
                     t0.elapsed().as_secs_f64() * 1000.0
                 ));
             }

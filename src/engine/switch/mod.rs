@@ -536,9 +536,11 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
             src,
             format!("verify the fence: no write reached {su} after the drain"),
         )
+        .stmt(sqlgen::xid_horizon())
         .stmt(sqlgen::peek_data_changes(&n.slot, &n.publication))
         .repeat(format!(
-            "retried while the slot's walsender exits, up to {} s; any row → undo",
+            "the slot is decoded (the second) only if a transaction ended on {su} since its last LSN; \
+             retried while the slot's walsender exits, up to {} s; any row → undo",
             exec::WALSENDER_EXIT.as_secs()
         ))
     }));
