@@ -214,3 +214,36 @@ fn service_file_supplies_the_connection() {
         r.stderr
     );
 }
+
+#[test]
+fn a_role_that_may_not_emit_the_lsn_message_is_told_the_grant_on_15_and_18() {
+    let home = tempfile::tempdir().unwrap();
+    let blue = Cluster::new("blue", &Bin::pg15());
+    let green = Cluster::new("green", &Bin::pg18());
+    for c in [&blue, &green] {
+        c.sql("CREATE ROLE app LOGIN");
+        c.sql("CREATE ROLE tool LOGIN REPLICATION");
+        c.sql("GRANT pg_read_all_stats TO tool");
+    }
+    // the switch's LSN statement needs it; PUBLIC has it unless revoked, as here on BLUE
+    blue.sql("REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC");
+    let dsn = |c: &Cluster| format!("host=127.0.0.1 port={} dbname={DB} user=tool", c.port);
+    let r = run(pgcutover(home.path())
+        .arg("--blue-dsn")
+        .arg(dsn(&blue))
+        .arg("--green-dsn")
+        .arg(dsn(&green))
+        .args(["--app-roles", "app", "check"]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let line = |mark: &str, side: &str| {
+        r.stdout.lines().any(|l| {
+            l.contains(&format!("{mark} emit_message")) && l.contains(&format!("{side}: tool may"))
+        })
+    };
+    assert!(line("✗", "BLUE") && line("✓", "GREEN"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text) TO tool;"),
+        "{}",
+        r.stdout
+    );
+}

@@ -107,7 +107,10 @@ SELECT json_build_object(
     'prepared_xacts', (SELECT count(*) FROM pg_prepared_xacts),
     'max_logical_replication_workers', current_setting('max_logical_replication_workers')::bigint,
     'max_worker_processes', current_setting('max_worker_processes')::bigint,
-    'cron_database', current_setting('cron.database_name', true)),
+    'cron_database', current_setting('cron.database_name', true),
+    'can_emit_message', (SELECT bool_and(has_function_privilege(p.oid, 'EXECUTE')) FROM pg_proc p
+      WHERE p.proname = 'pg_logical_emit_message' AND p.pronamespace = 'pg_catalog'::regnamespace
+        AND p.proargtypes[1] = 'text'::regtype)),
   'open_xacts', ({OPEN_XACTS}),
   'slots', (SELECT coalesce(json_agg(json_build_object(
       'name', slot_name, 'plugin', plugin, 'slot_type', slot_type, 'database', database,

@@ -172,6 +172,7 @@ pub fn run(input: &CheckInput) -> Vec<Check> {
             continue;
         };
         server_checks(&mut out, input, side, live);
+        emit_message_check(&mut out, side, live);
         if let Some(inv) = v.inventory {
             inventory_checks(&mut out, side, inv);
         }
@@ -671,6 +672,36 @@ fn tables_synced(out: &mut Out, target: Side, source: Side, sub: &Subscription) 
             source.upper()
         ),
     );
+}
+
+/// The switch reads each side's last LSN with a statement that commits a logical message (it
+/// flushes the WAL at once, and is how the fence check tells its own transaction apart): a role
+/// that may not run it fails the switch inside the window.
+fn emit_message_check(out: &mut Out, side: Side, live: &Live) {
+    let up = side.upper();
+    let user = ident(&live.server.user);
+    match live.server.can_emit_message {
+        Some(true) => out.ok(
+            "emit_message",
+            Severity::Blocking,
+            Some(side),
+            format!("{up}: {user} may run pg_logical_emit_message (the switch's LSN statement)"),
+        ),
+        Some(false) => out.fail(
+            "emit_message",
+            Severity::Blocking,
+            Some(side),
+            format!(
+                "{up}: {user} may not run pg_logical_emit_message: the switch reads the LSN with it, \
+                 and would fail inside the window"
+            ),
+            format!(
+                "GRANT EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text) TO {user}; \
+                 (from PostgreSQL 17: (boolean, text, text, boolean))"
+            ),
+        ),
+        None => {}
+    }
 }
 
 fn extensions_check(out: &mut Out, input: &CheckInput) {

@@ -71,6 +71,10 @@ pub struct Server {
     /// pg_cron's database (`cron.database_name`), when pg_cron is loaded: its jobs live there.
     #[serde(default)]
     pub cron_database: Option<String>,
+    /// The connected role may run `pg_logical_emit_message`, which the switch's LSN statement
+    /// needs (`None`: not read).
+    #[serde(default)]
+    pub can_emit_message: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

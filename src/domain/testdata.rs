@@ -33,6 +33,7 @@ pub fn live(login: bool) -> Live {
             max_logical_replication_workers: Some(4),
             max_worker_processes: Some(8),
             cron_database: None,
+            can_emit_message: Some(true),
         },
         slots: vec![],
         subscriptions: vec![],

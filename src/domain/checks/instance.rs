@@ -518,6 +518,19 @@ mod tests {
     }
 
     #[test]
+    fn a_role_that_may_not_emit_the_lsn_message_blocks_with_the_grant() {
+        let (mut b, g) = pair();
+        let inv = testdata::inventory();
+        assert!(find(&checks((&b, &inv), (&g, &inv)), "emit_message", Side::Blue).ok);
+        b.server.can_emit_message = Some(false);
+        let c = checks((&b, &inv), (&g, &inv));
+        let e = find(&c, "emit_message", Side::Blue);
+        assert!(!e.ok && e.blocks(), "{e:#?}");
+        assert!(e.fix.starts_with("GRANT EXECUTE ON FUNCTION"), "{}", e.fix);
+        assert!(find(&c, "emit_message", Side::Green).ok);
+    }
+
+    #[test]
     fn a_database_with_tables_left_out_blocks_and_is_named() {
         let (b, g) = pair();
         let mut inv = testdata::inventory();
