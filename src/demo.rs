@@ -251,6 +251,7 @@ pub fn main(
             _ = tokio::signal::ctrl_c() => bail!("interrupted during set-up"),
         };
         let journal = journal_path(demo.dir.path());
+        crate::config::keep_verify_in(demo.dir.path().to_path_buf());
         let r = match &screenshots {
             Some(dir) => shots(&settings, dir, &theme, &journal, &counts).await,
             None => {
@@ -312,6 +313,20 @@ async fn shots(
     update(&mut st, counts.read());
     save(&st, "overview-160x48.svg", 160, 48)?;
     save(&st, "overview-80x24.svg", 80, 24)?;
+
+    // A verify of the pair while the app writes, as the dashboard shows it when it is done.
+    let report = engine::verify::run(settings, &[], true, &mut |_| {}).await?;
+    engine::verify::record(&report, None)?;
+    update(
+        &mut st,
+        Msg::Verify {
+            last: Some(Box::new(report)),
+            underway: None,
+        },
+    );
+    st.focus = app::Panel::Verify;
+    save(&st, "verify-160x48.svg", 160, 48)?;
+    st.focus = app::Panel::Replication;
 
     // The cutover dialog with its real plan.
     update(

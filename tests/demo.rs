@@ -43,6 +43,22 @@ fn the_demos_app_writes_through_pgbouncer_and_sees_no_failure_at_the_cutover() {
     let dialog = svg_text(&shots.join("cutover-dialog-160x48.svg"));
     assert!(dialog.contains("theapp:PgBouncerholds"), "{dialog}");
     assert!(dialog.contains("typecutoverthenEnter"), "{dialog}");
+    // A verify of the demo's pair, each table verified while the app writes; its result is
+    // the demo's, not kept where a real pair's last verify is.
+    let verify = svg_text(&shots.join("verify-160x48.svg"));
+    assert!(
+        verify.contains("lastrun") && verify.contains("rows/s"),
+        "{verify}"
+    );
+    assert!(verify.contains("✓public.orders"), "{verify}");
+    assert!(!verify.contains("differ"), "{verify}");
+    assert!(
+        !home
+            .path()
+            .join("state/pgcutover/verify-last.json")
+            .exists(),
+        "the demo's verify went to the real state directory"
+    );
     let after = svg_text(&shots.join("after-cutover-160x48.svg"));
     assert!(after.contains("traffic→GREEN"), "{after}");
     assert!(after.contains("committed,0failed"), "{after}");

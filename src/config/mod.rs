@@ -271,6 +271,20 @@ pub fn state_dir() -> Option<PathBuf> {
     xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("pgcutover"))
 }
 
+static VERIFY_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Where verify keeps its last result and a run's progress: the state directory, unless this
+/// process said otherwise (the demo keeps its own, so that it neither replaces nor shows the
+/// result of a real pair's verify).
+pub fn verify_dir() -> Option<PathBuf> {
+    VERIFY_DIR.get().cloned().or_else(state_dir)
+}
+
+/// Keep verify's files in `dir` for the rest of the process (the first call wins).
+pub fn keep_verify_in(dir: PathBuf) {
+    let _ = VERIFY_DIR.set(dir);
+}
+
 fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
     std::env::var_os(var)
         .map(PathBuf::from)

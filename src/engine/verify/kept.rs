@@ -10,7 +10,7 @@ use crate::engine::journal::{Journal, Record};
 
 /// Where the last verify result is kept, for `status` and the cutover's guards.
 pub fn last_path() -> Option<std::path::PathBuf> {
-    crate::config::state_dir().map(|d| d.join("verify-last.json"))
+    crate::config::verify_dir().map(|d| d.join("verify-last.json"))
 }
 
 /// Keep the result (0600, replaced whole) and journal it (the tables are journaled one by one

@@ -83,7 +83,7 @@ impl Saved {
 }
 
 pub fn path() -> Option<PathBuf> {
-    crate::config::state_dir().map(|d| d.join("verify-progress.json"))
+    crate::config::verify_dir().map(|d| d.join("verify-progress.json"))
 }
 
 /// The unfinished run to go on with: same direction, same tables asked for.
