@@ -193,22 +193,12 @@ fn killed_between_two_bouncers_a_rerun_repoints_the_rest_and_resumes_all() {
 #[test]
 fn a_write_outside_the_app_roles_during_the_window_is_caught_and_undone() {
     let m = Mig::replicating_at(Copy::BaseBackup, "", 20);
-    m.blue
-        .sql("CREATE TABLE stray (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())");
-    m.green
-        .sql("CREATE TABLE stray (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())");
-    m.green
-        .sql("ALTER SUBSCRIPTION pgcutover_sub REFRESH PUBLICATION");
+    stray_table(&m);
     // a superuser (not an app role: the fence does not stop it) writing all the time
-    let mut stray = Command::new(Bin::pg15().tool("psql"))
-        .args(["-X", "-h", "127.0.0.1", "-p"])
-        .arg(m.blue.port.to_string())
-        .args(["-U", "postgres", DB, "-c"])
-        .arg("DO $$ BEGIN FOR i IN 1..30000 LOOP INSERT INTO stray DEFAULT VALUES; COMMIT; PERFORM pg_sleep(0.001); END LOOP; END $$")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut stray = superuser_do(
+        &m,
+        "FOR i IN 1..30000 LOOP INSERT INTO stray DEFAULT VALUES; COMMIT; PERFORM pg_sleep(0.001); END LOOP;",
+    );
     std::thread::sleep(Duration::from_secs(1));
     let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
     let _ = stray.kill();
@@ -230,6 +220,23 @@ fn a_write_outside_the_app_roles_during_the_window_is_caught_and_undone() {
     m.assert_lossless("blue", false);
 }
 
+const STRAY: &str = "CREATE TABLE stray (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())";
+
+/// A table on both sides, added to the subscription and copied (empty) before anything else.
+fn stray_table(m: &Mig) {
+    for c in [&m.blue, &m.green] {
+        c.sql(STRAY);
+    }
+    m.green
+        .sql("ALTER SUBSCRIPTION pgcutover_sub REFRESH PUBLICATION");
+    wait_for("GREEN to copy the table", Duration::from_secs(60), || {
+        (m.green
+            .sql("SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")
+            == "0")
+            .then_some(())
+    });
+}
+
 /// A superuser's session on BLUE (the fence does not end it) running `body` in one DO block.
 fn superuser_do(m: &Mig, body: &str) -> std::process::Child {
     Command::new(Bin::pg15().tool("psql"))
@@ -247,7 +254,7 @@ fn superuser_do(m: &Mig, body: &str) -> std::process::Child {
 fn a_table_in_its_initial_copy_and_a_write_committed_past_the_last_lsn_lose_nothing() {
     let m = Mig::replicating_at(Copy::BaseBackup, "", 20);
     for c in [&m.blue, &m.green] {
-        c.sql("CREATE TABLE stray (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())");
+        c.sql(STRAY);
     }
     // GREEN copies the new table once every transaction open on BLUE has ended: one stays
     // open for 4 s, so the copy waits, and a switch now would lose the table's rows
