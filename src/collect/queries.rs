@@ -332,3 +332,17 @@ FROM rels r JOIN pg_constraint con ON con.conrelid = r.oid
 WHERE con.contype <> 'n'"
     )
 }
+
+/// The tables a publication of the connected database publishes ($1: its name).
+pub const PUBLISHED_TABLES: &str = "SELECT schemaname::text, tablename::text \
+     FROM pg_catalog.pg_publication_tables WHERE pubname = $1";
+
+/// Whether the subscription ($1) is in the connected database, and the tables it knows (its
+/// `pg_subscription_rel`), one row each; a NULL table when it knows none.
+pub const SUBSCRIBED_TABLES: &str = "SELECT n.nspname::text, c.relname::text \
+     FROM pg_catalog.pg_subscription s \
+     LEFT JOIN pg_catalog.pg_subscription_rel r ON r.srsubid = s.oid \
+     LEFT JOIN pg_catalog.pg_class c ON c.oid = r.srrelid \
+     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE s.subname = $1 \
+       AND s.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())";

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::checks::Check;
 use super::lsn::Lsn;
-use super::observed::{Live, Side};
+use super::observed::{Live, QualName, Side};
 use super::phase::{Alarm, Direction, MigrationNames, Phase, PhaseReport, ROLLED_BACK_MARK};
 use crate::sql::ident;
 
@@ -751,9 +751,109 @@ fn full_switch(input: &GuardInput, src: (Side, &Live), tgt: (Side, &Live), out: 
     no_blocking_checks(input, out);
 }
 
+/// Every table the source publishes is one the target's subscription knows. A table created
+/// on both sides after the subscription, and never added to it (`REFRESH PUBLICATION`), is
+/// skipped by the apply worker without a word: the schema is the same on both sides, and its
+/// rows never reach the target. `db` names the database when several are replicated.
+pub fn tables_subscribed(
+    db: Option<&str>,
+    source: Side,
+    target: Side,
+    subscription: &str,
+    published: &[QualName],
+    subscribed: &[QualName],
+) -> Guard {
+    let known: std::collections::HashSet<&QualName> = subscribed.iter().collect();
+    let missing: Vec<String> = published
+        .iter()
+        .filter(|t| !known.contains(t))
+        .map(ToString::to_string)
+        .collect();
+    let prefix = super::names::db_prefix(db);
+    let sub = crate::sql::ident(subscription);
+    if missing.is_empty() {
+        return Guard::new(
+            "tables_subscribed",
+            true,
+            format!(
+                "{prefix}{} subscribes every table {} publishes ({})",
+                target.upper(),
+                source.upper(),
+                published.len()
+            ),
+        );
+    }
+    let shown: Vec<&str> = missing.iter().take(6).map(String::as_str).collect();
+    let more = missing.len().saturating_sub(shown.len());
+    Guard::new(
+        "tables_subscribed",
+        false,
+        format!(
+            "{prefix}{} publishes {} table(s) that {}'s subscription {sub} does not have: {}{}; \
+             their rows never reach {}. Run ALTER SUBSCRIPTION {sub} REFRESH PUBLICATION on {}, \
+             then wait until they are copied",
+            source.upper(),
+            missing.len(),
+            target.upper(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            target.upper(),
+            target.upper()
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn q(schema: &str, name: &str) -> QualName {
+        QualName {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_published_table_the_subscription_lacks_refuses_the_switch_and_says_refresh() {
+        let published = [
+            q("public", "a"),
+            q("Ünïcode", "New \"t\""),
+            q("public", "b"),
+        ];
+        let all = tables_subscribed(None, Side::Blue, Side::Green, "sub", &published, &published);
+        assert!(all.ok, "{}", all.detail);
+        let g = tables_subscribed(
+            Some("billing"),
+            Side::Blue,
+            Side::Green,
+            "sub",
+            &published,
+            // a table the source no longer publishes does not matter
+            &[q("public", "a"), q("public", "b"), q("public", "gone")],
+        );
+        assert!(!g.ok);
+        assert!(
+            g.detail.starts_with("[billing] BLUE publishes 1 table(s)"),
+            "{}",
+            g.detail
+        );
+        assert!(
+            g.detail.contains(r#""Ünïcode"."New ""t""""#),
+            "{}",
+            g.detail
+        );
+        assert!(
+            g.detail
+                .contains("ALTER SUBSCRIPTION sub REFRESH PUBLICATION on GREEN"),
+            "{}",
+            g.detail
+        );
+    }
     use crate::domain::phase::derive;
     use crate::domain::testdata::{live, names, with_pub_slot, with_sub};
 

@@ -11,6 +11,7 @@ pub mod scope;
 pub mod sqlgen;
 mod step;
 mod steps;
+mod subscribed;
 mod switch;
 pub mod traffic;
 pub mod verify;
@@ -538,6 +539,9 @@ async fn prepare(
         let (guard, note) = verify::switch_check(&main, switch::sides(action).0);
         p.guards.extend(guard);
         p.notes.extend(note);
+        let (source, target) = switch::sides(action);
+        p.guards
+            .extend(subscribed::guards(&scopes, source, target).await);
     }
     if let Action::Rds(a) = action {
         let slots: Vec<String> = scopes
