@@ -4,7 +4,7 @@
 
 use super::{CheckInput, Out, Severity, list};
 use crate::domain::names::DatabaseSet;
-use crate::domain::observed::{Database, Live, Side, Slot};
+use crate::domain::observed::{Database, Live, Side, Slot, Writer};
 use crate::domain::phase::Direction;
 use crate::format::bytes;
 use crate::sql::{ident, literal};
@@ -231,7 +231,14 @@ fn unfenced_writers(out: &mut Out, input: &CheckInput, src: Side) {
         return;
     };
     let up = src.upper();
-    if inv.writers.is_empty() {
+    // the tool's role on the other side exists here too (the copy brought it): it is ours
+    let other_tool = input.side(src.other()).live.map(|l| l.server.user.as_str());
+    let writers: Vec<&Writer> = inv
+        .writers
+        .iter()
+        .filter(|w| Some(w.name.as_str()) != other_tool)
+        .collect();
+    if writers.is_empty() {
         out.ok(
             "unfenced_writers",
             Severity::Warning,
@@ -240,8 +247,7 @@ fn unfenced_writers(out: &mut Out, input: &CheckInput, src: Side) {
         );
         return;
     }
-    let names: Vec<String> = inv
-        .writers
+    let names: Vec<String> = writers
         .iter()
         .map(|w| {
             let mut notes = Vec::new();
@@ -269,7 +275,7 @@ fn unfenced_writers(out: &mut Out, input: &CheckInput, src: Side) {
         ),
         format!(
             "add them to app_roles if the application uses them; otherwise make sure nothing connects as them during the window (ALTER ROLE {} NOLOGIN)",
-            ident(&inv.writers[0].name)
+            ident(&writers[0].name)
         ),
     );
 }
@@ -528,6 +534,34 @@ mod tests {
         assert!(!e.ok && e.blocks(), "{e:#?}");
         assert!(e.fix.starts_with("GRANT EXECUTE ON FUNCTION"), "{}", e.fix);
         assert!(find(&c, "emit_message", Side::Green).ok);
+    }
+
+    #[test]
+    fn the_other_side_s_tool_login_is_not_an_unfenced_writer() {
+        let (b, mut g) = pair();
+        let mut bi = testdata::inventory();
+        let inv = testdata::inventory();
+        let writer = |name: &str| Writer {
+            name: name.into(),
+            superuser: true,
+            sessions: 0,
+        };
+        // GREEN is a copy of BLUE: the role the tool logs in as on GREEN is a role on BLUE too
+        bi.writers = vec![writer("green_tool"), writer("admin")];
+        g.server.user = "green_tool".into();
+        let c = checks((&b, &bi), (&g, &inv));
+        let w = find(&c, "unfenced_writers", Side::Blue);
+        assert!(w.finding.contains("admin (superuser)"), "{}", w.finding);
+        assert!(!w.finding.contains("green_tool"), "{}", w.finding);
+        bi.writers = vec![writer("green_tool")];
+        assert!(
+            find(
+                &checks((&b, &bi), (&g, &inv)),
+                "unfenced_writers",
+                Side::Blue
+            )
+            .ok
+        );
     }
 
     #[test]
