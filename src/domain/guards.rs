@@ -764,11 +764,7 @@ pub fn tables_subscribed(
     subscribed: &[QualName],
 ) -> Guard {
     let known: std::collections::HashSet<&QualName> = subscribed.iter().collect();
-    let missing: Vec<String> = published
-        .iter()
-        .filter(|t| !known.contains(t))
-        .map(ToString::to_string)
-        .collect();
+    let missing: Vec<&QualName> = published.iter().filter(|t| !known.contains(t)).collect();
     let prefix = super::names::db_prefix(db);
     let sub = crate::sql::ident(subscription);
     if missing.is_empty() {
@@ -783,24 +779,17 @@ pub fn tables_subscribed(
             ),
         );
     }
-    let shown: Vec<&str> = missing.iter().take(6).map(String::as_str).collect();
-    let more = missing.len().saturating_sub(shown.len());
     Guard::new(
         "tables_subscribed",
         false,
         format!(
-            "{prefix}{} publishes {} table(s) that {}'s subscription {sub} does not have: {}{}; \
+            "{prefix}{} publishes {} table(s) that {}'s subscription {sub} does not have: {}; \
              their rows never reach {}. Run ALTER SUBSCRIPTION {sub} REFRESH PUBLICATION on {}, \
              then wait until they are copied",
             source.upper(),
             missing.len(),
             target.upper(),
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            },
+            super::checks::list(&missing, 6),
             target.upper(),
             target.upper()
         ),
@@ -810,6 +799,8 @@ pub fn tables_subscribed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::phase::derive;
+    use crate::domain::testdata::{live, names, with_pub_slot, with_sub};
 
     fn q(schema: &str, name: &str) -> QualName {
         QualName {
@@ -854,8 +845,6 @@ mod tests {
             g.detail
         );
     }
-    use crate::domain::phase::derive;
-    use crate::domain::testdata::{live, names, with_pub_slot, with_sub};
 
     #[test]
     fn every_action_word_parses_back_to_its_action() {

@@ -155,8 +155,8 @@ pub struct Subscription {
 /// A subscribed table still being copied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnsyncedTable {
-    pub schema: String,
-    pub name: String,
+    #[serde(flatten)]
+    pub table: QualName,
     /// `srsubstate`: i, d, f, s (r is ready, and not listed).
     pub state: String,
 }
@@ -171,11 +171,7 @@ impl UnsyncedTable {
             "s" => "synchronized, handing over to the apply worker",
             _ => "in an unknown copy state",
         };
-        format!(
-            "{}.{} ({what})",
-            crate::sql::ident(&self.schema),
-            crate::sql::ident(&self.name)
-        )
+        format!("{} ({what})", self.table)
     }
 }
 

@@ -536,10 +536,10 @@ async fn prepare(
     // `resolve` gives at least one database: the first is the instance's view
     let bouncers = traffic_views(action, &main, &states[0], &mut p.guards).await;
     if matches!(action, Action::Cutover | Action::Rollback) {
-        let (guard, note) = verify::switch_check(&main, switch::sides(action).0);
+        let (source, target) = switch::sides(action);
+        let (guard, note) = verify::switch_check(&main, source);
         p.guards.extend(guard);
         p.notes.extend(note);
-        let (source, target) = switch::sides(action);
         p.guards
             .extend(subscribed::guards(&scopes, source, target).await);
     }

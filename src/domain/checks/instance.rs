@@ -507,8 +507,10 @@ mod tests {
             .ok
         );
         g.subscriptions[0].unsynced = vec![crate::domain::observed::UnsyncedTable {
-            schema: "public".into(),
-            name: "New \"t\"".into(),
+            table: QualName {
+                schema: "public".into(),
+                name: "New \"t\"".into(),
+            },
             state: "d".into(),
         }];
         let c = checks((&b, &inv), (&g, &inv));
