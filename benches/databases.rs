@@ -1,5 +1,6 @@
 //! The whole-instance window (prints numbers; no pass/fail): the same cutover + rollback with 1
-//! and with 5 databases replicated, each database under its own writer, on real PostgreSQL 15.
+//! and with 5 databases replicated, each database under its own writer, on real PostgreSQL 15;
+//! then 1 database under 5 writers, so as many app sessions for the fence to end as with 5.
 //! The window (NOLOGIN on the old side → LOGIN on the new) as p50 / max, and the steps run once
 //! per database inside it. Lossless is checked in every database after every switch.
 //!
@@ -12,6 +13,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::instance::replicating;
+use common::migration::ROLES;
+use common::writer::Writer;
 
 const PER_DATABASE: &[&str] = &["stop_forward", "arm_origin", "sequences", "verify_fence"];
 /// The window's steps, in the order they start: its length is theirs, each database's at its
@@ -44,9 +47,18 @@ fn env(name: &str, default: u32) -> u32 {
 fn main() {
     let cycles = env("BENCH_CYCLES", 5);
     let tps = env("BENCH_TPS", 40);
-    for others in [&[][..], &["db2", "db3", "db4", "db5"][..]] {
+    // the third: one database with the writers (so the app sessions) of five, to tell what
+    // grows with the databases from what grows with the sessions the fence ends
+    for (others, extra) in [
+        (&[][..], 0),
+        (&["db2", "db3", "db4", "db5"][..], 0),
+        (&[][..], 4),
+    ] {
         let n = others.len() + 1;
         let inst = replicating(others, tps, common::migration::Copy::CrashConsistent);
+        let extras: Vec<Writer> = (0..extra)
+            .map(|_| Writer::start_in(inst.mig.ports.clone(), &ROLES, tps, common::DB))
+            .collect();
         let mut windows = Vec::new();
         let mut per_step: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         let mut slowest: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -70,11 +82,15 @@ fn main() {
                 for (k, ms) in this {
                     slowest.entry(k).or_default().push(ms);
                 }
+                extras.iter().for_each(Writer::pause);
                 inst.assert_lossless(serving, true);
+                extras.iter().for_each(Writer::resume);
             }
         }
         println!(
-            "{n} database(s), writer {tps} inserts/s in each, {} windows:",
+            "{n} database(s), {} writer(s) of {} sessions at {tps} inserts/s each, {} windows:",
+            others.len() + 1 + extra,
+            ROLES.len(),
             windows.len()
         );
         println!(
@@ -108,6 +124,9 @@ fn main() {
         println!("  lossless after every switch in every database");
         let mut inst = inst;
         for (_, w) in inst.writers.drain(..) {
+            w.stop();
+        }
+        for w in extras {
             w.stop();
         }
     }

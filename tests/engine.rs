@@ -8,15 +8,58 @@ use common::migration::{Copy, Mig};
 use common::{TestCluster, wait_for};
 use std::time::Duration;
 
+/// More sequences than one statement reads (the first batch is read with the list, the rest in
+/// batches): the dashboard reads every value, and the cutover copies every one.
+const MANY: usize = 1200;
+
+fn many_sequences(m: &Mig) {
+    let make = format!(
+        "CREATE SCHEMA many; DO $$ BEGIN FOR i IN 1..{MANY} LOOP \
+         EXECUTE format('CREATE SEQUENCE many.s%s', i); END LOOP; END $$"
+    );
+    m.blue.sql(&make);
+    m.green.sql(&make);
+    // s1 is never called: nothing to copy
+    m.blue.sql(&format!(
+        "DO $$ BEGIN FOR i IN 2..{MANY} LOOP PERFORM setval(format('many.s%s', i), i * 7); END LOOP; END $$"
+    ));
+}
+
+/// The number of called sequences of `many` and the sum of their values.
+fn many_values(c: &common::Cluster) -> String {
+    c.sql("SELECT count(last_value) || ':' || sum(last_value) FROM pg_sequences WHERE schemaname = 'many'")
+}
+
 fn full_flow(copy: Copy) {
     let m = Mig::replicating(copy, "");
     m.assert_lossless("blue", false);
     m.assert_serving("blue");
+    many_sequences(&m);
+    let want = format!("{}:{}", MANY - 1, (2..=MANY).map(|i| i * 7).sum::<usize>());
+    assert_eq!(many_values(&m.blue), want);
+    let st = m.pgc_steady(None, &["status", "--json"]).json();
+    let read: Vec<&serde_json::Value> = st["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["sequence"].as_str().unwrap().starts_with("many."))
+        .collect();
+    assert_eq!(read.len(), MANY, "every sequence listed");
+    let blue_sum: i64 = read.iter().filter_map(|r| r["blue"].as_i64()).sum();
+    assert_eq!(
+        format!(
+            "{}:{blue_sum}",
+            read.iter().filter(|r| r["blue"].is_i64()).count()
+        ),
+        want,
+        "every value read, past the first batch too"
+    );
 
     let w1 = m.switch("cutover");
     m.wait_phase("cut_over");
     m.assert_serving("green");
     m.assert_lossless("green", true);
+    assert_eq!(many_values(&m.green), want, "every sequence copied");
 
     // the plan shown is what runs: the same steps, in the same order
     let plan = m.pgc_steady(None, &["plan", "rollback", "--json"]).json();

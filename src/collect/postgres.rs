@@ -48,21 +48,22 @@ async fn read_cron(client: &Client) -> Result<Cron, tokio_postgres::Error> {
 async fn read_sequences(client: &Client) -> Result<Vec<SequenceValue>, tokio_postgres::Error> {
     let rows = client.query(&queries::sequence_list(), &[]).await?;
     let mut out = Vec::with_capacity(rows.len());
-    let mut readable: Vec<(i64, usize)> = Vec::new();
+    // the readable ones past the first batch, which the list did not read
+    let mut unread: Vec<(i64, usize)> = Vec::new();
     for r in &rows {
         let oid: i64 = r.get(0);
-        if r.get::<_, bool>(3) {
-            readable.push((oid, out.len()));
+        if r.get::<_, bool>(3) && !r.get::<_, bool>(4) {
+            unread.push((oid, out.len()));
         }
         out.push(SequenceValue {
             sequence: QualName {
                 schema: r.get(1),
                 name: r.get(2),
             },
-            last_value: None,
+            last_value: r.get(5),
         });
     }
-    for batch in readable.chunks(queries::SEQUENCE_BATCH) {
+    for batch in unread.chunks(queries::SEQUENCE_BATCH) {
         let oids: Vec<i64> = batch.iter().map(|(o, _)| *o).collect();
         let values = client.query(&queries::sequence_values(&oids), &[]).await?;
         for (row, (_, idx)) in values.iter().zip(batch) {

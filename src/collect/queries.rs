@@ -253,17 +253,25 @@ pub const CRON_TABLE: &str = "SELECT to_regclass('cron.job') IS NOT NULL, \
 /// pg_cron's jobs: active and all. Only run once [`CRON_TABLE`] said the table is here.
 pub const CRON_JOBS: &str = "SELECT count(*) FILTER (WHERE active), count(*) FROM cron.job";
 
-/// The user sequences, without reading them: reading takes a lock per sequence, and one
-/// statement over thousands of them overflows the lock table ("out of shared memory"), which is
-/// what `pg_sequences` does. Values are read in batches by [`sequence_values`].
+/// The user sequences with whether this role may read them, in one statement with the values
+/// of the first [`SEQUENCE_BATCH`] readable ones (most databases have fewer, so one round trip
+/// reads them all). Reading takes a lock per sequence, and one statement over thousands of them
+/// overflows the lock table ("out of shared memory", what `pg_sequences` does): those past the
+/// first batch (`read` false) are read in batches by [`sequence_values`].
+/// Columns: oid, schema, name, readable, read, last value (NULL if never called or not read).
 pub fn sequence_list() -> String {
     format!(
         r"
-SELECT c.oid::bigint, n.nspname::text, c.relname::text,
-       has_sequence_privilege(c.oid, 'SELECT,USAGE')
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND {USER_NS}
-ORDER BY n.nspname, c.relname"
+SELECT oid, nspname, relname, readable, read,
+       CASE WHEN read THEN pg_sequence_last_value(oid::oid) END
+FROM (SELECT c.oid::bigint AS oid, n.nspname::text AS nspname, c.relname::text AS relname,
+             has_sequence_privilege(c.oid, 'SELECT,USAGE') AS readable,
+             has_sequence_privilege(c.oid, 'SELECT,USAGE')
+               AND count(*) FILTER (WHERE has_sequence_privilege(c.oid, 'SELECT,USAGE'))
+                   OVER (ORDER BY n.nspname, c.relname) <= {SEQUENCE_BATCH} AS read
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND {USER_NS}) AS s
+ORDER BY nspname, relname"
     )
 }
 

@@ -272,6 +272,21 @@ pub fn subscription_origin(sub: &str) -> Stmt {
     ))
 }
 
+/// Start a subscription's origin at `lsn` and read it back, in one round trip (this runs inside
+/// the switch's window): no row when the subscription is missing, else its origin and position.
+pub fn subscription_origin_set(sub: &str, lsn: Lsn) -> Stmt {
+    let this = format!(
+        "s.subname = {} AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        literal(sub)
+    );
+    Stmt::new(format!(
+        "SELECT pg_replication_origin_advance('pg_' || s.oid, {}) FROM pg_subscription s WHERE {this}; \
+         SELECT 'pg_' || s.oid, o.remote_lsn FROM pg_subscription s \
+         LEFT JOIN pg_replication_origin_status o ON o.external_id = 'pg_' || s.oid WHERE {this}",
+        literal(&lsn.to_string())
+    ))
+}
+
 /// The subscription's apply worker pids (leader and any parallel workers), comma-separated.
 pub fn subscription_workers(sub: &str) -> Stmt {
     Stmt::new(format!(

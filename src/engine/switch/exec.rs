@@ -562,44 +562,59 @@ async fn arm_origin(
     let target_lsn = p
         .target_lsn
         .ok_or_else(|| eyre!("internal: origin armed before the target LSN was read"))?;
-    let origin = first_cell(&db.run(ctx, id, step.sql(0)?).await?, 0).ok_or_else(|| {
-        eyre!(
+    let rows = db
+        .run(
+            ctx,
+            id,
+            &sqlgen::subscription_origin_set(&names.subscription, target_lsn),
+        )
+        .await?;
+    // the second statement's row: the origin and where it now stands
+    let Some([origin, at]) = rows
+        .iter()
+        .find_map(|r| <[Option<String>; 2]>::try_from(r.clone()).ok())
+    else {
+        bail!(
             "the reverse subscription {} is missing on {su}",
             ident(&names.subscription)
-        )
-    })?;
-    db.run(ctx, id, &sqlgen::origin_advance(&origin, target_lsn))
-        .await?;
-    let at = parse_lsn(
-        db.value(ctx, id, &sqlgen::origin_progress(&origin)).await?,
-        "origin",
-    )?;
+        );
+    };
+    let origin = origin.unwrap_or_default();
+    let at = parse_lsn(at, "origin")?;
     if at != target_lsn {
         bail!("the reverse origin reads {at} after advancing it to {target_lsn}");
     }
     Ok(format!("{origin} at {target_lsn}"))
 }
 
+/// Copy the source's sequences to the target: one statement lists and reads them (past the
+/// first batch, more statements read the rest), one more per batch sets them.
 async fn copy_sequences(step: &Step, s: &Db, t: &Db, ctx: &Ctx<'_>) -> Result<String> {
     let id = step.id;
     let list = s.run(ctx, id, step.sql(0)?).await?;
-    let mut names = std::collections::HashMap::new();
-    let mut oids = Vec::new();
+    let mut values: Vec<(QualName, i64)> = Vec::new();
+    let mut unread = std::collections::HashMap::new();
     let mut unreadable = 0;
     for r in &list {
-        let (Some(oid), Some(schema), Some(name)) = (
-            r.first().cloned().flatten(),
-            r.get(1).cloned().flatten(),
-            r.get(2).cloned().flatten(),
-        ) else {
+        let cell = |i: usize| r.get(i).cloned().flatten();
+        let (Some(oid), Some(schema), Some(name)) = (cell(0), cell(1), cell(2)) else {
             continue;
         };
         let oid: i64 = oid.parse().map_err(|_| eyre!("bad sequence oid {oid}"))?;
-        if r.get(3).cloned().flatten().as_deref() == Some("t") {
-            oids.push(oid);
-            names.insert(oid, QualName { schema, name });
-        } else {
-            unreadable += 1;
+        let name = QualName { schema, name };
+        match (cell(3).as_deref(), cell(4).as_deref(), cell(5)) {
+            (Some("t"), Some("t"), Some(v)) => {
+                values.push((
+                    name,
+                    v.parse().map_err(|_| eyre!("bad sequence value {v}"))?,
+                ));
+            }
+            // never called: nothing to copy
+            (Some("t"), Some("t"), None) => {}
+            (Some("t"), _, _) => {
+                unread.insert(oid, name);
+            }
+            _ => unreadable += 1,
         }
     }
     if unreadable > 0 {
@@ -607,32 +622,29 @@ async fn copy_sequences(step: &Step, s: &Db, t: &Db, ctx: &Ctx<'_>) -> Result<St
             "{unreadable} sequence(s) on the source cannot be read by this role: grant SELECT on them or connect as their owner"
         );
     }
-    let mut set = 0u64;
-    let mut offered = 0usize;
+    let total = list.len();
+    let mut oids: Vec<i64> = unread.keys().copied().collect();
+    oids.sort_unstable();
     for batch in oids.chunks(queries::SEQUENCE_BATCH) {
         let rows = s.run(ctx, id, &sqlgen::sequence_values(batch)).await?;
-        let values: Vec<(QualName, i64)> = rows
-            .iter()
-            .filter_map(|r| {
-                let oid: i64 = r.first()?.as_deref()?.parse().ok()?;
-                let v: i64 = r.get(1)?.as_deref()?.parse().ok()?; // never called: nothing to copy
-                Some((names.get(&oid)?.clone(), v))
-            })
-            .collect();
-        if values.is_empty() {
-            continue;
-        }
-        offered += values.len();
-        let n = t.value(ctx, id, &sqlgen::setval_batch(&values)).await?;
+        values.extend(rows.iter().filter_map(|r| {
+            let oid: i64 = r.first()?.as_deref()?.parse().ok()?;
+            let v: i64 = r.get(1)?.as_deref()?.parse().ok()?; // never called: nothing to copy
+            Some((unread.get(&oid)?.clone(), v))
+        }));
+    }
+    let mut set = 0u64;
+    for batch in values.chunks(queries::SEQUENCE_BATCH) {
+        let n = t.value(ctx, id, &sqlgen::setval_batch(batch)).await?;
         set += n.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     }
-    let missing = offered as u64 - set.min(offered as u64);
+    let missing = values.len() as u64 - set.min(values.len() as u64);
     if missing > 0 {
         ctx.note(format!(
             "{missing} sequence(s) of the source do not exist on the target (see the schema diff)"
         ))?;
     }
-    Ok(format!("{set} of {} sequence(s) set", oids.len()))
+    Ok(format!("{set} of {total} sequence(s) set"))
 }
 
 /// Drop the forward slot, retrying while its walsender is still attached to it.

@@ -490,17 +490,9 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
             src,
             format!("start the reverse subscription's origin at <{tu} LSN> ({su})"),
         )
-        .stmt(sqlgen::subscription_origin(&n.subscription))
         .later(placeholder(
-            &sqlgen::origin_advance("pg_0", Lsn::ZERO).shown,
-            &[
-                ("'pg_0'", "'<origin>'"),
-                ("'0/0'", &format!("'<{tu} LSN>'")),
-            ],
-        ))
-        .later(placeholder(
-            &sqlgen::origin_progress("pg_0").shown,
-            &[("'pg_0'", "'<origin>'")],
+            &sqlgen::subscription_origin_set(&n.subscription, Lsn::ZERO).shown,
+            &[("'0/0'", &format!("'<{tu} LSN>'"))],
         ))
     }));
     steps.extend(each(&|_: &MigrationNames| {
@@ -511,12 +503,12 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
         )
         .stmt(sqlgen::sequence_list())
         .later(format!(
-            "{}  -- on {su}, in batches of {}",
+            "{}  -- on {su}, only past the first {n} sequences, in batches of {n}",
             placeholder(
                 &sqlgen::sequence_values(&[0]).shown,
                 &[("ARRAY[0]", "ARRAY[<oids>]")]
             ),
-            queries::SEQUENCE_BATCH
+            n = queries::SEQUENCE_BATCH
         ))
         .later(placeholder(
             &sqlgen::setval_batch(&[(
