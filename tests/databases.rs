@@ -111,6 +111,37 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
     assert_eq!(names, ["appdb", "billing", "Ünïcode \"db\""], "{v}");
     assert_eq!(v["phase"], "rolled_back", "{v}");
 
+    // a table made on both sides of one database and never added to its subscription: the
+    // check says so of that database
+    for c in [&m.blue, &m.green] {
+        c.try_sql_db("billing", "CREATE TABLE late (id int PRIMARY KEY)")
+            .unwrap();
+    }
+    let r = m.pgc(&["check", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let late = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "tables_subscribed" && c["ok"] == false)
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(
+        late["finding"]
+            .as_str()
+            .unwrap()
+            .starts_with("[billing] BLUE publishes 1 table(s) that GREEN's subscription"),
+        "{late:#}"
+    );
+    assert!(
+        late["finding"].as_str().unwrap().contains("public.late"),
+        "{late:#}"
+    );
+    for c in [&m.blue, &m.green] {
+        c.try_sql_db("billing", "DROP TABLE late").unwrap();
+    }
+
     // a fourth database with a table, left out: the cutover's blocking check names it
     m.blue.sql("CREATE DATABASE reports");
     m.blue

@@ -237,6 +237,20 @@ fn stray_table(m: &Mig) {
     });
 }
 
+/// `check --json`'s exit code and its `tables_subscribed` check.
+fn subscribed_check(m: &Mig) -> (i32, serde_json::Value) {
+    let r = m.pgc(&["check", "--json"]);
+    let all = r.json();
+    let check = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "tables_subscribed")
+        .unwrap_or_else(|| panic!("no tables_subscribed check: {all:#}"))
+        .clone();
+    (r.code, check)
+}
+
 /// A superuser's session on BLUE (the fence does not end it) running `body` in one DO block.
 fn superuser_do(m: &Mig, body: &str) -> std::process::Child {
     Command::new(Bin::pg15().tool("psql"))
@@ -262,6 +276,13 @@ fn a_table_not_subscribed_or_in_its_initial_copy_and_a_write_committed_past_the_
     m.blue.sql("INSERT INTO stray DEFAULT VALUES");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(m.green.sql("SELECT count(*) FROM stray"), "0");
+    // the dashboard's checks say it before anyone presses C
+    let (code, check) = subscribed_check(&m);
+    assert_eq!(code, 1, "{check:#}");
+    assert!(
+        check["ok"] == false && check["finding"].as_str().unwrap().contains("public.stray"),
+        "{check:#}"
+    );
     let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
     assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -297,6 +318,8 @@ fn a_table_not_subscribed_or_in_its_initial_copy_and_a_write_committed_past_the_
             && m.green.sql("SELECT count(*) FROM stray") == "2")
             .then_some(())
     });
+    let (_, check) = subscribed_check(&m);
+    assert_eq!(check["ok"], true, "{check:#}");
 
     // a transaction that took its id before the fence commits as soon as the tool has begun
     // to read the last LSN (it watches for the statement without sleeping): whether it lands

@@ -127,18 +127,26 @@ impl DbWatch {
         (self.phase, self.checks) = checks::assess(
             &self.names,
             app_roles,
-            view(lb.as_ref(), eb.as_deref(), blue),
-            view(lg.as_ref(), eg.as_deref(), green),
+            SideView {
+                catalog: self.catalog(Side::Blue, blue),
+                ..view(lb.as_ref(), eb.as_deref(), blue)
+            },
+            SideView {
+                catalog: self.catalog(Side::Green, green),
+                ..view(lg.as_ref(), eg.as_deref(), green)
+            },
         );
     }
 }
 
+/// A database's view of a side: its own live facts, the instance's the main reader read.
 fn view<'a>(live: Option<&'a Live>, error: Option<&'a str>, main: &'a SidePolled) -> SideView<'a> {
     SideView {
         live,
         inventory: main.inventory.value.as_ref(),
         error,
         rds: main.rds.value.as_ref(),
+        catalog: None,
     }
 }
 
@@ -380,6 +388,53 @@ pub(crate) mod tests {
             SampleData::Sequences(Ok(vec![seq("invoices_id_seq", 3)])),
         );
         st
+    }
+
+    #[test]
+    fn a_table_another_database_does_not_subscribe_is_said_of_it() {
+        use crate::domain::observed::QualName;
+        use crate::domain::schema::{Catalog, Members};
+        let (mut st, b) = two();
+        subscribed_both(&mut st, &b);
+        let q = |n: &str| QualName {
+            schema: "public".into(),
+            name: n.into(),
+        };
+        let catalog = |members: Members| {
+            let mut c = Catalog::default();
+            c.members = Some(members);
+            SampleData::Catalog(Ok(Box::new(c)))
+        };
+        let failing = |st: &State| {
+            st.checks
+                .iter()
+                .find(|c| c.id == "tables_subscribed" && !c.ok)
+                .map(|c| c.finding.clone())
+        };
+        let published = Members {
+            published: vec![q("invoices"), q("late")],
+            subscribed: None,
+        };
+        send(&mut st, Side::Blue, Some("billing"), catalog(published));
+        let mut subscribed = Members {
+            published: Vec::new(),
+            subscribed: Some(vec![q("invoices")]),
+        };
+        send(
+            &mut st,
+            Side::Green,
+            Some("billing"),
+            catalog(subscribed.clone()),
+        );
+        let finding = failing(&st).expect("billing's late table is said");
+        assert!(
+            finding.starts_with("[billing] BLUE publishes 1 table(s)")
+                && finding.contains("public.late"),
+            "{finding}"
+        );
+        subscribed.subscribed = Some(vec![q("invoices"), q("late")]);
+        send(&mut st, Side::Green, Some("billing"), catalog(subscribed));
+        assert_eq!(failing(&st), None, "after the REFRESH");
     }
 
     #[test]

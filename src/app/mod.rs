@@ -138,6 +138,7 @@ impl SidePolled {
             inventory: self.inventory.value.as_ref(),
             error: self.live.last_error.as_ref().map(|e| e.message.as_str()),
             rds: self.rds.value.as_ref(),
+            catalog: self.catalog.value.as_ref(),
         }
     }
 }
@@ -822,6 +823,8 @@ fn sample(st: &mut State, s: Sample, now_i: Instant) {
         SampleData::Catalog(r) => {
             st.side_mut(side).catalog.record(s.at, r.map(|b| *b));
             st.schema = schema_diff(st);
+            // the tables its publication and subscription hold are checked
+            st.recompute();
         }
         // a main reader sends neither
         SampleData::DbLive(_) | SampleData::Sequences(_) => {}
@@ -870,6 +873,7 @@ fn database_sample(st: &mut State, db: &str, side: Side, at: SystemTime, data: S
         SampleData::Catalog(r) => {
             d.catalog.record(at, r.map(|b| *b));
             st.schema = schema_diff(st);
+            st.recompute();
         }
         SampleData::Live(_) | SampleData::Inventory(_) => {}
     }

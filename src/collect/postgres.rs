@@ -12,7 +12,8 @@ use crate::config::SideSettings;
 use crate::domain::observed::{
     CronJobs, Database, DbLive, Inventory, Live, QualName, SequenceValue,
 };
-use crate::domain::schema::{Catalog, ObjectKey, ObjectKind};
+use crate::domain::phase::MigrationNames;
+use crate::domain::schema::{Catalog, Members, ObjectKey, ObjectKind};
 
 struct Conn {
     client: Client,
@@ -73,6 +74,35 @@ async fn read_sequences(client: &Client) -> Result<Vec<SequenceValue>, tokio_pos
     Ok(out)
 }
 
+/// The tables publication `publication` publishes in the connected database (none without it).
+pub async fn published_tables(
+    client: &Client,
+    publication: &str,
+) -> Result<Vec<QualName>, tokio_postgres::Error> {
+    let rows = client
+        .query(queries::PUBLISHED_TABLES, &[&publication])
+        .await?;
+    Ok(rows.iter().filter_map(table_name).collect())
+}
+
+/// The tables subscription `subscription` of the connected database knows; `None` without it.
+pub async fn subscribed_tables(
+    client: &Client,
+    subscription: &str,
+) -> Result<Option<Vec<QualName>>, tokio_postgres::Error> {
+    let rows = client
+        .query(queries::SUBSCRIBED_TABLES, &[&subscription])
+        .await?;
+    Ok((!rows.is_empty()).then(|| rows.iter().filter_map(table_name).collect()))
+}
+
+fn table_name(r: &tokio_postgres::Row) -> Option<QualName> {
+    Some(QualName {
+        schema: r.get::<_, Option<String>>(0)?,
+        name: r.get::<_, Option<String>>(1)?,
+    })
+}
+
 /// Other databases the slow poll opens a connection to, each time it runs.
 const MAX_OTHER_DATABASES: usize = 50;
 
@@ -84,6 +114,9 @@ pub struct PgReader {
     /// Reads one more replicated database's own objects only (`database_live`), the
     /// instance's facts being read by the main reader.
     objects_only: bool,
+    /// The migration's publication and subscription in this database, whose tables the
+    /// catalogue read lists (`members_of`).
+    members_of: Option<(String, String)>,
     conn: Option<Conn>,
 }
 
@@ -100,8 +133,17 @@ impl PgReader {
             app_roles,
             replication_user,
             objects_only: false,
+            members_of: None,
             conn: None,
         }
+    }
+
+    /// The catalogue read also lists the tables of this database's publication and
+    /// subscription of the migration (`Catalog::members`).
+    #[must_use]
+    pub fn members_of(mut self, names: &MigrationNames) -> Self {
+        self.members_of = Some((names.publication.clone(), names.subscription.clone()));
+        self
     }
 
     /// A reader of one more replicated database: `database_live`, `sequences` and `catalog`.
@@ -342,6 +384,7 @@ impl PgReader {
 
     pub async fn catalog(&mut self) -> Result<Catalog> {
         let side = self.settings.side.upper();
+        let members_of = self.members_of.clone();
         self.bounded("the catalogue query", async move |c| {
             let rows = c
                 .client
@@ -361,6 +404,20 @@ impl PgReader {
                 };
                 let def: Option<String> = r.get(4);
                 cat.insert(key, def.unwrap_or_default());
+            }
+            if let Some((publication, subscription)) = members_of {
+                let read = async {
+                    Ok::<_, tokio_postgres::Error>(Members {
+                        published: published_tables(&c.client, &publication).await?,
+                        subscribed: subscribed_tables(&c.client, &subscription).await?,
+                    })
+                };
+                cat.members = Some(read.await.map_err(|e| {
+                    eyre!(
+                        "{side}: the publication's and subscription's tables: {}",
+                        pg_error_text(&e)
+                    )
+                })?);
             }
             Ok(cat)
         })

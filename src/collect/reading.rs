@@ -25,10 +25,12 @@ impl SideReading {
             inventory: self.inventory.as_ref().and_then(|r| r.as_ref().ok()),
             error: self.live.as_ref().err().map(String::as_str),
             rds: self.rds.as_ref(),
+            catalog: self.catalog.as_ref().and_then(|r| r.as_ref().ok()),
         }
     }
 }
 
+/// The reader of a side's database: `settings` of one replicated database (or of the only one).
 pub fn reader(settings: &Settings, side: Side) -> PgReader {
     PgReader::new(
         settings.side(side).clone(),
@@ -36,6 +38,7 @@ pub fn reader(settings: &Settings, side: Side) -> PgReader {
         settings.app_roles.clone(),
         settings.replication_user.clone(),
     )
+    .members_of(&settings.names)
 }
 
 /// Live facts, then (when `full`) inventory and catalogue, over one connection.

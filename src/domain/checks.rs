@@ -8,6 +8,7 @@ mod instance;
 use super::observed::{Inventory, Live, QualName, Side, Subscription, UnsyncedTable};
 use super::phase::{Direction, MigrationNames, Phase, PhaseReport};
 use super::rds::InstanceFacts;
+use super::schema::Catalog;
 use crate::sql::{ident, literal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -44,6 +45,9 @@ pub struct SideView<'a> {
     pub error: Option<&'a str>,
     /// What the AWS APIs said, when the side is an RDS instance and AWS was read.
     pub rds: Option<&'a InstanceFacts>,
+    /// The schema catalogue of the database checked, with its publication's and subscription's
+    /// tables (read slowly).
+    pub catalog: Option<&'a Catalog>,
 }
 
 pub struct CheckInput<'a> {
@@ -179,6 +183,7 @@ pub fn run(input: &CheckInput) -> Vec<Check> {
     }
     app_roles_check(&mut out, input);
     subscription_check(&mut out, input);
+    tables_subscribed_check(&mut out, input);
     extensions_check(&mut out, input);
     rds_checks(&mut out, input, names_slot(input));
     instance::run(&mut out, input);
@@ -672,6 +677,75 @@ fn tables_synced(out: &mut Out, target: Side, source: Side, sub: &Subscription) 
             source.upper()
         ),
     );
+}
+
+/// A table published but not subscribed (made after the subscription and never added with
+/// `REFRESH PUBLICATION`): the apply worker skips its rows without a word, and the schema is
+/// the same on both sides, so only the two lists tell.
+fn tables_subscribed_check(out: &mut Out, input: &CheckInput) {
+    let Some(dir) = input.phase.direction else {
+        return;
+    };
+    let (source, target) = (dir.source(), dir.target());
+    let members = |s: Side| input.side(s).catalog.and_then(|c| c.members.as_ref());
+    let (Some(published), Some(Some(subscribed))) = (
+        members(source).map(|m| &m.published),
+        members(target).map(|m| m.subscribed.as_ref()),
+    ) else {
+        return;
+    };
+    let sub = &input.names.subscription;
+    match unsubscribed(source, target, sub, published, subscribed) {
+        None => out.ok(
+            "tables_subscribed",
+            Severity::Blocking,
+            Some(target),
+            format!(
+                "{} subscribes every table {} publishes ({})",
+                target.upper(),
+                source.upper(),
+                published.len()
+            ),
+        ),
+        Some((finding, fix)) => {
+            out.fail(
+                "tables_subscribed",
+                Severity::Blocking,
+                Some(target),
+                finding,
+                fix,
+            );
+        }
+    }
+}
+
+/// The tables `source` publishes that `target`'s subscription lacks, as a finding and its fix;
+/// `None` when it has them all. Both the check and the switch's guard say it this way.
+pub fn unsubscribed(
+    source: Side,
+    target: Side,
+    subscription: &str,
+    published: &[QualName],
+    subscribed: &[QualName],
+) -> Option<(String, String)> {
+    let known: std::collections::HashSet<&QualName> = subscribed.iter().collect();
+    let missing: Vec<&QualName> = published.iter().filter(|t| !known.contains(t)).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let (su, tu) = (source.upper(), target.upper());
+    let sub = ident(subscription);
+    Some((
+        format!(
+            "{su} publishes {} table(s) that {tu}'s subscription {sub} does not have: {}; \
+             their rows never reach {tu}",
+            missing.len(),
+            list(&missing, 6),
+        ),
+        format!(
+            "ALTER SUBSCRIPTION {sub} REFRESH PUBLICATION on {tu}, then wait until they are copied"
+        ),
+    ))
 }
 
 /// The switch reads each side's last LSN with a statement that commits a logical message (it

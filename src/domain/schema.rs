@@ -120,12 +120,27 @@ impl ObjectKey {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     objects: FxHashMap<Box<str>, Box<str>>,
+    /// What the migration's publication and subscription in this database hold, read with the
+    /// objects (both lists are as long as the schema); `None` when the reader was not told
+    /// their names.
+    pub members: Option<Members>,
+}
+
+/// The tables the migration's publication and subscription of one database hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members {
+    /// The tables the publication publishes; none without the publication.
+    pub published: Vec<super::observed::QualName>,
+    /// The tables the subscription knows (`pg_subscription_rel`); `None` without the
+    /// subscription.
+    pub subscribed: Option<Vec<super::observed::QualName>>,
 }
 
 impl Catalog {
     pub fn with_capacity(n: usize) -> Self {
         Catalog {
             objects: FxHashMap::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher),
+            members: None,
         }
     }
     pub fn insert(&mut self, key: ObjectKey, definition: String) {

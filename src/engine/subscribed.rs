@@ -1,6 +1,6 @@
 //! Before a switch: does the target's subscription have every table the source publishes? Read
-//! on both sides of every replicated database as the action is planned (the dashboard's polls
-//! do not hold the two lists: they are as long as the schema).
+//! on both sides of every replicated database as the action is planned: the dashboard reads the
+//! two lists only with the catalogue (they are as long as the schema), which may be minutes old.
 
 use std::time::Duration;
 
@@ -8,9 +8,9 @@ use color_eyre::eyre::{Result, eyre};
 
 use super::scope::Scope;
 use crate::collect::connect::connect;
-use crate::collect::queries::{PUBLISHED_TABLES, SUBSCRIBED_TABLES};
+use crate::collect::postgres::{published_tables, subscribed_tables};
 use crate::domain::guards::{Guard, tables_subscribed};
-use crate::domain::observed::{QualName, Side};
+use crate::domain::observed::Side;
 
 /// One guard per replicated database whose target holds the subscription (a switch past the
 /// point where it was dropped has nothing to compare).
@@ -31,24 +31,11 @@ async fn one(sc: &Scope, source: Side, target: Side) -> Option<Guard> {
             connect(sc.settings.side(target), timeout)
         );
         let (s, t) = (s?, t?);
-        let publication: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names.publication];
-        let subscription: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names.subscription];
         let (published, subscribed) = tokio::join!(
-            s.query(PUBLISHED_TABLES, &publication),
-            t.query(SUBSCRIBED_TABLES, &subscription)
+            published_tables(&s, &names.publication),
+            subscribed_tables(&t, &names.subscription)
         );
-        let name = |r: &tokio_postgres::Row| -> Option<QualName> {
-            Some(QualName {
-                schema: r.get::<_, Option<String>>(0)?,
-                name: r.get::<_, Option<String>>(1)?,
-            })
-        };
-        let subscribed = subscribed?;
-        let exists = !subscribed.is_empty();
-        Ok::<_, color_eyre::Report>((
-            published?.iter().filter_map(name).collect::<Vec<_>>(),
-            exists.then(|| subscribed.iter().filter_map(name).collect::<Vec<_>>()),
-        ))
+        Ok::<_, color_eyre::Report>((published?, subscribed?))
     };
     let read: Result<_> = tokio::time::timeout(timeout * 2, read)
         .await

@@ -112,13 +112,13 @@ impl Pollers {
         poll.interval = interval;
         for side in Side::BOTH {
             let (stx, mut srx) = mpsc::channel(64);
+            let main_db = crate::collect::connect::database(settings.side(side));
             handles.push(poller::spawn(
-                reading::reader(settings, side),
+                reading::reader(settings, side).members_of(&settings.names.for_database(&main_db)),
                 poll.clone(),
                 stx.clone(),
             ));
             // one connection per other replicated database: its own objects only
-            let main_db = crate::collect::connect::database(settings.side(side));
             for db in w.databases.iter().filter(|d| **d != main_db) {
                 let reader = crate::collect::postgres::PgReader::new(
                     settings.side(side).for_database(db),
@@ -126,7 +126,8 @@ impl Pollers {
                     settings.app_roles.clone(),
                     settings.replication_user.clone(),
                 )
-                .objects_only();
+                .objects_only()
+                .members_of(&settings.names.for_database(db));
                 handles.push(poller::spawn_database(
                     reader,
                     db.clone(),

@@ -451,6 +451,7 @@ mod tests {
                 inventory: Some(inv),
                 error: None,
                 rds: None,
+                catalog: None,
             }
         }
         let (_, checks) = assess(names, &["app".to_string()], view(blue), view(green));
@@ -523,6 +524,73 @@ mod tests {
             t.finding
         );
         assert!(t.fix.contains("open on BLUE"), "{}", t.fix);
+    }
+
+    #[test]
+    fn a_table_published_but_not_subscribed_blocks_and_is_named() {
+        use crate::domain::schema::{Catalog, Members};
+        let (b, g) = pair();
+        let inv = testdata::inventory();
+        let q = |name: &str| QualName {
+            schema: "public".into(),
+            name: name.into(),
+        };
+        let catalog = |published: &[&str], subscribed: Option<&[&str]>| {
+            let mut c = Catalog::default();
+            c.members = Some(Members {
+                published: published.iter().map(|n| q(n)).collect(),
+                subscribed: subscribed.map(|s| s.iter().map(|n| q(n)).collect()),
+            });
+            c
+        };
+        let run = |blue: &Catalog, green: &Catalog| {
+            let view = |live, catalog| SideView {
+                live: Some(live),
+                inventory: Some(&inv),
+                catalog: Some(catalog),
+                ..SideView::default()
+            };
+            let (_, c) = assess(
+                &testdata::names(),
+                &["app".to_string()],
+                view(&b, blue),
+                view(&g, green),
+            );
+            c.into_iter().find(|c| c.id == "tables_subscribed")
+        };
+        // not read yet (or the catalogue failed): nothing said
+        assert!(
+            checks((&b, &inv), (&g, &inv))
+                .iter()
+                .all(|c| c.id != "tables_subscribed")
+        );
+        // no subscription on GREEN (yet): nothing to compare
+        assert_eq!(run(&catalog(&["a"], None), &catalog(&[], None)), None);
+        let same = run(
+            &catalog(&["a", "b"], None),
+            &catalog(&[], Some(&["b", "a", "gone"])),
+        )
+        .unwrap();
+        assert!(same.ok && same.side == Some(Side::Green), "{same:#?}");
+        let c = run(
+            &catalog(&["a", "New \"t\"", "b"], None),
+            &catalog(&[], Some(&["a", "b"])),
+        )
+        .unwrap();
+        assert!(c.blocks(), "{c:#?}");
+        assert!(
+            c.finding.starts_with(
+                r#"BLUE publishes 1 table(s) that GREEN's subscription sub does not have: public."New ""t""""#
+            ),
+            "{}",
+            c.finding
+        );
+        assert!(
+            c.fix
+                .starts_with("ALTER SUBSCRIPTION sub REFRESH PUBLICATION on GREEN"),
+            "{}",
+            c.fix
+        );
     }
 
     #[test]
