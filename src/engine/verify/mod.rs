@@ -658,7 +658,10 @@ pub async fn run(
         None => resume::Saved::new(source, patterns),
     };
     let taken_over = saved.rows();
-    let (tables_total, rows_estimate) = estimate(&scopes, source, patterns).await;
+    // each database's tables listed once: for the estimate, then to compare them
+    let listed =
+        futures_util::future::join_all(scopes.iter().map(|sc| source_tables(sc, source))).await;
+    let (tables_total, rows_estimate) = estimate(&listed, patterns);
     let mut run = Run {
         th: Throttle {
             max: settings.verify.max_rows_per_s,
@@ -679,8 +682,8 @@ pub async fn run(
     };
     run.save();
     let mut results = Vec::new();
-    for sc in &scopes {
-        results.extend(database(sc, source, patterns, &mut run).await?);
+    for (sc, listed) in scopes.iter().zip(listed) {
+        results.extend(database(sc, source, listed?, patterns, &mut run).await?);
     }
     resume::clear();
     let rows: i64 = results.iter().map(|t| t.rows).sum();
@@ -695,20 +698,12 @@ pub async fn run(
 /// The tables a run will compare and their rows, by the source's estimate: the total its
 /// progress is measured against. A database that cannot be listed counts for nothing here;
 /// the run itself says why.
-async fn estimate(scopes: &[Scope], source: Side, patterns: &[String]) -> (usize, i64) {
-    let each = scopes.iter().map(|sc| async move {
-        let tables = source_tables(sc, source).await.ok()?;
-        let chosen: Vec<&Table> = tables.iter().filter(|t| selected(patterns, t)).collect();
-        Some((
-            chosen.len(),
-            chosen.iter().map(|t| t.estimate.max(0)).sum::<i64>(),
-        ))
-    });
-    futures_util::future::join_all(each)
-        .await
-        .into_iter()
+fn estimate(listed: &[Result<Vec<Table>>], patterns: &[String]) -> (usize, i64) {
+    listed
+        .iter()
         .flatten()
-        .fold((0, 0), |(n, r), (a, b)| (n + a, r + b))
+        .flat_map(|tables| tables.iter().filter(|t| selected(patterns, t)))
+        .fold((0, 0), |(n, r), t| (n + 1, r + t.estimate.max(0)))
 }
 
 /// The source's tables of one database, over a connection of their own.
@@ -727,9 +722,11 @@ fn selected(patterns: &[String], t: &Table) -> bool {
             .any(|pat| v::matches(pat, &t.schema, &t.name))
 }
 
+/// Compare one database's tables (`src_tables`, listed on the source) with the target's.
 async fn database(
     sc: &Scope,
     source: Side,
+    src_tables: Vec<Table>,
     patterns: &[String],
     run: &mut Run<'_>,
 ) -> Result<Vec<TableResult>> {
@@ -747,8 +744,7 @@ async fn database(
         db: sc.db.clone(),
         apply_wait: cfg.apply_timeout,
     };
-    let (src_tables, tgt_tables) = tokio::join!(p.s.tables(), p.t.tables());
-    let (src_tables, tgt_tables) = (src_tables?, tgt_tables?);
+    let tgt_tables = p.t.tables().await?;
     let mut out = Vec::new();
     for st in src_tables.iter().filter(|t| selected(patterns, t)) {
         if let Some(done) = run.saved.done(p.db.as_deref(), &st.qualified()) {
