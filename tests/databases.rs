@@ -29,6 +29,7 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
     assert_eq!(dbs.len(), 3, "{v}");
     assert!(dbs.iter().all(|d| d["phase"] == "replicating"), "{v}");
     inst.assert_lossless("blue", false);
+    verify_each_database(m);
 
     // the dashboard, in a real terminal: a row for each database, each streaming
     {
@@ -166,6 +167,62 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
     for (_, w) in inst.writers.drain(..) {
         w.stop();
     }
+}
+
+/// `verify` of every database while the writers write: a row changed on GREEN in one database
+/// is reported as that row of that database's table, and the same table in the others is
+/// verified.
+fn verify_each_database(m: &common::migration::Mig) {
+    const DIVERGED: &str = "Ünïcode \"db\"";
+    let first = r#"SELECT min(id) FROM "Ünïcode"."Order Items""#;
+    let id = m.blue.try_sql_db(DIVERGED, first).unwrap();
+    let note = |value: &str| {
+        m.green
+            .try_sql_db(
+                DIVERGED,
+                &format!(
+                    r#"SET session_replication_role = replica; UPDATE "Ünïcode"."Order Items" SET note = {value} WHERE id = {id}"#
+                ),
+            )
+            .unwrap();
+    };
+    let kept = m
+        .green
+        .try_sql_db(
+            DIVERGED,
+            &format!(r#"SELECT quote_nullable(note) FROM "Ünïcode"."Order Items" WHERE id = {id}"#),
+        )
+        .unwrap();
+    note("'planted'");
+    let r = m.pgc(&["verify", "--json"]);
+    note(&kept);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    let tables = v["tables"].as_array().unwrap();
+    let order_items: Vec<&serde_json::Value> = tables
+        .iter()
+        .filter(|t| t["table"] == r#""Ünïcode"."Order Items""#)
+        .collect();
+    let mut dbs: Vec<&str> = order_items
+        .iter()
+        .map(|t| t["database"].as_str().unwrap())
+        .collect();
+    dbs.sort_unstable();
+    assert_eq!(dbs, ["appdb", "billing", DIVERGED], "{v:#}");
+    for t in &order_items {
+        if t["database"] == DIVERGED {
+            assert_eq!(t["verdict"], "mismatch", "{t:#}");
+            assert_eq!(
+                t["keys"],
+                serde_json::json!([{"key": id, "kind": "different"}]),
+                "{t:#}"
+            );
+        } else {
+            assert_ne!(t["verdict"], "mismatch", "{t:#}");
+        }
+    }
+    let mismatches = tables.iter().filter(|t| t["verdict"] == "mismatch").count();
+    assert_eq!(mismatches, 1, "only the planted row: {v:#}");
 }
 
 /// 15 → 18 with three databases, and kill -9 at the points where the databases stand apart: after the first database finished a
