@@ -499,9 +499,9 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
         Step::new(
             StepId::Sequences,
             tgt,
-            format!("copy every sequence {su} → {tu}, never backwards"),
+            format!("copy every sequence {su} → {tu}, never backwards (read on {su}, set on {tu})"),
         )
-        .stmt(sqlgen::sequence_list())
+        .stmt(sqlgen::sequence_list().noted(&format!("on {su}")))
         .later(format!(
             "{}  -- on {su}, only past the first {n} sequences, in batches of {n}",
             placeholder(
@@ -510,17 +510,19 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
             ),
             n = queries::SEQUENCE_BATCH
         ))
-        .later(placeholder(
-            &sqlgen::setval_batch(&[(
-                QualName {
-                    schema: "<schema>".into(),
-                    name: "<sequence>".into(),
-                },
-                0,
-            )])
-            .shown,
-            &[("ARRAY[0]", &format!("ARRAY[<value from {su}>]"))],
-        ))
+        .later(
+            placeholder(
+                &sqlgen::setval_batch(&[(
+                    QualName {
+                        schema: "<schema>".into(),
+                        name: "<sequence>".into(),
+                    },
+                    0,
+                )])
+                .shown,
+                &[("ARRAY[0]", &format!("ARRAY[<value from {su}>]"))],
+            ) + &format!("  -- on {tu}"),
+        )
     }));
     steps.extend(each(&|n: &MigrationNames| {
         Step::new(
@@ -964,6 +966,11 @@ mod tests {
             "{}",
             stop.stmts[0].shown
         );
+        // the sequences are read on the source and set on the target, each shown where it runs
+        let seq = steps.iter().find(|s| s.id == StepId::Sequences).unwrap();
+        let shown = seq.to_plan().sql;
+        assert!(shown[0].ends_with("-- on BLUE"), "{shown:?}");
+        assert!(shown[2].ends_with("-- on GREEN"), "{shown:?}");
     }
 
     fn ids(steps: &[Step]) -> Vec<(StepId, Option<String>)> {
