@@ -81,6 +81,23 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
             || (w.count() > before + 10).then_some(()),
         );
     }
+    // after the cutover GREEN is the source: every database verified over the reverse path
+    let r = m.pgc(&["verify", "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["source"], "green", "{v:#}");
+    for db in ["appdb", "billing", "Ünïcode \"db\""] {
+        let t = v["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["database"] == db && t["table"] == r#""Ünïcode"."Order Items""#)
+            .unwrap_or_else(|| panic!("{db}: {v:#}"));
+        assert!(
+            t["verdict"] == "verified" || t["verdict"] == "hot",
+            "{db}: {t:#}"
+        );
+    }
 
     m.switch("rollback");
     m.assert_serving("blue");
