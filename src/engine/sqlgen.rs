@@ -30,14 +30,6 @@ impl Stmt {
             sql,
         }
     }
-
-    /// The same statement, shown with a note, such as the side it runs on when its step
-    /// reads one side and writes the other.
-    pub fn noted(mut self, note: &str) -> Stmt {
-        self.shown.push_str("  -- ");
-        self.shown.push_str(note);
-        self
-    }
 }
 
 pub fn text_array(items: &[String]) -> String {

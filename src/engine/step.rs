@@ -17,6 +17,10 @@ pub struct Step {
     pub later: Vec<String>,
     /// How the last statement repeats (a wait), as the plan says it.
     pub repeat: Option<String>,
+    /// A note the plan shows after a statement (by its place in `stmts`), such as the side it
+    /// runs on when the step reads one side and writes the other. Never part of the statement:
+    /// a statement whose shown text differs from the one run is treated as holding a secret.
+    pub stmt_notes: Vec<(usize, String)>,
     pub window: Option<Edge>,
     /// What the step asks of the application's router (PgBouncer, the operator's command),
     /// each with the text the plan shows for it.
@@ -37,6 +41,7 @@ impl Step {
             stmts: Vec::new(),
             later: Vec::new(),
             repeat: None,
+            stmt_notes: Vec::new(),
             window: None,
             router: Vec::new(),
             creates: Vec::new(),
@@ -66,6 +71,13 @@ impl Step {
     }
 
     pub fn stmt(mut self, s: Stmt) -> Step {
+        self.stmts.push(s);
+        self
+    }
+
+    /// A statement, shown with `note` after it.
+    pub fn stmt_noted(mut self, s: Stmt, note: impl Into<String>) -> Step {
+        self.stmt_notes.push((self.stmts.len(), note.into()));
         self.stmts.push(s);
         self
     }
@@ -100,6 +112,12 @@ impl Step {
 
     pub fn to_plan(&self) -> PlanStep {
         let mut sql: Vec<String> = self.stmts.iter().map(|s| s.shown.clone()).collect();
+        for (i, note) in &self.stmt_notes {
+            if let Some(line) = sql.get_mut(*i) {
+                line.push_str("  -- ");
+                line.push_str(note);
+            }
+        }
         sql.extend(self.router.iter().map(|(_, shown)| shown.clone()));
         sql.extend(self.later.iter().cloned());
         if let (Some(how), Some(last)) = (&self.repeat, sql.last_mut()) {

@@ -501,7 +501,7 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
             tgt,
             format!("copy every sequence {su} → {tu}, never backwards (read on {su}, set on {tu})"),
         )
-        .stmt(sqlgen::sequence_list().noted(&format!("on {su}")))
+        .stmt_noted(sqlgen::sequence_list(), format!("on {su}"))
         .later(format!(
             "{}  -- on {su}, only past the first {n} sequences, in batches of {n}",
             placeholder(
@@ -970,6 +970,9 @@ mod tests {
         let seq = steps.iter().find(|s| s.id == StepId::Sequences).unwrap();
         let shown = seq.to_plan().sql;
         assert!(shown[0].ends_with("-- on BLUE"), "{shown:?}");
+        // the note is the plan's, not the statement's: one that differs from its shown text
+        // runs as a secret, in a transaction of its own
+        assert_eq!(seq.stmts[0].sql, seq.stmts[0].shown);
         assert!(shown[2].ends_with("-- on GREEN"), "{shown:?}");
     }
 
