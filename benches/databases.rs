@@ -25,9 +25,9 @@ const WINDOW: &[&str] = &[
     "source_lsn",
     "drain",
     "stop_forward",
-    "sequences",
     "target_lsn",
     "arm_origin",
+    "sequences",
     "verify_fence",
     "unfence",
 ];
