@@ -256,16 +256,6 @@ pub fn runs_alongside(id: StepId) -> bool {
     )
 }
 
-/// Which of a database's lanes a step runs in, within a group of steps run alongside: the
-/// lanes of one database run at the same time, each lane's steps in their order. The sequences
-/// only read the fenced source and set the target, which nothing else in the window reads, so
-/// they are copied while the same database's origin is armed and its fence verified. (The
-/// lanes share the database's connections: statements are pipelined, and none in these steps
-/// holds a transaction open across statements.)
-pub fn lane(id: StepId) -> u8 {
-    u8::from(id == StepId::Sequences)
-}
-
 /// What a step changes before it sends anything, so an undo covers it even if the answer is
 /// lost: a forward subscription being disabled.
 pub fn before_alongside(step: &Step, p: &mut Progress) {

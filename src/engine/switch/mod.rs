@@ -499,10 +499,7 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
         Step::new(
             StepId::Sequences,
             tgt,
-            format!(
-                "copy every sequence {su} → {tu}, never backwards (read on {su}, set on {tu}), \
-                 alongside the origin and the fence check"
-            ),
+            format!("copy every sequence {su} → {tu}, never backwards (read on {su}, set on {tu})"),
         )
         .stmt_noted(sqlgen::sequence_list(), format!("on {su}"))
         .later(format!(
@@ -736,25 +733,7 @@ fn with_db(step: &Step, detail: &str) -> String {
     )
 }
 
-/// A group's steps (by their place) in the chains that run at the same time: one per database
-/// and lane, each in the plan's order.
-fn chains(group: &[Step]) -> Vec<Vec<usize>> {
-    let mut chains: Vec<Vec<usize>> = Vec::new();
-    for (k, step) in group.iter().enumerate() {
-        let first = |c: &Vec<usize>| &group[c[0]];
-        match chains
-            .iter_mut()
-            .find(|c| first(c).db == step.db && exec::lane(first(c).id) == exec::lane(step.id))
-        {
-            Some(c) => c.push(k),
-            None => chains.push(vec![k]),
-        }
-    }
-    chains
-}
-
-/// Run a group's steps, each database's in order (in each of its lanes, `exec::lane`) and the
-/// databases at once. Every database
+/// Run a group's steps, each database's in order and the databases at once. Every database
 /// runs to its end or its first failure, so none is left half-done by another's; returns the
 /// first failure in the plan's order (its place in the group), the others as notes.
 async fn run_alongside(
@@ -769,25 +748,28 @@ async fn run_alongside(
         exec::before_alongside(step, progress);
     }
     let progress = &*progress;
-    let results =
-        futures_util::future::join_all(chains(group).into_iter().map(|chain| async move {
-            for k in chain {
-                let step = &group[k];
-                let done = async {
-                    let t0 =
-                        ctx.begin_at_edge(step.id, &step.title, Some(step.side), step.window)?;
-                    let detail =
-                        exec::alongside(step, action, settings, dbs, progress, ctx).await?;
-                    ctx.end_at_edge(step.id, t0, &with_db(step, &detail), step.window)
-                }
-                .await;
-                if let Err(e) = done {
-                    return Some((k, e));
-                }
+    let mut chains: Vec<Vec<(usize, &Step)>> = Vec::new();
+    for (k, step) in group.iter().enumerate() {
+        match chains.iter_mut().find(|c| c[0].1.db == step.db) {
+            Some(c) => c.push((k, step)),
+            None => chains.push(vec![(k, step)]),
+        }
+    }
+    let results = futures_util::future::join_all(chains.into_iter().map(|chain| async move {
+        for (k, step) in chain {
+            let done = async {
+                let t0 = ctx.begin_at_edge(step.id, &step.title, Some(step.side), step.window)?;
+                let detail = exec::alongside(step, action, settings, dbs, progress, ctx).await?;
+                ctx.end_at_edge(step.id, t0, &with_db(step, &detail), step.window)
             }
-            None
-        }))
-        .await;
+            .await;
+            if let Err(e) = done {
+                return Some((k, e));
+            }
+        }
+        None
+    }))
+    .await;
     let mut failures: Vec<(usize, color_eyre::eyre::Report)> =
         results.into_iter().flatten().collect();
     failures.sort_by_key(|(k, _)| *k);
@@ -992,42 +974,6 @@ mod tests {
         // runs as a secret, in a transaction of its own
         assert_eq!(seq.stmts[0].sql, seq.stmts[0].shown);
         assert!(shown[2].ends_with("-- on GREEN"), "{shown:?}");
-    }
-
-    #[test]
-    fn the_sequences_are_copied_alongside_the_same_databases_origin_and_fence_check() {
-        let mut st = settings();
-        st.names.databases =
-            crate::domain::names::DatabaseSet::Listed(vec!["app".into(), "billing".into()]);
-        let mut scopes = three(&st);
-        scopes.truncate(2);
-        let steps = window(&st, &scopes);
-        let at = steps
-            .iter()
-            .position(|s| s.id == StepId::ArmOrigin)
-            .unwrap();
-        let group = &steps[at..alongside_end(&steps, at)];
-        let named: Vec<Vec<(StepId, Option<String>)>> = chains(group)
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .map(|k| (group[*k].id, group[*k].db.clone()))
-                    .collect()
-            })
-            .collect();
-        let d = |id, db: &str| (id, Some(db.to_string()));
-        assert_eq!(
-            named,
-            [
-                vec![d(StepId::ArmOrigin, "app"), d(StepId::VerifyFence, "app")],
-                vec![
-                    d(StepId::ArmOrigin, "billing"),
-                    d(StepId::VerifyFence, "billing")
-                ],
-                vec![d(StepId::Sequences, "app")],
-                vec![d(StepId::Sequences, "billing")],
-            ]
-        );
     }
 
     fn ids(steps: &[Step]) -> Vec<(StepId, Option<String>)> {
