@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::instance::{OTHERS, replicating};
 use common::migration::Copy;
+use common::writer::TABLE;
 use common::*;
 
 #[test]
@@ -87,11 +88,9 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
     let v = r.json();
     assert_eq!(v["source"], "green", "{v:#}");
     for db in ["appdb", "billing", "Ünïcode \"db\""] {
-        let t = v["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["database"] == db && t["table"] == r#""Ünïcode"."Order Items""#)
+        let t = writers_table(&v)
+            .into_iter()
+            .find(|t| t["database"] == db)
             .unwrap_or_else(|| panic!("{db}: {v:#}"));
         assert!(
             t["verdict"] == "verified" || t["verdict"] == "hot",
@@ -186,19 +185,31 @@ fn three_databases_cut_over_and_roll_back_in_one_window_losing_nothing() {
     }
 }
 
+/// The verdicts a verify report gives the writers' table, one per database.
+fn writers_table(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["table"] == TABLE)
+        .collect()
+}
+
 /// `verify` of every database while the writers write: a row changed on GREEN in one database
-/// is reported as that row of that database's table, and the same table in the others is
-/// verified.
+/// is reported as that row of that database's table, and the same table in the others is not
+/// a mismatch.
 fn verify_each_database(m: &common::migration::Mig) {
     const DIVERGED: &str = "Ünïcode \"db\"";
-    let first = r#"SELECT min(id) FROM "Ünïcode"."Order Items""#;
-    let id = m.blue.try_sql_db(DIVERGED, first).unwrap();
+    let id = m
+        .blue
+        .try_sql_db(DIVERGED, &format!("SELECT min(id) FROM {TABLE}"))
+        .unwrap();
     let note = |value: &str| {
         m.green
             .try_sql_db(
                 DIVERGED,
                 &format!(
-                    r#"SET session_replication_role = replica; UPDATE "Ünïcode"."Order Items" SET note = {value} WHERE id = {id}"#
+                    "SET session_replication_role = replica; UPDATE {TABLE} SET note = {value} WHERE id = {id}"
                 ),
             )
             .unwrap();
@@ -207,7 +218,7 @@ fn verify_each_database(m: &common::migration::Mig) {
         .green
         .try_sql_db(
             DIVERGED,
-            &format!(r#"SELECT quote_nullable(note) FROM "Ünïcode"."Order Items" WHERE id = {id}"#),
+            &format!("SELECT quote_nullable(note) FROM {TABLE} WHERE id = {id}"),
         )
         .unwrap();
     note("'planted'");
@@ -215,11 +226,7 @@ fn verify_each_database(m: &common::migration::Mig) {
     note(&kept);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     let v = r.json();
-    let tables = v["tables"].as_array().unwrap();
-    let order_items: Vec<&serde_json::Value> = tables
-        .iter()
-        .filter(|t| t["table"] == r#""Ünïcode"."Order Items""#)
-        .collect();
+    let order_items = writers_table(&v);
     let mut dbs: Vec<&str> = order_items
         .iter()
         .map(|t| t["database"].as_str().unwrap())
@@ -238,7 +245,12 @@ fn verify_each_database(m: &common::migration::Mig) {
             assert_ne!(t["verdict"], "mismatch", "{t:#}");
         }
     }
-    let mismatches = tables.iter().filter(|t| t["verdict"] == "mismatch").count();
+    let mismatches = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["verdict"] == "mismatch")
+        .count();
     assert_eq!(mismatches, 1, "only the planted row: {v:#}");
 }
 
