@@ -24,9 +24,20 @@ INSERT INTO typed VALUES
   (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 "#;
 
+/// A table without a key, with a row twice; a table keyed by text in both cases, three chunks
+/// of 20 000 long, whose key BLUE will order by another collation than GREEN.
+const KEYLESS_AND_TEXT_KEYED: &str = r#"
+CREATE TABLE "Ünïcode"."No Key" (n int, v text);
+ALTER TABLE "Ünïcode"."No Key" REPLICA IDENTITY FULL;
+INSERT INTO "Ünïcode"."No Key" VALUES (1, 'twice'), (1, 'twice'), (2, E'tab\there'), (3, NULL);
+CREATE TABLE names (k text PRIMARY KEY, n int);
+INSERT INTO names SELECT CASE WHEN i % 2 = 0 THEN 'K' ELSE 'k' END || i, i FROM generate_series(1, 50000) i;
+"#;
+
 fn seed(blue: &Cluster) {
     pgbench_tables(blue);
     blue.sql(TYPED);
+    blue.sql(KEYLESS_AND_TEXT_KEYED);
 }
 
 fn verify(m: &Mig, cfg: &std::path::Path, args: &[&str]) -> (i32, Value) {
@@ -67,6 +78,10 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
         p
     };
     let cfg = with_verify("verify.toml", "chunk_rows = 20000\n");
+    // BLUE's text key under ICU's order (k1 < K2 < k3), GREEN's still bytewise (K… before k…),
+    // as a collation changed by an upgrade would leave them: ranges of the key hold other rows
+    m.blue
+        .sql(r#"ALTER TABLE names ALTER COLUMN k TYPE text COLLATE "und-x-icu""#);
 
     // pgbench's TPC-B on BLUE, light enough that its one-row tables hold still now and then
     let mut bench = std::process::Command::new(Bin::pg15().tool("pgbench"))
@@ -115,6 +130,26 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
                 .as_u64()
                 .unwrap()
                 >= 5
+        );
+        let keyless = table(&r, r#""Ünïcode"."No Key""#);
+        assert_eq!(
+            (&keyless["verdict"], &keyless["whole"], &keyless["rows"]),
+            (
+                &Value::from("verified"),
+                &Value::from(true),
+                &Value::from(4)
+            ),
+            "{keyless:#}"
+        );
+        let names = table(&r, "public.names");
+        assert_eq!(names["verdict"], "verified", "{names:#}");
+        assert_eq!(names["whole"], true, "read whole, not in ranges: {names:#}");
+        assert!(
+            names["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("order its key's text differently"),
+            "{names:#}"
         );
     }
 
@@ -247,11 +282,15 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
 UPDATE "Ünïcode"."Order Items" SET note = 'planted' WHERE id = 3;
 DELETE FROM "Ünïcode"."Order Items" WHERE id = 4;
 INSERT INTO "Ünïcode"."Order Items" (id, note) VALUES (-7, 'planted'), (900000000, 'past the end');
-UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
+UPDATE typed SET f8 = f8 + 1 WHERE id = 11;
+DELETE FROM "Ünïcode"."No Key" WHERE ctid = (SELECT min(ctid) FROM "Ünïcode"."No Key" WHERE v = 'twice');
+INSERT INTO "Ünïcode"."No Key" VALUES (3, NULL), (9, 'only on green');
+UPDATE names SET n = -1 WHERE k = 'K20000';
+DELETE FROM names WHERE k = 'k49999';"#,
     );
     let (code, r) = verify(&m, &cfg, &[]);
     assert_eq!(code, 1, "{r:#}");
-    assert_eq!(r["mismatched"], 2, "{r:#}");
+    assert_eq!(r["mismatched"], 4, "{r:#}");
     let keys = |t: &str| -> Vec<(String, String)> {
         let v = table(&r, t);
         assert_eq!(v["verdict"], "mismatch", "{v:#}");
@@ -282,6 +321,26 @@ UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
         keys("public.typed"),
         vec![("11".to_string(), "different".to_string())]
     );
+    // a row without a key is named by its text (and its copies)
+    let mut nk = keys(r#""Ünïcode"."No Key""#);
+    nk.sort();
+    assert_eq!(
+        nk,
+        vec![
+            ("(1,twice)".to_string(), "missing".to_string()),
+            ("(3,)".to_string(), "extra".to_string()),
+            ("(9,\"only on green\")".to_string(), "extra".to_string()),
+        ]
+    );
+    let mut nm = keys("public.names");
+    nm.sort();
+    assert_eq!(
+        nm,
+        vec![
+            ("K20000".to_string(), "different".to_string()),
+            ("k49999".to_string(), "missing".to_string()),
+        ]
+    );
     assert_eq!(table(&r, "public.pgbench_accounts")["verdict"], "verified");
 
     let r = m.pgc_with(&cfg, &["run", "verify", "--yes", "--json"]);
@@ -289,7 +348,7 @@ UPDATE typed SET f8 = f8 + 1 WHERE id = 11;"#,
     let v = r.json();
     assert_eq!(v["outcome"], "failed_safe", "{v:#}");
     assert!(
-        v["error"].as_str().unwrap().contains("rows differ in 2"),
+        v["error"].as_str().unwrap().contains("rows differ in 4"),
         "{v:#}"
     );
 

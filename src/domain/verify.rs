@@ -99,6 +99,69 @@ pub fn row_diff(source: &[(String, String)], target: &[(String, String)]) -> Vec
     out
 }
 
+/// The groups of a table read whole (`group`, `count hash`, each side's) that differ, or that
+/// one side lacks: those to read row by row. In order, so that two narrowings of the same
+/// table read the same groups first.
+pub fn differing_groups(source: &[(String, String)], target: &[(String, String)]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let s: BTreeMap<&str, &str> = source
+        .iter()
+        .map(|(g, v)| (g.as_str(), v.as_str()))
+        .collect();
+    let t: BTreeMap<&str, &str> = target
+        .iter()
+        .map(|(g, v)| (g.as_str(), v.as_str()))
+        .collect();
+    let mut out: Vec<String> = s
+        .iter()
+        .filter(|(g, v)| t.get(*g) != Some(*v))
+        .map(|(g, _)| (*g).to_string())
+        .collect();
+    out.extend(
+        t.keys()
+            .filter(|g| !s.contains_key(*g))
+            .map(|g| (*g).to_string()),
+    );
+    out.sort();
+    out
+}
+
+/// Rows of a table without a key, each distinct row as (its hash, its text shown, copies):
+/// a row the target has fewer copies of is missing there, more copies extra. It is named by
+/// its text, and by how many copies when more than one.
+pub fn copies_diff(
+    source: &[(String, String, i64)],
+    target: &[(String, String, i64)],
+) -> Vec<RowDiff> {
+    use std::collections::BTreeMap;
+    let mut count: BTreeMap<&str, (&str, i64, i64)> = BTreeMap::new();
+    for (h, shown, n) in source {
+        count.entry(h.as_str()).or_insert((shown.as_str(), 0, 0)).1 += n;
+    }
+    for (h, shown, n) in target {
+        count.entry(h.as_str()).or_insert((shown.as_str(), 0, 0)).2 += n;
+    }
+    count
+        .into_values()
+        .filter(|(_, s, t)| s != t)
+        .map(|(shown, s, t)| {
+            let n = (s - t).abs();
+            RowDiff {
+                key: if n == 1 {
+                    shown.to_string()
+                } else {
+                    format!("{shown} ×{n}")
+                },
+                kind: if s > t {
+                    DiffKind::Missing
+                } else {
+                    DiffKind::Extra
+                },
+            }
+        })
+        .collect()
+}
+
 /// A table's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
@@ -152,7 +215,8 @@ pub struct TableResult {
     /// Rows read on the source.
     pub rows: i64,
     pub chunks: usize,
-    /// Read as one chunk: the table has no key to split it by.
+    /// Read as one chunk: the table has no key to split it by, or the two sides order its
+    /// key differently (its warning says so).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -481,6 +545,42 @@ mod tests {
             String::new(),
         );
         assert_eq!((r.rows, r.rows_per_s), (2000, 500.0));
+    }
+
+    #[test]
+    fn a_table_read_whole_is_narrowed_where_its_groups_differ() {
+        let g = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect()
+        };
+        let s = g(&[("0a", "3 17"), ("ff", "1 5"), ("10", "2 9")]);
+        let t = g(&[("0a", "3 17"), ("10", "2 8"), ("c3", "1 4")]);
+        // one hash differs, one group only on the source, one only on the target
+        assert_eq!(differing_groups(&s, &t), vec!["10", "c3", "ff"]);
+        assert!(differing_groups(&s, &s).is_empty());
+    }
+
+    #[test]
+    fn rows_without_a_key_differ_by_their_copies() {
+        let c = |v: &[(&str, &str, i64)]| -> Vec<(String, String, i64)> {
+            v.iter()
+                .map(|(h, r, n)| ((*h).into(), (*r).into(), *n))
+                .collect()
+        };
+        // the same row twice on the source, once on the target; a row only on each side;
+        // a row with its copies on both
+        let s = c(&[("h1", "(1,a)", 2), ("h2", "(2,b)", 1), ("h4", "(4,d)", 3)]);
+        let t = c(&[("h1", "(1,a)", 1), ("h3", "(3,c)", 2), ("h4", "(4,d)", 3)]);
+        let d = copies_diff(&s, &t);
+        let got: Vec<(&str, DiffKind)> = d.iter().map(|r| (r.key.as_str(), r.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("(1,a)", DiffKind::Missing),
+                ("(2,b)", DiffKind::Missing),
+                ("(3,c) ×2", DiffKind::Extra),
+            ]
+        );
+        assert!(copies_diff(&s, &s).is_empty());
     }
 
     #[test]

@@ -111,8 +111,16 @@ impl Conn {
                 types: r.get::<_, Option<Vec<String>>>(3).unwrap_or_default(),
                 key: r.get::<_, Option<Vec<String>>>(4).unwrap_or_default(),
                 estimate: r.get(5),
+                key_collated: r.get::<_, Option<Vec<bool>>>(6).unwrap_or_default(),
             })
             .collect())
+    }
+
+    /// Whether the database holds UTF-8 text (then the key order probe has letters beyond
+    /// ASCII).
+    async fn utf8(&self) -> Result<bool> {
+        let rows = self.query("SELECT getdatabaseencoding() = 'UTF8'").await?;
+        Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
     }
 }
 
@@ -136,6 +144,8 @@ struct Pair {
     slot: String,
     subscription: String,
     db: Option<String>,
+    /// Both databases hold UTF-8 text.
+    utf8: bool,
     /// How long a chunk waits for the target to apply past the source's read.
     apply_wait: Duration,
 }
@@ -191,12 +201,65 @@ impl Pair {
 
     /// The rows a chunk differs by, read on both sides at once.
     async fn narrow(&self, t: &Table, range: &str) -> Result<Vec<RowDiff>> {
+        if range == sql::WHOLE {
+            return self.narrow_whole(t).await;
+        }
         let q = t.rows(range);
         let (s, tg) = tokio::join!(self.s.query(&q), self.t.query(&q));
-        let pairs = |rows: Vec<tokio_postgres::Row>| -> Vec<(String, String)> {
-            rows.iter().map(|r| (r.get(0), r.get(1))).collect()
-        };
         Ok(v::row_diff(&pairs(s?), &pairs(tg?)))
+    }
+
+    /// The rows a table read whole differs by. Its rows are grouped by a hash of what tells
+    /// them apart (the key, or the row without one) and only the groups that differ are read
+    /// row by row, so that no side's whole table is held in memory; it stops once far more
+    /// rows than a verdict names are found.
+    async fn narrow_whole(&self, t: &Table) -> Result<Vec<RowDiff>> {
+        let q = t.groups(sql::WHOLE);
+        let (s, tg) = tokio::join!(self.s.query(&q), self.t.query(&q));
+        let mut out = Vec::new();
+        for g in v::differing_groups(&pairs(s?), &pairs(tg?)) {
+            let q = t.group_rows(sql::WHOLE, &g);
+            let (s, tg) = tokio::join!(self.s.query(&q), self.t.query(&q));
+            if t.key.is_empty() {
+                let copies = |rows: Vec<tokio_postgres::Row>| -> Vec<(String, String, i64)> {
+                    rows.iter()
+                        .map(|r| (r.get(0), r.get(1), r.get(2)))
+                        .collect()
+                };
+                out.extend(v::copies_diff(&copies(s?), &copies(tg?)));
+            } else {
+                out.extend(v::row_diff(&pairs(s?), &pairs(tg?)));
+            }
+            if out.len() > v::MAX_KEYS * 10 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Why a keyed table is read whole: the two sides order its key differently (another
+    /// collation, or another version of it), so a range of the key holds other rows on each.
+    async fn key_order_differs(&self, t: &Table) -> Result<Option<String>> {
+        let Some(q) = t.key_order(self.utf8) else {
+            return Ok(None);
+        };
+        let (s, tg) = tokio::join!(self.s.query(&q), self.t.query(&q));
+        let orders = |rows: Vec<tokio_postgres::Row>| -> Vec<Option<String>> {
+            rows.first()
+                .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+                .unwrap_or_default()
+        };
+        if orders(s?) == orders(tg?) {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "{} and {} order its key's text differently (another collation, or another version of \
+             it): read whole on both sides, as a range of the key would hold other rows on each; \
+             give the key the same collation on both (and REINDEX where the collation changed) to \
+             verify it in chunks",
+            self.s.side.upper(),
+            self.t.side.upper()
+        )))
     }
 
     /// Rows only the target has past `end`, where no chunk looks: those the source lacks, and
@@ -249,6 +312,11 @@ impl Pair {
         let second = self.narrow(t, range).await?;
         Ok(first.into_iter().filter(|d| second.contains(d)).collect())
     }
+}
+
+/// Two text columns of each row.
+fn pairs(rows: Vec<tokio_postgres::Row>) -> Vec<(String, String)> {
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
 }
 
 /// What one read of a chunk came to.
@@ -466,6 +534,10 @@ async fn table(
                 t.estimate
             ));
         }
+        chunk(p, t, Span::default(), &mut run.th, &mut tally).await?;
+    } else if let Some(why) = p.key_order_differs(t).await? {
+        res.whole = true;
+        res.warnings.push(why);
         chunk(p, t, Span::default(), &mut run.th, &mut tally).await?;
     } else {
         keyed(p, t, cfg, run, &mut tally, &res.name()).await?;
@@ -736,9 +808,12 @@ async fn database(
         Conn::open(&sc.settings, source.other(), cfg)
     );
     let n = &sc.settings.names;
+    let (s, t) = (s?, t?);
+    let (su, tu) = tokio::join!(s.utf8(), t.utf8());
     let p = Pair {
-        s: s?,
-        t: t?,
+        utf8: su? && tu?,
+        s,
+        t,
         slot: n.slot.clone(),
         subscription: n.subscription.clone(),
         db: sc.db.clone(),

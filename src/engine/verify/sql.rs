@@ -3,6 +3,9 @@
 
 use crate::sql::{ident, literal, qualified};
 
+/// How much of a row without a key a mismatch shows.
+pub const SHOWN_ROW: usize = 200;
+
 /// The session settings under which both sides print every value the same way, whatever their
 /// versions (15 → 18 must not differ by a float's digits or a timestamp's zone).
 pub fn session(statement_timeout_ms: u64) -> String {
@@ -15,8 +18,8 @@ pub fn session(statement_timeout_ms: u64) -> String {
 }
 
 /// Every user table of the database (leaf partitions, not their parents) with its columns and
-/// types in order, its key (primary key, else the replica identity index) and its estimated
-/// rows.
+/// types in order, its key (primary key, else the replica identity index), its estimated
+/// rows, and which of the key's columns are ordered by a collation (text).
 pub const TABLES: &str = r"
 SELECT n.nspname, c.relname,
   (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
@@ -28,7 +31,12 @@ SELECT n.nspname, c.relname,
            ORDER BY i.indisprimary DESC LIMIT 1) i
      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum),
-  greatest(c.reltuples, 0)::bigint
+  greatest(c.reltuples, 0)::bigint,
+  (SELECT array_agg(a.attcollation <> 0 ORDER BY k.ord)
+     FROM (SELECT i.indkey FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
+           ORDER BY i.indisprimary DESC LIMIT 1) i
+     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence = 'p'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
@@ -46,7 +54,26 @@ pub struct Table {
     /// Empty: no key; the table is read as one chunk.
     pub key: Vec<String>,
     pub estimate: i64,
+    /// For each key column: whether a collation orders it (text), so that two servers may
+    /// order it differently.
+    pub key_collated: Vec<bool>,
 }
+
+/// The range of a whole table: what a chunk without bounds reads.
+pub const WHOLE: &str = "true";
+
+/// Strings whose order tells collations apart: case, accents, punctuation, spaces and digits
+/// around letters (the order of those changed with glibc 2.28), and, in a UTF-8 database,
+/// letters beyond Latin-1, ligatures, combining marks and symbols.
+const ORDER_PROBE: &[&str] = &[
+    "a", "A", "b", "B", "z", "Z", "ab", "aB", "Ab", "AB", "a b", "a-b", "a_b", "a.b", "a,b", "a'b",
+    "ab-", "-ab", "_ab", " ab", "1", "1-1", "11", "1 1", "1.1", "1a", "a1", "9", "10", "co-op",
+    "coop", "co op", "(a)", "~", "@", "#", "$", "",
+];
+const ORDER_PROBE_UTF8: &[&str] = &[
+    "á", "Á", "à", "ä", "Ä", "æ", "ø", "å", "ß", "ss", "é", "e\u{301}", "ç", "ñ", "ı", "İ", "ω",
+    "Ω", "ж", "Ж", "中", "日", "😀", "ﬁ", "fi", "ǆ", "Ǆ", "ŉ", "ĳ", "ij", "a\u{a0}b",
+];
 
 impl Table {
     pub fn qualified(&self) -> String {
@@ -103,7 +130,7 @@ impl Table {
             parts.push(format!("{} <= {}", self.key_expr(), self.key_value(u)));
         }
         if parts.is_empty() {
-            "true".into()
+            WHOLE.into()
         } else {
             parts.join(" AND ")
         }
@@ -211,7 +238,80 @@ impl Table {
         )
     }
 
-    /// Each row's key and hash, in key order: to name the rows a chunk differs by.
+    /// The order the server gives `ORDER_PROBE` under each collated key column's own
+    /// collation (one column each); `None` when no key column has one. Read on both sides:
+    /// if the orders differ, so do the rows a range of the key holds.
+    pub fn key_order(&self, utf8: bool) -> Option<String> {
+        let mut probe: Vec<String> = ORDER_PROBE.iter().map(|p| literal(p)).collect();
+        if utf8 {
+            probe.extend(ORDER_PROBE_UTF8.iter().map(|p| literal(p)));
+        }
+        let probe = format!("ARRAY[{}]::text[]", probe.join(", "));
+        let cols: Vec<String> = self
+            .key
+            .iter()
+            .zip(&self.key_collated)
+            .filter(|(_, collated)| **collated)
+            // the column's collation wins over the literals' default in the union
+            .map(|(k, _)| {
+                format!(
+                    "(SELECT array_agg(x ORDER BY x)::text FROM (SELECT {}::text FROM {} WHERE false \
+                     UNION ALL SELECT unnest({probe})) p(x))",
+                    ident(k),
+                    self.qualified()
+                )
+            })
+            .collect();
+        (!cols.is_empty()).then(|| format!("SELECT {}", cols.join(", ")))
+    }
+
+    /// What tells a row apart when a whole table is narrowed: its key as `rows` names it, or
+    /// the row itself when there is no key.
+    fn identity(&self) -> String {
+        if self.key.is_empty() {
+            format!("{}::text", self.row())
+        } else {
+            self.key_shown()
+        }
+    }
+
+    /// A range's rows in 256 groups by a hash of their identity, with each group's count and
+    /// hash: a table read whole is narrowed group by group, only where the groups differ.
+    pub fn groups(&self, range: &str) -> String {
+        format!(
+            "SELECT left(md5({}), 2), count(*)::text || ' ' || \
+             coalesce(sum(('x' || left(md5({}::text), 16))::bit(64)::bigint::numeric), 0)::text \
+             FROM {} WHERE {range} GROUP BY 1",
+            self.identity(),
+            self.row(),
+            self.qualified()
+        )
+    }
+
+    /// The rows of one group (`groups`): with a key, each row's key and hash (as `rows`);
+    /// without one, each distinct row's hash, its text (cut to `SHOWN_ROW` characters) and
+    /// copies.
+    pub fn group_rows(&self, range: &str, group: &str) -> String {
+        let in_group = format!("left(md5({}), 2) = {}", self.identity(), literal(group));
+        if self.key.is_empty() {
+            format!(
+                "SELECT md5(r), left(r, {SHOWN_ROW}), count(*) FROM \
+                 (SELECT {}::text AS r FROM {} WHERE ({range}) AND {in_group}) s GROUP BY r",
+                self.row(),
+                self.qualified()
+            )
+        } else {
+            format!(
+                "SELECT {} AS pgcutover_key, md5({}::text) FROM {} WHERE ({range}) AND {in_group}",
+                self.key_shown(),
+                self.row(),
+                self.qualified()
+            )
+        }
+    }
+
+    /// Each row's key and hash, in key order: to name the rows a chunk of a keyed table
+    /// differs by (a table read whole is narrowed by `groups`).
     pub fn rows(&self, range: &str) -> String {
         format!(
             "SELECT {} AS pgcutover_key, md5({}::text) FROM {} WHERE {range} ORDER BY {}",
@@ -257,6 +357,7 @@ mod tests {
             ],
             key: key.iter().map(|k| (*k).to_string()).collect(),
             estimate: 0,
+            key_collated: key.iter().map(|k| *k == "Note").collect(),
         }
     }
 
@@ -288,6 +389,50 @@ mod tests {
             "{}",
             two.last_key()
         );
+    }
+
+    #[test]
+    fn the_key_order_is_probed_under_each_text_key_column_s_own_collation() {
+        assert_eq!(t(&["id"]).key_order(true), None, "no text in the key");
+        let q = t(&["id", "Note"]).key_order(false).unwrap();
+        assert_eq!(q.matches("SELECT array_agg").count(), 1, "{q}");
+        assert!(
+            q.contains(r#"(SELECT "Note"::text FROM "Ünïcode"."Order Items" WHERE false UNION ALL SELECT unnest(ARRAY['a', 'A'"#),
+            "{q}"
+        );
+        assert!(q.contains("'a''b'"), "quoted: {q}");
+        assert!(!q.contains('ß'), "ASCII only outside UTF-8: {q}");
+        assert!(t(&["Note"]).key_order(true).unwrap().contains("'ß'"));
+    }
+
+    #[test]
+    fn a_table_read_whole_is_grouped_by_what_tells_its_rows_apart() {
+        let keyed = t(&["id"]);
+        assert!(
+            keyed
+                .groups(WHOLE)
+                .starts_with("SELECT left(md5(id::text), 2), count(*)::text"),
+            "{}",
+            keyed.groups(WHOLE)
+        );
+        assert_eq!(
+            keyed.group_rows(WHOLE, "0f"),
+            r#"SELECT id::text AS pgcutover_key, md5(ROW(id, at, "Note")::text) FROM "Ünïcode"."Order Items" WHERE (true) AND left(md5(id::text), 2) = '0f'"#
+        );
+        let keyless = t(&[]);
+        assert!(
+            keyless
+                .groups(WHOLE)
+                .starts_with(r#"SELECT left(md5(ROW(id, at, "Note")::text), 2)"#),
+            "{}",
+            keyless.groups(WHOLE)
+        );
+        let rows = keyless.group_rows(WHOLE, "0f");
+        assert!(
+            rows.starts_with("SELECT md5(r), left(r, 200), count(*) FROM"),
+            "{rows}"
+        );
+        assert!(rows.ends_with("GROUP BY r"), "{rows}");
     }
 
     #[test]
