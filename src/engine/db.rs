@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, eyre};
+use color_eyre::eyre::{Result, bail, eyre};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::Ctx;
@@ -74,9 +74,15 @@ impl Db {
     }
 
     /// Run one statement, journaled; returns its rows as text. A statement that carries a secret
-    /// (its executed text differs from the shown one) runs inside `SECRET_GUARD`.
+    /// runs inside `SECRET_GUARD`; any other must run exactly as it is shown and journaled.
     pub async fn run(&self, ctx: &Ctx<'_>, step: StepId, stmt: &Stmt) -> Result<Rows> {
-        if stmt.sql == stmt.shown {
+        if !stmt.secret {
+            if stmt.sql != stmt.shown {
+                bail!(
+                    "internal: the statement of step {} differs from the one shown in its plan; nothing was run",
+                    step.as_str()
+                );
+            }
             return self.run_one(ctx, step, stmt).await;
         }
         let res = async {

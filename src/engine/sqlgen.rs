@@ -12,6 +12,9 @@ use crate::sql::{ident, literal, qualified};
 pub struct Stmt {
     pub sql: String,
     pub shown: String,
+    /// `sql` holds a secret that `shown` hides: it runs where the server logs no statement
+    /// (`Db::run`). Any other statement is shown exactly as it runs.
+    pub secret: bool,
 }
 
 // `sql` may carry a password: only what is shown goes into Debug output.
@@ -28,6 +31,7 @@ impl Stmt {
         Stmt {
             shown: sql.clone(),
             sql,
+            secret: false,
         }
     }
 }
@@ -236,6 +240,7 @@ pub fn create_subscription(
     Stmt {
         sql: build(conn.render(false)),
         shown: build(conn.render(true)),
+        secret: conn.password.is_some(),
     }
 }
 
@@ -463,6 +468,12 @@ mod tests {
             "CREATE SUBSCRIPTION \"Sub\" CONNECTION 'host=''green.db'' user=''rep user'' password=********' "
         ));
         assert!(s.sql.contains("enabled = false") && s.sql.contains("slot_name = 'slot'"));
+        assert!(s.secret, "runs where the server logs no statement");
+        let none = Conninfo {
+            password: None,
+            ..c
+        };
+        assert!(!create_subscription("Sub", &none, "pub", "slot", false).secret);
     }
 
     #[test]

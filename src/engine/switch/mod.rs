@@ -970,9 +970,9 @@ mod tests {
         let seq = steps.iter().find(|s| s.id == StepId::Sequences).unwrap();
         let shown = seq.to_plan().sql;
         assert!(shown[0].ends_with("-- on BLUE"), "{shown:?}");
-        // the note is the plan's, not the statement's: one that differs from its shown text
-        // runs as a secret, in a transaction of its own
+        // the note is the plan's, not the statement's: it runs as it is shown
         assert_eq!(seq.stmts[0].sql, seq.stmts[0].shown);
+        assert!(!seq.stmts[0].secret);
         assert!(shown[2].ends_with("-- on GREEN"), "{shown:?}");
     }
 
