@@ -494,12 +494,14 @@ async fn run(cmd: Command, settings: Settings) -> Result<ExitCode> {
             let report = match engine::verify::run(&settings, &table, restart, &mut tell).await {
                 Ok(r) => r,
                 Err(e) => {
-                    // not a verdict: the rows could not be compared
                     err(&format!(
                         "pgcutover verify: {}",
                         crate::format::report_chain(&e)
                     ));
-                    return Ok(ExitCode::from(3));
+                    // patterns to mend are a usage error; else no verdict: the rows could not
+                    // be compared
+                    let usage = e.downcast_ref::<engine::verify::NoMatch>().is_some();
+                    return Ok(ExitCode::from(if usage { 2 } else { 3 }));
                 }
             };
             if let Err(e) = engine::verify::record(&report, journal.as_mut()) {

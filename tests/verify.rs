@@ -153,6 +153,18 @@ fn verify_finds_exactly_a_planted_divergence_and_nothing_under_load_15_to_18() {
         );
     }
 
+    // a table named as the report names it; a pattern that names none is refused, nothing read
+    let (_, r) = verify(&m, &cfg, &["--table", r#""Ünïcode"."Order Items""#]);
+    assert_eq!(r["tables"].as_array().unwrap().len(), 1, "{r:#}");
+    let typo = m.pgc_with(&cfg, &["verify", "--table", "pgbench_acounts"]);
+    assert_eq!(typo.code, 2, "{}\n{}", typo.stdout, typo.stderr);
+    assert!(
+        typo.stderr
+            .contains("--table 'pgbench_acounts' names no table of BLUE"),
+        "{}",
+        typo.stderr
+    );
+
     assert!(history() > before, "pgbench was writing while verify ran");
     assert!(bench.try_wait().unwrap().is_none(), "pgbench still runs");
 

@@ -465,14 +465,28 @@ fn counts(
     )
 }
 
-/// `--table` patterns: `*` any run of characters, `?` one; matched against `schema.name`
-/// unquoted, or `name` alone for a pattern without a dot.
+/// `--table` patterns: `*` any run of characters, `?` one; matched against the name as it is
+/// and as the report writes it (quoted where needed): `schema.name` for a pattern with a dot,
+/// and the name alone (a name may hold a dot itself).
 pub fn matches(pattern: &str, schema: &str, name: &str) -> bool {
+    let by_name = glob(pattern, name) || glob(pattern, &crate::sql::ident(name));
     if pattern.contains('.') {
-        glob(pattern, &format!("{schema}.{name}"))
+        by_name
+            || glob(pattern, &format!("{schema}.{name}"))
+            || glob(pattern, &crate::sql::qualified(schema, name))
     } else {
-        glob(pattern, name)
+        by_name
     }
+}
+
+/// The `--table` patterns that name no table of `tables` (schema, name): a typo, to be said
+/// before anything is read instead of verifying nothing.
+pub fn unmatched<'a>(patterns: &'a [String], tables: &[(&str, &str)]) -> Vec<&'a str> {
+    patterns
+        .iter()
+        .filter(|p| !tables.iter().any(|(s, n)| matches(p, s, n)))
+        .map(String::as_str)
+        .collect()
 }
 
 fn glob(p: &str, s: &str) -> bool {
@@ -768,5 +782,22 @@ mod tests {
         assert!(matches("Ünïcode.*", "Ünïcode", "Order Items"));
         assert!(!matches("a*b", "x", "acd"));
         assert!(matches("*a*b*", "x", "xxaxxbxx"));
+        // as the report names them: quoted where needed
+        assert!(matches(
+            r#""Ünïcode"."Order Items""#,
+            "Ünïcode",
+            "Order Items"
+        ));
+        assert!(matches(r#""Order Items""#, "Ünïcode", "Order Items"));
+        assert!(matches(r#""Ünïcode".*"#, "Ünïcode", "Order Items"));
+        assert!(!matches(r#""Ünïcode".*"#, "public", "Order Items"));
+        // a name with a dot in it
+        assert!(matches("a.b", "public", "a.b"));
+        assert!(matches(r#"public."a.b""#, "public", "a.b"));
+        let tables = [("public", "orders"), ("Ünïcode", "Order Items")];
+        let pats = |v: &[&str]| -> Vec<String> { v.iter().map(|p| (*p).to_string()).collect() };
+        assert!(unmatched(&pats(&["ord*", "\"Order Items\""]), &tables).is_empty());
+        let typo = pats(&["ord*", "oders", ""]);
+        assert_eq!(unmatched(&typo, &tables), vec!["oders", ""]);
     }
 }

@@ -137,6 +137,18 @@ impl std::fmt::Display for Behind {
 
 impl std::error::Error for Behind {}
 
+/// `--table` patterns that name no table: the operator's to mend, nothing was read.
+#[derive(Debug)]
+pub struct NoMatch(String);
+
+impl std::fmt::Display for NoMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoMatch {}
+
 /// One database's pair of connections and how to tell what the target has applied.
 struct Pair {
     s: Conn,
@@ -733,6 +745,7 @@ pub async fn run(
     // each database's tables listed once: for the estimate, then to compare them
     let listed =
         futures_util::future::join_all(scopes.iter().map(|sc| source_tables(sc, source))).await;
+    every_pattern_names_a_table(&listed, patterns, source)?;
     let (tables_total, rows_estimate) = estimate(&listed, patterns);
     let mut run = Run {
         th: Throttle {
@@ -765,6 +778,40 @@ pub async fn run(
         (started.elapsed().as_secs_f64(), rows - taken_over),
         crate::format::now_rfc3339(),
     ))
+}
+
+/// Refuse `--table` patterns that name no table of the source (in any database listed).
+fn every_pattern_names_a_table(
+    listed: &[Result<Vec<Table>>],
+    patterns: &[String],
+    source: Side,
+) -> Result<()> {
+    if let Some(names) = listed
+        .iter()
+        .map(|l| l.as_ref().ok())
+        .collect::<Option<Vec<_>>>()
+    {
+        let names: Vec<(&str, &str)> = names
+            .iter()
+            .flat_map(|tables| tables.iter().map(|t| (t.schema.as_str(), t.name.as_str())))
+            .collect();
+        let missing = v::unmatched(patterns, &names);
+        if !missing.is_empty() {
+            let quoted: Vec<String> = missing
+                .iter()
+                .map(|p| format!("'{}'", crate::text::echo(p)))
+                .collect();
+            return Err(NoMatch(format!(
+                "--table {} names no table of {} in any replicated database: tables are matched by \
+                 name or schema.name, as the report writes them (`*` any characters, `?` one); \
+                 nothing was read",
+                quoted.join(", "),
+                source.upper()
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// The tables a run will compare and their rows, by the source's estimate: the total its
