@@ -190,6 +190,38 @@ pub fn literal(value: &str) -> String {
     }
 }
 
+/// Strings whose order tells collations apart: case, accents, punctuation, spaces and digits
+/// around letters (the order of those changed with glibc 2.28), and, in a UTF-8 database,
+/// letters beyond Latin-1, ligatures, combining marks and symbols.
+const ORDER_PROBE: &[&str] = &[
+    "a", "A", "b", "B", "z", "Z", "ab", "aB", "Ab", "AB", "a b", "a-b", "a_b", "a.b", "a,b", "a'b",
+    "ab-", "-ab", "_ab", " ab", "1", "1-1", "11", "1 1", "1.1", "1a", "a1", "9", "10", "co-op",
+    "coop", "co op", "(a)", "~", "@", "#", "$", "",
+];
+const ORDER_PROBE_UTF8: &[&str] = &[
+    "á", "Á", "à", "ä", "Ä", "æ", "ø", "å", "ß", "ss", "é", "e\u{301}", "ç", "ñ", "ı", "İ", "ω",
+    "Ω", "ж", "Ж", "中", "日", "😀", "ﬁ", "fi", "ǆ", "Ǆ", "ŉ", "ĳ", "ij", "a\u{a0}b",
+];
+
+/// `ORDER_PROBE` (and `ORDER_PROBE_UTF8` in a UTF-8 database, where its letters can be
+/// written) as a `text[]`: sorted by two servers, a different order means they sort text
+/// differently.
+pub fn order_probe(utf8: bool) -> String {
+    let mut probe: Vec<String> = ORDER_PROBE.iter().map(|p| literal(p)).collect();
+    if utf8 {
+        probe.extend(ORDER_PROBE_UTF8.iter().map(|p| literal(p)));
+    }
+    format!("ARRAY[{}]::text[]", probe.join(", "))
+}
+
+/// The order the connected database's default collation gives `order_probe`.
+pub fn text_order(utf8: bool) -> String {
+    format!(
+        "SELECT array_agg(x ORDER BY x)::text FROM unnest({}) x",
+        order_probe(utf8)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

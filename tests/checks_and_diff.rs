@@ -95,6 +95,7 @@ fn clean_pair_is_silent() {
         "unfenced_writers",
         "logical_workers",
         "target_statistics",
+        "text_order",
     ] {
         assert!(
             checks.iter().any(|c| c["id"] == id && c["ok"] == true),
@@ -117,6 +118,43 @@ fn clean_pair_is_silent() {
         (oi["blue"].as_i64(), oi["difference"].as_i64()),
         (Some(5), Some(0))
     );
+}
+
+/// A database GREEN sorts otherwise (ICU's order there, bytewise on BLUE), as a collation
+/// changed by an upgrade leaves it: a warning on GREEN that names the REINDEX.
+#[test]
+fn green_sorting_text_otherwise_is_a_warning() {
+    let p = pair();
+    p.blue
+        .sql("CREATE DATABASE sorted TEMPLATE template0 LOCALE 'C'");
+    p.green.sql(
+        "CREATE DATABASE sorted TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'und' LOCALE 'C'",
+    );
+    let cfg = p.home.path().join("sorted.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[blue]\ndsn = {}\n[green]\ndsn = {}\n[cutover]\napp_roles = [\"app\"]\n",
+            toml_str(&p.blue.dsn_for("sorted")),
+            toml_str(&p.green.dsn_for("sorted"))
+        ),
+    )
+    .unwrap();
+    let r = run(pgcutover(p.home.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["check", "--json"]));
+    let checks = r.json().as_array().unwrap().clone();
+    let c = failing(&checks, "text_order", "green");
+    assert_eq!(c["severity"], "warning", "{c:#}");
+    assert!(
+        c["finding"]
+            .as_str()
+            .unwrap()
+            .starts_with("GREEN sorts text otherwise than BLUE"),
+        "{c:#}"
+    );
+    assert!(c["fix"].as_str().unwrap().contains("REINDEX"), "{c:#}");
 }
 
 #[test]

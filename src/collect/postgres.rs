@@ -405,6 +405,9 @@ impl PgReader {
                 let def: Option<String> = r.get(4);
                 cat.insert(key, def.unwrap_or_default());
             }
+            cat.text_order = text_order(&c.client)
+                .await
+                .map_err(|e| eyre!("{side}: the order of text: {}", pg_error_text(&e)))?;
             if let Some((publication, subscription)) = members_of {
                 let read = async {
                     Ok::<_, tokio_postgres::Error>(Members {
@@ -423,4 +426,15 @@ impl PgReader {
         })
         .await
     }
+}
+
+/// How the database sorts text (`Catalog::text_order`): its letters beyond ASCII only where
+/// the database can hold them.
+async fn text_order(c: &tokio_postgres::Client) -> Result<Option<String>, tokio_postgres::Error> {
+    let utf8: bool = c
+        .query_one("SELECT getdatabaseencoding() = 'UTF8'", &[])
+        .await?
+        .get(0);
+    let row = c.query_one(&crate::sql::text_order(utf8), &[]).await?;
+    Ok(row.get(0))
 }

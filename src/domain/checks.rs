@@ -184,6 +184,7 @@ pub fn run(input: &CheckInput) -> Vec<Check> {
     app_roles_check(&mut out, input);
     subscription_check(&mut out, input);
     tables_subscribed_check(&mut out, input);
+    text_order_check(&mut out, input);
     extensions_check(&mut out, input);
     rds_checks(&mut out, input, names_slot(input));
     instance::run(&mut out, input);
@@ -676,6 +677,39 @@ fn tables_synced(out: &mut Out, target: Side, source: Side, sub: &Subscription) 
              does not start waits for the transactions open on {} to end",
             source.upper()
         ),
+    );
+}
+
+/// GREEN sorts text otherwise than BLUE: another collation, or another version of it (a newer
+/// glibc after the upgrade). Indexes on text copied from BLUE are then out of GREEN's order, so
+/// the apply's UPDATE and DELETE may not find their row (and skip it without an error), and
+/// queries may miss rows.
+fn text_order_check(out: &mut Out, input: &CheckInput) {
+    let order = |s: Side| input.side(s).catalog.and_then(|c| c.text_order.as_deref());
+    let (Some(blue), Some(green)) = (order(Side::Blue), order(Side::Green)) else {
+        return;
+    };
+    if blue == green {
+        out.ok(
+            "text_order",
+            Severity::Warning,
+            None,
+            "BLUE and GREEN sort text alike".to_string(),
+        );
+        return;
+    }
+    out.fail(
+        "text_order",
+        Severity::Warning,
+        Some(Side::Green),
+        "GREEN sorts text otherwise than BLUE (another collation, or another version of it, as a \
+         newer glibc brings): indexes on text that GREEN has from BLUE's snapshot are out of its \
+         order, so replicated UPDATEs and DELETEs may not find their rows there (skipped without \
+         an error) and queries may miss rows; verify reads text-keyed tables whole"
+            .to_string(),
+        "on GREEN, before `start`: REINDEX its indexes on text (REINDEX DATABASE for all), then \
+         ALTER DATABASE … REFRESH COLLATION VERSION (15 and later); or give GREEN BLUE's collation"
+            .to_string(),
     );
 }
 

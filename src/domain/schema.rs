@@ -124,6 +124,9 @@ pub struct Catalog {
     /// objects (both lists are as long as the schema); `None` when the reader was not told
     /// their names.
     pub members: Option<Members>,
+    /// How the database's default collation sorts a fixed set of strings (`sql::text_order`):
+    /// two sides that sort them differently sort text differently.
+    pub text_order: Option<String>,
 }
 
 /// The tables the migration's publication and subscription of one database hold.
@@ -141,6 +144,7 @@ impl Catalog {
         Catalog {
             objects: FxHashMap::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher),
             members: None,
+            text_order: None,
         }
     }
     pub fn insert(&mut self, key: ObjectKey, definition: String) {

@@ -594,6 +594,49 @@ mod tests {
     }
 
     #[test]
+    fn green_sorting_text_otherwise_is_a_warning_with_the_reindex() {
+        use crate::domain::schema::Catalog;
+        let (b, g) = pair();
+        let inv = testdata::inventory();
+        let catalog = |order: Option<&str>| {
+            let mut c = Catalog::default();
+            c.text_order = order.map(str::to_string);
+            c
+        };
+        let run = |blue: &Catalog, green: &Catalog| {
+            let view = |live, catalog| SideView {
+                live: Some(live),
+                inventory: Some(&inv),
+                catalog: Some(catalog),
+                ..SideView::default()
+            };
+            let (_, c) = assess(
+                &testdata::names(),
+                &["app".to_string()],
+                view(&b, blue),
+                view(&g, green),
+            );
+            c.into_iter().find(|c| c.id == "text_order")
+        };
+        // a side not read: nothing said
+        assert_eq!(run(&catalog(Some("{A,a}")), &catalog(None)), None);
+        let same = run(&catalog(Some("{A,B,a,b}")), &catalog(Some("{A,B,a,b}"))).unwrap();
+        assert!(same.ok, "{same:#?}");
+        let c = run(&catalog(Some("{A,B,a,b}")), &catalog(Some("{a,A,b,B}"))).unwrap();
+        assert!(
+            !c.ok && !c.blocks() && c.side == Some(Side::Green),
+            "{c:#?}"
+        );
+        assert!(
+            c.finding
+                .starts_with("GREEN sorts text otherwise than BLUE"),
+            "{}",
+            c.finding
+        );
+        assert!(c.fix.contains("REINDEX"), "{}", c.fix);
+    }
+
+    #[test]
     fn a_role_that_may_not_emit_the_lsn_message_blocks_with_the_grant() {
         let (mut b, g) = pair();
         let inv = testdata::inventory();

@@ -62,19 +62,6 @@ pub struct Table {
 /// The range of a whole table: what a chunk without bounds reads.
 pub const WHOLE: &str = "true";
 
-/// Strings whose order tells collations apart: case, accents, punctuation, spaces and digits
-/// around letters (the order of those changed with glibc 2.28), and, in a UTF-8 database,
-/// letters beyond Latin-1, ligatures, combining marks and symbols.
-const ORDER_PROBE: &[&str] = &[
-    "a", "A", "b", "B", "z", "Z", "ab", "aB", "Ab", "AB", "a b", "a-b", "a_b", "a.b", "a,b", "a'b",
-    "ab-", "-ab", "_ab", " ab", "1", "1-1", "11", "1 1", "1.1", "1a", "a1", "9", "10", "co-op",
-    "coop", "co op", "(a)", "~", "@", "#", "$", "",
-];
-const ORDER_PROBE_UTF8: &[&str] = &[
-    "á", "Á", "à", "ä", "Ä", "æ", "ø", "å", "ß", "ss", "é", "e\u{301}", "ç", "ñ", "ı", "İ", "ω",
-    "Ω", "ж", "Ж", "中", "日", "😀", "ﬁ", "fi", "ǆ", "Ǆ", "ŉ", "ĳ", "ij", "a\u{a0}b",
-];
-
 impl Table {
     pub fn qualified(&self) -> String {
         qualified(&self.schema, &self.name)
@@ -238,15 +225,11 @@ impl Table {
         )
     }
 
-    /// The order the server gives `ORDER_PROBE` under each collated key column's own
+    /// The order the server gives `sql::order_probe` under each collated key column's own
     /// collation (one column each); `None` when no key column has one. Read on both sides:
     /// if the orders differ, so do the rows a range of the key holds.
     pub fn key_order(&self, utf8: bool) -> Option<String> {
-        let mut probe: Vec<String> = ORDER_PROBE.iter().map(|p| literal(p)).collect();
-        if utf8 {
-            probe.extend(ORDER_PROBE_UTF8.iter().map(|p| literal(p)));
-        }
-        let probe = format!("ARRAY[{}]::text[]", probe.join(", "));
+        let probe = crate::sql::order_probe(utf8);
         let cols: Vec<String> = self
             .key
             .iter()
