@@ -526,6 +526,29 @@ mod tests {
         assert!(t.fix.contains("open on BLUE"), "{}", t.fix);
     }
 
+    /// Check `id` of a clean pair whose catalogues are `blue` and `green`.
+    fn catalog_check(
+        id: &str,
+        blue: &crate::domain::schema::Catalog,
+        green: &crate::domain::schema::Catalog,
+    ) -> Option<Check> {
+        let (b, g) = pair();
+        let inv = testdata::inventory();
+        let view = |live, catalog| SideView {
+            live: Some(live),
+            inventory: Some(&inv),
+            catalog: Some(catalog),
+            ..SideView::default()
+        };
+        let (_, c) = assess(
+            &testdata::names(),
+            &["app".to_string()],
+            view(&b, blue),
+            view(&g, green),
+        );
+        c.into_iter().find(|c| c.id == id)
+    }
+
     #[test]
     fn a_table_published_but_not_subscribed_blocks_and_is_named() {
         use crate::domain::schema::{Catalog, Members};
@@ -543,21 +566,7 @@ mod tests {
             });
             c
         };
-        let run = |blue: &Catalog, green: &Catalog| {
-            let view = |live, catalog| SideView {
-                live: Some(live),
-                inventory: Some(&inv),
-                catalog: Some(catalog),
-                ..SideView::default()
-            };
-            let (_, c) = assess(
-                &testdata::names(),
-                &["app".to_string()],
-                view(&b, blue),
-                view(&g, green),
-            );
-            c.into_iter().find(|c| c.id == "tables_subscribed")
-        };
+        let run = |blue: &Catalog, green: &Catalog| catalog_check("tables_subscribed", blue, green);
         // not read yet (or the catalogue failed): nothing said
         assert!(
             checks((&b, &inv), (&g, &inv))
@@ -596,28 +605,12 @@ mod tests {
     #[test]
     fn green_sorting_text_otherwise_is_a_warning_with_the_reindex() {
         use crate::domain::schema::Catalog;
-        let (b, g) = pair();
-        let inv = testdata::inventory();
         let catalog = |order: Option<&str>| {
             let mut c = Catalog::default();
             c.text_order = order.map(str::to_string);
             c
         };
-        let run = |blue: &Catalog, green: &Catalog| {
-            let view = |live, catalog| SideView {
-                live: Some(live),
-                inventory: Some(&inv),
-                catalog: Some(catalog),
-                ..SideView::default()
-            };
-            let (_, c) = assess(
-                &testdata::names(),
-                &["app".to_string()],
-                view(&b, blue),
-                view(&g, green),
-            );
-            c.into_iter().find(|c| c.id == "text_order")
-        };
+        let run = |blue: &Catalog, green: &Catalog| catalog_check("text_order", blue, green);
         // a side not read: nothing said
         assert_eq!(run(&catalog(Some("{A,a}")), &catalog(None)), None);
         let same = run(&catalog(Some("{A,B,a,b}")), &catalog(Some("{A,B,a,b}"))).unwrap();
