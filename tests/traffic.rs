@@ -190,6 +190,43 @@ fn killed_between_two_bouncers_a_rerun_repoints_the_rest_and_resumes_all() {
     assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
 }
 
+/// A transaction outside the app roles that wrote before the fence and is still open in the
+/// window commits after the check: neither the id counter (it has not ended) nor the slot (not
+/// committed) shows it, and a switch would lose its row. The check sees it holding an id.
+#[test]
+fn a_transaction_open_across_the_window_is_caught_and_undone() {
+    let m = Mig::replicating_at(Copy::BaseBackup, "", 20);
+    stray_table(&m);
+    let held = superuser_do(&m, "INSERT INTO stray DEFAULT VALUES; PERFORM pg_sleep(6);");
+    wait_for("the open transaction's id", Duration::from_secs(10), || {
+        (m.blue.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE 'DO $$%'",
+        ) == "1")
+            .then_some(())
+    });
+    let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("a transaction that holds an id is open on BLUE after its fence")
+            && r.stdout.contains("(postgres, client backend)"),
+        "{}",
+        r.stdout
+    );
+    m.assert_serving("blue");
+    let out = held.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        "GREEN to apply the row committed after the refusal",
+        Duration::from_secs(30),
+        || (m.green.sql("SELECT count(*) FROM stray") == "1").then_some(()),
+    );
+}
+
 #[test]
 fn a_write_outside_the_app_roles_during_the_window_is_caught_and_undone() {
     let m = Mig::replicating_at(Copy::BaseBackup, "", 20);
@@ -199,7 +236,11 @@ fn a_write_outside_the_app_roles_during_the_window_is_caught_and_undone() {
         &m,
         "FOR i IN 1..30000 LOOP INSERT INTO stray DEFAULT VALUES; COMMIT; PERFORM pg_sleep(0.001); END LOOP;",
     );
-    std::thread::sleep(Duration::from_secs(1));
+    // writing, not only started
+    let rows = || -> i64 { m.blue.sql("SELECT count(*) FROM stray").parse().unwrap() };
+    wait_for("the stray writer to write", Duration::from_secs(20), || {
+        (rows() > 50).then_some(())
+    });
     let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
     let _ = stray.kill();
     let _ = stray.wait();

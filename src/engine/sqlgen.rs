@@ -124,9 +124,16 @@ pub fn current_lsn() -> Stmt {
     )
 }
 
-/// The latest ended transaction id + 1, instance-wide.
+/// The latest ended transaction id + 1, instance-wide, and the sessions of this database
+/// that hold a transaction id now (autovacuum's aside): one that does has written, or will,
+/// and commits when it ends, which neither the id counter nor the slot shows yet.
 pub fn xid_horizon() -> Stmt {
-    Stmt::new("SELECT pg_snapshot_xmax(pg_current_snapshot())")
+    Stmt::new(
+        "SELECT pg_snapshot_xmax(pg_current_snapshot()), (SELECT string_agg(format('pid %s (%s, %s)', \
+         pid, coalesce(quote_ident(usename::text), '?'), coalesce(backend_type, '?')), ', ' ORDER BY pid) \
+         FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() \
+         AND datname = current_database() AND backend_type NOT LIKE 'autovacuum%')",
+    )
 }
 
 /// Each of the slots' confirmed position and whether it is streamed, least advanced first.

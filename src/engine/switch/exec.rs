@@ -457,8 +457,17 @@ async fn lag_gate(step: &Step, settings: &Settings, db: &Db, ctx: &Ctx<'_>) -> R
 /// change past its drained position.
 async fn verify_fence(step: &Step, db: &Db, p: &Progress, ctx: &Ctx<'_>) -> Result<String> {
     let su = db.side.upper();
-    let xmax = db.value(ctx, step.id, step.sql(0)?).await?;
-    let xmax = xmax.as_deref().and_then(|v| v.parse::<u64>().ok());
+    let row = db.run(ctx, step.id, step.sql(0)?).await?.into_iter().next();
+    let cell = |i: usize| row.as_ref().and_then(|r| r.get(i).cloned()).flatten();
+    if let Some(holders) = cell(1) {
+        bail!(
+            "a transaction that holds an id is open on {su} after its fence: {}; what it writes \
+             commits after the switch and would be missing on the target. End it \
+             (pg_terminate_backend), or add its role to [cutover] app_roles, then retry",
+            crate::text::one_line(&holders)
+        );
+    }
+    let xmax = cell(0).and_then(|v| v.parse::<u64>().ok());
     let decode_why = match (p.source_xids, xmax) {
         (Some(mark), Some(now)) if mark.quiet_until(now) => {
             return Ok(format!(

@@ -533,8 +533,9 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
         .stmt(sqlgen::xid_horizon())
         .stmt(sqlgen::peek_data_changes(&n.slot, &n.publication))
         .repeat(format!(
-            "the slot is decoded (the second) only if a transaction ended on {su} since its last LSN; \
-             retried while the slot's walsender exits, up to {} s; any row → undo",
+            "a session holding a transaction id (the first) → undo; the slot is decoded (the second) \
+             only if a transaction ended on {su} since its last LSN; retried while the slot's \
+             walsender exits, up to {} s; any row → undo",
             exec::WALSENDER_EXIT.as_secs()
         ))
     }));
