@@ -225,6 +225,52 @@ fn a_transaction_open_across_the_window_is_caught_and_undone() {
         Duration::from_secs(30),
         || (m.green.sql("SELECT count(*) FROM stray") == "1").then_some(()),
     );
+
+    // the same, prepared (two-phase) as soon as the tool reads the last LSN: its id is then
+    // held by the prepared transaction, by no session
+    let prepared = Command::new(Bin::pg15().tool("psql"))
+        .args(["-X", "-h", "127.0.0.1", "-p"])
+        .arg(m.blue.port.to_string())
+        .args(["-U", "postgres", DB, "-c"])
+        .arg(
+            "BEGIN; INSERT INTO stray DEFAULT VALUES; \
+             DO $$ BEGIN FOR i IN 1..400000 LOOP \
+               EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+                 AND query LIKE 'SELECT pg_current_wal_insert_lsn(), pg_logical_emit_message%'); \
+               PERFORM pg_stat_clear_snapshot(); END LOOP; END $$; \
+             PREPARE TRANSACTION 'late';",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the prepared one's id", Duration::from_secs(10), || {
+        (m.blue.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE 'BEGIN;%'",
+        ) == "1")
+            .then_some(())
+    });
+    let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
+    let out = prepared.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("a transaction that holds an id is open on BLUE after its fence"),
+        "{}",
+        r.stdout
+    );
+    m.assert_serving("blue");
+    m.blue.sql("COMMIT PREPARED 'late'");
+    wait_for(
+        "GREEN to apply the prepared row once committed",
+        Duration::from_secs(30),
+        || (m.green.sql("SELECT count(*) FROM stray") == "2").then_some(()),
+    );
 }
 
 #[test]

@@ -124,15 +124,19 @@ pub fn current_lsn() -> Stmt {
     )
 }
 
-/// The latest ended transaction id + 1, instance-wide, and the sessions of this database
-/// that hold a transaction id now (autovacuum's aside): one that does has written, or will,
-/// and commits when it ends, which neither the id counter nor the slot shows yet.
+/// The latest ended transaction id + 1, instance-wide, and what holds a transaction id in
+/// this database now: its sessions (autovacuum's aside) and its prepared transactions. One that
+/// does has written, or will, and commits when it ends, which neither the id counter nor the
+/// slot shows yet.
 pub fn xid_horizon() -> Stmt {
     Stmt::new(
-        "SELECT pg_snapshot_xmax(pg_current_snapshot()), (SELECT string_agg(format('pid %s (%s, %s)', \
-         pid, coalesce(quote_ident(usename::text), '?'), coalesce(backend_type, '?')), ', ' ORDER BY pid) \
-         FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() \
-         AND datname = current_database() AND backend_type NOT LIKE 'autovacuum%')",
+        "SELECT pg_snapshot_xmax(pg_current_snapshot()), (SELECT string_agg(h, ', ') FROM (\
+         SELECT format('pid %s (%s, %s)', pid, coalesce(quote_ident(usename::text), '?'), \
+         coalesce(backend_type, '?')) AS h FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
+         AND pid <> pg_backend_pid() AND datname = current_database() \
+         AND backend_type NOT LIKE 'autovacuum%' \
+         UNION ALL SELECT format('prepared transaction %s', quote_literal(gid)) \
+         FROM pg_prepared_xacts WHERE database = current_database()) held)",
     )
 }
 
