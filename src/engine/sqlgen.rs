@@ -129,14 +129,17 @@ pub fn current_lsn() -> Stmt {
 /// does has written, or will, and commits when it ends, which neither the id counter nor the
 /// slot shows yet.
 pub fn xid_horizon() -> Stmt {
+    // the functions under pg_stat_activity and pg_prepared_xacts: the views' joins cost more
+    // than the rest of the statement (0.4 against 0.9 ms here)
     Stmt::new(
         "SELECT pg_snapshot_xmax(pg_current_snapshot()), (SELECT string_agg(h, ', ') FROM (\
-         SELECT format('pid %s (%s, %s)', pid, coalesce(quote_ident(usename::text), '?'), \
-         coalesce(backend_type, '?')) AS h FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
-         AND pid <> pg_backend_pid() AND datname = current_database() \
-         AND backend_type NOT LIKE 'autovacuum%' \
-         UNION ALL SELECT format('prepared transaction %s', quote_literal(gid)) \
-         FROM pg_prepared_xacts WHERE database = current_database()) held)",
+         SELECT format('pid %s (%s, %s)', a.pid, coalesce(quote_ident(pg_get_userbyid(a.usesysid)::text), '?'), \
+         coalesce(a.backend_type, '?')) AS h FROM pg_stat_get_activity(NULL) a \
+         WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid() AND a.datid = db.oid \
+         AND a.backend_type NOT LIKE 'autovacuum%' \
+         UNION ALL SELECT format('prepared transaction %s', quote_literal(p.gid)) \
+         FROM pg_prepared_xact() p(transaction, gid, prepared, ownerid, dbid) WHERE p.dbid = db.oid) held) \
+         FROM pg_database db WHERE db.datname = current_database()",
     )
 }
 
