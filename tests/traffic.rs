@@ -198,12 +198,7 @@ fn a_transaction_open_across_the_window_is_caught_and_undone() {
     let m = Mig::replicating_at(Copy::BaseBackup, "", 20);
     stray_table(&m);
     let held = superuser_do(&m, "INSERT INTO stray DEFAULT VALUES; PERFORM pg_sleep(6);");
-    wait_for("the open transaction's id", Duration::from_secs(10), || {
-        (m.blue.sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE 'DO $$%'",
-        ) == "1")
-            .then_some(())
-    });
+    holding_an_id(&m, "DO $$");
     let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
     assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -214,12 +209,7 @@ fn a_transaction_open_across_the_window_is_caught_and_undone() {
         r.stdout
     );
     m.assert_serving("blue");
-    let out = held.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(held);
     wait_for(
         "GREEN to apply the row committed after the refusal",
         Duration::from_secs(30),
@@ -244,19 +234,9 @@ fn a_transaction_open_across_the_window_is_caught_and_undone() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the prepared one's id", Duration::from_secs(10), || {
-        (m.blue.sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE 'BEGIN;%'",
-        ) == "1")
-            .then_some(())
-    });
+    holding_an_id(&m, "BEGIN;");
     let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
-    let out = prepared.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(prepared);
     assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout
@@ -339,6 +319,27 @@ fn subscribed_check(m: &Mig) -> (i32, serde_json::Value) {
 }
 
 /// A superuser's session on BLUE (the fence does not end it) running `body` in one DO block.
+/// Wait for a psql started here; it must have succeeded.
+fn succeeded(child: std::process::Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Wait until one session whose query starts with `start` holds a transaction id on BLUE.
+fn holding_an_id(m: &Mig, start: &str) {
+    let q = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND starts_with(query, {})",
+        pgcutover::sql::literal(start)
+    );
+    wait_for("a transaction's id", Duration::from_secs(10), || {
+        (m.blue.sql(&q) == "1").then_some(())
+    });
+}
+
 fn superuser_do(m: &Mig, body: &str) -> std::process::Child {
     Command::new(Bin::pg15().tool("psql"))
         .args(["-X", "-h", "127.0.0.1", "-p"])
@@ -392,12 +393,7 @@ fn a_table_not_subscribed_or_in_its_initial_copy_and_a_write_committed_past_the_
         r.stdout
     );
     m.assert_serving("blue");
-    let out = held.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(held);
     wait_for("GREEN to copy the table", Duration::from_secs(60), || {
         (m.green
             .sql("SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")
@@ -422,12 +418,7 @@ fn a_table_not_subscribed_or_in_its_initial_copy_and_a_write_committed_past_the_
     );
     std::thread::sleep(Duration::from_millis(500));
     let r = m.pgc_steady(None, &["run", "cutover", "--yes"]);
-    let out = late.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(late);
     assert_eq!(m.blue.sql("SELECT count(*) FROM stray"), "3");
     if r.code == 0 {
         // committed before the statement's snapshot (the id counter clears the fence), or
