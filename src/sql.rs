@@ -190,6 +190,10 @@ pub fn literal(value: &str) -> String {
     }
 }
 
+/// Whether the connected database holds UTF-8 text: where `order_probe` may have letters
+/// beyond ASCII.
+pub const DATABASE_IS_UTF8: &str = "SELECT getdatabaseencoding() = 'UTF8'";
+
 /// Strings whose order tells collations apart: case, accents, punctuation, spaces and digits
 /// around letters (the order of those changed with glibc 2.28), and, in a UTF-8 database,
 /// letters beyond Latin-1, ligatures, combining marks and symbols.

@@ -430,10 +430,7 @@ impl PgReader {
 /// How the database sorts text (`Catalog::text_order`): its letters beyond ASCII only where
 /// the database can hold them.
 async fn text_order(c: &tokio_postgres::Client) -> Result<Option<String>, tokio_postgres::Error> {
-    let utf8: bool = c
-        .query_one("SELECT getdatabaseencoding() = 'UTF8'", &[])
-        .await?
-        .get(0);
+    let utf8: bool = c.query_one(crate::sql::DATABASE_IS_UTF8, &[]).await?.get(0);
     let row = c.query_one(&crate::sql::text_order(utf8), &[]).await?;
     Ok(row.get(0))
 }

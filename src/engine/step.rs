@@ -19,7 +19,8 @@ pub struct Step {
     pub repeat: Option<String>,
     /// A note the plan shows after a statement (by its place in `stmts`), such as the side it
     /// runs on when the step reads one side and writes the other. Never part of the statement:
-    /// a statement whose shown text differs from the one run is treated as holding a secret.
+    /// a statement whose shown text differs from the one run is refused unless it holds a
+    /// secret (`Stmt::secret`).
     pub stmt_notes: Vec<(usize, String)>,
     pub window: Option<Edge>,
     /// What the step asks of the application's router (PgBouncer, the operator's command),

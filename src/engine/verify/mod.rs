@@ -119,7 +119,7 @@ impl Conn {
     /// Whether the database holds UTF-8 text (then the key order probe has letters beyond
     /// ASCII).
     async fn utf8(&self) -> Result<bool> {
-        let rows = self.query("SELECT getdatabaseencoding() = 'UTF8'").await?;
+        let rows = self.query(crate::sql::DATABASE_IS_UTF8).await?;
         Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
     }
 }

@@ -26,18 +26,15 @@ SELECT n.nspname, c.relname,
      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
   (SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) FROM pg_attribute a
      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-  (SELECT array_agg(a.attname::text ORDER BY k.ord)
-     FROM (SELECT i.indkey FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
-           ORDER BY i.indisprimary DESC LIMIT 1) i
-     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum),
-  greatest(c.reltuples, 0)::bigint,
-  (SELECT array_agg(a.attcollation <> 0 ORDER BY k.ord)
-     FROM (SELECT i.indkey FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
-           ORDER BY i.indisprimary DESC LIMIT 1) i
-     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum)
+  key.names, greatest(c.reltuples, 0)::bigint, key.collated
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (
+  SELECT array_agg(a.attname::text ORDER BY k.ord) AS names,
+         array_agg(a.attcollation <> 0 ORDER BY k.ord) AS collated
+  FROM (SELECT i.indkey FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
+        ORDER BY i.indisprimary DESC LIMIT 1) i
+  CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum) key
 WHERE c.relkind = 'r' AND c.relpersistence = 'p'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
