@@ -103,6 +103,7 @@ fn full_flow(copy: Copy) {
         "journal shows the quoted fence"
     );
     let mut fence_checks = Vec::new();
+    let mut decoded = Vec::new();
     for line in j.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(
@@ -111,6 +112,9 @@ fn full_flow(copy: Copy) {
         );
         if v["event"] == "step_finished" && v["step"] == "verify_fence" {
             fence_checks.push(v["result"].as_str().unwrap().to_string());
+        }
+        if v["event"] == "step_finished" && v["step"] == "decode_slot" {
+            decoded.push(v["result"].as_str().unwrap().to_string());
         }
     }
     // the app's writes all end before the last LSN, so the fence check reads the id counter
@@ -125,8 +129,21 @@ fn full_flow(copy: Copy) {
         fence_checks
             .iter()
             .all(|d| d.starts_with("no transaction ended on ")
-                || d.contains("the slot decoded, no write")),
+                || d.ends_with("the slots are decoded")),
         "{fence_checks:?}"
+    );
+    // the slot is decoded only after a window whose ids moved, and finds no write
+    assert_eq!(decoded.len(), 3, "{decoded:?}");
+    assert_eq!(
+        decoded.iter().filter(|d| *d == "nothing to decode").count(),
+        quiet,
+        "{decoded:?}"
+    );
+    assert!(
+        decoded
+            .iter()
+            .all(|d| d == "nothing to decode" || d.contains("the slot decoded, no write")),
+        "{decoded:?}"
     );
 
     // a finished action run again does nothing

@@ -60,17 +60,26 @@ step_ids! {
     ArmPublication = "arm_publication",
     ArmSubscription = "arm_subscription",
     LagGate = "lag_gate",
+    /// The sequences copied once before the window as well (the window copies them again).
+    SequencesAhead = "sequences_ahead",
     TrafficPause = "traffic_pause",
     // inside the window
     PreparedXacts = "prepared_xacts",
     SourceLsn = "source_lsn",
     Drain = "drain",
+    /// Each database's forward subscription disabled, in its database …
     StopForward = "stop_forward",
+    /// … and their workers ended from one connection, waited for at once.
+    EndForwardWorkers = "end_forward_workers",
     TargetLsn = "target_lsn",
     ArmOrigin = "arm_origin",
     Sequences = "sequences",
     CarrySlots = "carry_slots",
+    /// What holds a transaction id on the source, and whether any ended since its last LSN, in
+    /// every database at once …
     VerifyFence = "verify_fence",
+    /// … and, only if one ended, each database's slot decoded for a write after the drain.
+    DecodeSlot = "decode_slot",
     // after the window: the application's traffic follows
     TrafficRetarget = "traffic_retarget",
     TrafficResume = "traffic_resume",

@@ -103,8 +103,13 @@ pub fn count_sessions(roles: &[String]) -> Stmt {
     Stmt::new(format!("SELECT count(*) {}", app_sessions(roles)))
 }
 
-pub fn count_prepared_xacts() -> Stmt {
-    Stmt::new("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()")
+/// The prepared transactions of the replicated databases: how many, and each named.
+pub fn count_prepared_xacts(dbs: &[Option<&str>]) -> Stmt {
+    Stmt::new(format!(
+        "SELECT count(*), string_agg(format('%s in database %s', quote_literal(gid), quote_ident(database)), ', ' ORDER BY gid) \
+         FROM pg_prepared_xacts WHERE {}",
+        databases_in("database", dbs)
+    ))
 }
 
 /// The server's last LSN, past every commit anyone has seen, and written out. It is the
@@ -125,21 +130,58 @@ pub fn current_lsn() -> Stmt {
 }
 
 /// The latest ended transaction id + 1, instance-wide, and what holds a transaction id in
-/// this database now: its sessions (autovacuum's aside) and its prepared transactions. One that
-/// does has written, or will, and commits when it ends, which neither the id counter nor the
-/// slot shows yet.
-pub fn xid_horizon() -> Stmt {
+/// the replicated databases now (`None`: the connection's own): their sessions (autovacuum's
+/// aside) and their prepared transactions. One that does has written, or will, and commits when
+/// it ends, which neither the id counter nor the slots show yet. One statement for every
+/// database: the window grows with each statement it runs per database.
+pub fn xid_horizon(dbs: &[Option<&str>]) -> Stmt {
     // the functions under pg_stat_activity and pg_prepared_xacts: the views' joins cost more
     // than the rest of the statement (0.4 against 0.9 ms here)
-    Stmt::new(
+    let which = databases_in("d.datname", dbs);
+    // with several databases a holder is named with its own
+    let of_db = if dbs.len() > 1 {
+        ", ' in database ' || quote_ident(d.datname)"
+    } else {
+        ", ''"
+    };
+    Stmt::new(format!(
         "SELECT pg_snapshot_xmax(pg_current_snapshot()), (SELECT string_agg(h, ', ') FROM (\
-         SELECT format('pid %s (%s, %s)', a.pid, coalesce(quote_ident(pg_get_userbyid(a.usesysid)::text), '?'), \
-         coalesce(a.backend_type, '?')) AS h FROM pg_stat_get_activity(NULL) a \
-         WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid() AND a.datid = db.oid \
+         SELECT format('pid %s (%s, %s)%s', a.pid, coalesce(quote_ident(pg_get_userbyid(a.usesysid)::text), '?'), \
+         coalesce(a.backend_type, '?'){of_db}) AS h FROM pg_stat_get_activity(NULL) a \
+         JOIN pg_database d ON d.oid = a.datid \
+         WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid() AND {which} \
          AND a.backend_type NOT LIKE 'autovacuum%' \
-         UNION ALL SELECT format('prepared transaction %s', quote_literal(p.gid)) \
-         FROM pg_prepared_xact() p(transaction, gid, prepared, ownerid, dbid) WHERE p.dbid = db.oid) held) \
-         FROM pg_database db WHERE db.datname = current_database()",
+         UNION ALL SELECT format('prepared transaction %s%s', quote_literal(p.gid){of_db}) \
+         FROM pg_prepared_xact() p(transaction, gid, prepared, ownerid, dbid) \
+         JOIN pg_database d ON d.oid = p.dbid WHERE {which}) held)"
+    ))
+}
+
+/// `column` is one of the databases: a name, or `None` for the connection's own.
+fn databases_in(column: &str, dbs: &[Option<&str>]) -> String {
+    let names: Vec<String> = dbs
+        .iter()
+        .map(|d| d.map_or_else(|| "current_database()".to_string(), literal))
+        .collect();
+    format!("{column} IN ({})", names.join(", "))
+}
+
+/// The subscriptions named with their database (`None`: the connection's own), as a condition
+/// on `pg_subscription s`: the catalogue is the instance's, so one statement reaches them all.
+fn subscriptions_in(subs: &[(&str, Option<&str>)]) -> String {
+    let pairs: Vec<String> = subs
+        .iter()
+        .map(|(sub, db)| {
+            format!(
+                "({}, {})",
+                literal(sub),
+                db.map_or_else(|| "current_database()".to_string(), literal)
+            )
+        })
+        .collect();
+    format!(
+        "(s.subname, (SELECT datname FROM pg_database WHERE oid = s.subdbid)) IN ({})",
+        pairs.join(", ")
     )
 }
 
@@ -291,17 +333,15 @@ pub fn subscription_origin(sub: &str) -> Stmt {
     ))
 }
 
-/// Start a subscription's origin at `lsn` and read it back, in one round trip (this runs inside
-/// the switch's window): no row when the subscription is missing, else its origin and position.
-pub fn subscription_origin_set(sub: &str, lsn: Lsn) -> Stmt {
-    let this = format!(
-        "s.subname = {} AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        literal(sub)
-    );
+/// Start the subscriptions' origins at `lsn` and read them back, in one round trip from any
+/// database (this runs inside the switch's window): a row per subscription found, with its
+/// name, origin and position.
+pub fn subscription_origins_set(subs: &[(&str, Option<&str>)], lsn: Lsn) -> Stmt {
+    let these = subscriptions_in(subs);
     Stmt::new(format!(
-        "SELECT pg_replication_origin_advance('pg_' || s.oid, {}) FROM pg_subscription s WHERE {this}; \
-         SELECT 'pg_' || s.oid, o.remote_lsn FROM pg_subscription s \
-         LEFT JOIN pg_replication_origin_status o ON o.external_id = 'pg_' || s.oid WHERE {this}",
+        "SELECT pg_replication_origin_advance('pg_' || s.oid, {}) FROM pg_subscription s WHERE {these}; \
+         SELECT s.subname, 'pg_' || s.oid, o.remote_lsn FROM pg_subscription s \
+         LEFT JOIN pg_replication_origin_status o ON o.external_id = 'pg_' || s.oid WHERE {these}",
         literal(&lsn.to_string())
     ))
 }
@@ -316,14 +356,13 @@ pub fn subscription_workers(sub: &str) -> Stmt {
     ))
 }
 
-/// End a disabled subscription's workers now: PostgreSQL 15 workers notice DISABLE only when
+/// End the disabled subscriptions' workers now: PostgreSQL 15 workers notice DISABLE only when
 /// their loop wakes (up to a second), and that second would be write downtime.
-pub fn terminate_subscription_workers(sub: &str) -> Stmt {
+pub fn terminate_subscriptions_workers(subs: &[(&str, Option<&str>)]) -> Stmt {
     Stmt::new(format!(
         "SELECT count(pg_terminate_backend(st.pid)) FROM pg_stat_subscription st \
-         JOIN pg_subscription s ON s.oid = st.subid WHERE s.subname = {} AND st.pid IS NOT NULL \
-         AND NOT s.subenabled AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        literal(sub)
+         JOIN pg_subscription s ON s.oid = st.subid WHERE {} AND st.pid IS NOT NULL AND NOT s.subenabled",
+        subscriptions_in(subs)
     ))
 }
 

@@ -1,11 +1,15 @@
 //! Cutover and rollback: one procedure, parameterised by direction.
 //!
 //! Before the window (no downtime): the forward subscription commits synchronously; the reverse
-//! path is armed: a slot on the target and a subscription on the source, created disabled.
+//! path is armed: a slot on the target and a subscription on the source, created disabled; the
+//! sequences are copied a first time.
 //! The window (source fenced → target unfenced): fence the source, read its LSN, wait until the
 //! target has confirmed it, stop the forward subscription, read the target's LSN, start the
 //! reverse subscription's origin there (so it never re-sends what came from the source), copy
-//! the sequences, unfence the target. After: drop the forward path, enable the reverse one.
+//! the sequences, verify the fence, unfence the target. After: drop the forward path, enable the
+//! reverse one. With several databases, only what must run in each database runs per database
+//! (side by side); the rest reaches them all from one connection, so the window does not grow
+//! by a statement per database for it.
 //! (Both must never be enabled together: PostgreSQL 15 has no `origin = none`, rows would loop.)
 //!
 //! `plan` lists the steps as data from the observed state (a step whose effect is already there
@@ -378,7 +382,46 @@ fn arm_steps(settings: &Settings, src: Side, tgt: Side, s: &Live, t: &Live) -> V
             .stmt(disabled_subscription(settings, tgt)),
         );
     }
+    // Ahead of the window the same copy costs nothing to the app, and the one inside it then
+    // runs on connections that have already read these catalogues: cold, 5 databases' copies
+    // at once took up to 17 ms here. A sequence never goes backwards, so twice is harmless.
+    steps.push(sequences_step(
+        StepId::SequencesAhead,
+        src,
+        tgt,
+        format!(
+            "copy every sequence {su} → {tu} ahead of the window too (read on {su}, set on {tu})"
+        ),
+    ));
     steps
+}
+
+/// Copy the source's sequences to the target: read on the source, set on the target.
+fn sequences_step(id: StepId, src: Side, tgt: Side, title: String) -> Step {
+    let (su, tu) = (src.upper(), tgt.upper());
+    Step::new(id, tgt, title)
+        .stmt_noted(sqlgen::sequence_list(), format!("on {su}"))
+        .later(format!(
+            "{}  -- on {su}, only past the first {n} sequences, in batches of {n}",
+            placeholder(
+                &sqlgen::sequence_values(&[0]).shown,
+                &[("ARRAY[0]", "ARRAY[<oids>]")]
+            ),
+            n = queries::SEQUENCE_BATCH
+        ))
+        .later(
+            placeholder(
+                &sqlgen::setval_batch(&[(
+                    QualName {
+                        schema: "<schema>".into(),
+                        name: "<sequence>".into(),
+                    },
+                    0,
+                )])
+                .shown,
+                &[("ARRAY[0]", &format!("ARRAY[<value from {su}>]"))],
+            ) + &format!("  -- on {tu}"),
+        )
 }
 
 /// The lag gate waits (the forward subscription already commits synchronously, so its
@@ -413,6 +456,13 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
         .iter()
         .map(|p| p.settings().names.slot.as_str())
         .collect();
+    // the instance-wide steps reach every database's objects from one connection: the window
+    // grows with every statement run per database (more connections at once only contend)
+    let subs: Vec<(&str, Option<&str>)> = pairs
+        .iter()
+        .map(|p| (p.settings().names.subscription.as_str(), p.db()))
+        .collect();
+    let dbs: Vec<Option<&str>> = pairs.iter().map(Pair::db).collect();
     // per database: each step in each database, in the order of the databases
     let each = |f: &dyn Fn(&MigrationNames) -> Step| -> Vec<Step> {
         pairs
@@ -449,7 +499,7 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
             src,
             format!("refuse if prepared transactions remain on {su}"),
         )
-        .stmt(sqlgen::count_prepared_xacts()),
+        .stmt(sqlgen::count_prepared_xacts(&dbs)),
         Step::new(StepId::SourceLsn, src, format!("{su}'s last LSN")).stmt(sqlgen::current_lsn()),
         Step::new(
             StepId::Drain,
@@ -466,15 +516,9 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
         Step::new(
             StepId::StopForward,
             tgt,
-            format!("stop the forward subscription ({tu})"),
+            format!("disable the forward subscription ({tu})"),
         )
         .stmt(sqlgen::alter_subscription(&n.subscription, "DISABLE"))
-        .stmt(sqlgen::terminate_subscription_workers(&n.subscription))
-        .stmt(sqlgen::subscription_workers(&n.subscription))
-        .repeat(format!(
-            "until no worker is left, up to {} s",
-            exec::WORKER_STOP.as_secs()
-        ))
     }));
     steps.push(
         Step::new(
@@ -484,57 +528,56 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
         )
         .stmt(sqlgen::current_lsn()),
     );
-    steps.extend(each(&|n: &MigrationNames| {
+    steps.push(
         Step::new(
             StepId::ArmOrigin,
             src,
-            format!("start the reverse subscription's origin at <{tu} LSN> ({su})"),
+            format!("start the reverse subscriptions' origins at <{tu} LSN> ({su})"),
         )
         .later(placeholder(
-            &sqlgen::subscription_origin_set(&n.subscription, Lsn::ZERO).shown,
+            &sqlgen::subscription_origins_set(&subs, Lsn::ZERO).shown,
             &[("'0/0'", &format!("'<{tu} LSN>'"))],
-        ))
-    }));
+        )),
+    );
     steps.extend(each(&|_: &MigrationNames| {
-        Step::new(
+        sequences_step(
             StepId::Sequences,
+            src,
             tgt,
             format!("copy every sequence {su} → {tu}, never backwards (read on {su}, set on {tu})"),
         )
-        .stmt_noted(sqlgen::sequence_list(), format!("on {su}"))
-        .later(format!(
-            "{}  -- on {su}, only past the first {n} sequences, in batches of {n}",
-            placeholder(
-                &sqlgen::sequence_values(&[0]).shown,
-                &[("ARRAY[0]", "ARRAY[<oids>]")]
-            ),
-            n = queries::SEQUENCE_BATCH
-        ))
-        .later(
-            placeholder(
-                &sqlgen::setval_batch(&[(
-                    QualName {
-                        schema: "<schema>".into(),
-                        name: "<sequence>".into(),
-                    },
-                    0,
-                )])
-                .shown,
-                &[("ARRAY[0]", &format!("ARRAY[<value from {su}>]"))],
-            ) + &format!("  -- on {tu}"),
-        )
     }));
-    steps.extend(each(&|n: &MigrationNames| {
+    steps.push(
         Step::new(
             StepId::VerifyFence,
             src,
-            format!("verify the fence: no write reached {su} after the drain"),
+            format!(
+                "verify the fence: nothing on {su} holds a transaction id (else undo); did one end since its last LSN?"
+            ),
         )
-        .stmt(sqlgen::xid_horizon())
+        .stmt(sqlgen::xid_horizon(&dbs)),
+    );
+    // A disabled worker ends on its own within a second, outside the window; ending it here
+    // would spend the window on its exit (and its walsender's), unless a slot is to be decoded
+    steps.push(
+        Step::new(
+            StepId::EndForwardWorkers,
+            tgt,
+            format!(
+                "only if a transaction ended on {su}: end the forward apply workers ({tu}), so the slots can be decoded"
+            ),
+        )
+        .stmt(sqlgen::terminate_subscriptions_workers(&subs)),
+    );
+    steps.extend(each(&|n: &MigrationNames| {
+        Step::new(
+            StepId::DecodeSlot,
+            src,
+            format!("only if a transaction ended on {su}: no write in the slot after the drain"),
+        )
         .stmt(sqlgen::peek_data_changes(&n.slot, &n.publication))
         .repeat(format!(
-            "a session holding a transaction id (the first) → undo; the slot is decoded (the second) \
-             only if a transaction ended on {su} since its last LSN; retried while the slot's \
+            "run only if a transaction ended on {su} since its last LSN; retried while the slot's \
              walsender exits, up to {} s; any row → undo",
             exec::WALSENDER_EXIT.as_secs()
         ))
@@ -921,17 +964,15 @@ mod tests {
             StepId::PreparedXacts,
             StepId::SourceLsn,
             StepId::Drain,
+            StepId::EndForwardWorkers,
             StepId::TargetLsn,
+            StepId::ArmOrigin,
+            StepId::VerifyFence,
             StepId::Unfence,
         ] {
             assert_eq!(count(id), 1, "{id} once for the instance");
         }
-        for id in [
-            StepId::StopForward,
-            StepId::ArmOrigin,
-            StepId::Sequences,
-            StepId::VerifyFence,
-        ] {
+        for id in [StepId::StopForward, StepId::Sequences, StepId::DecodeSlot] {
             assert_eq!(count(id), 3, "{id} once per database");
             let dbs: Vec<_> = steps
                 .iter()
@@ -940,26 +981,39 @@ mod tests {
                 .collect();
             assert_eq!(dbs, scopes.iter().map(|s| s.db.clone()).collect::<Vec<_>>());
         }
-        // the drain waits for every database's slot in one statement
-        let drain = steps.iter().find(|s| s.id == StepId::Drain).unwrap();
-        let sql = &drain.stmts[0].shown;
-        for sc in &scopes {
-            assert!(
-                sql.contains(&format!("'{}'", sc.settings.names.slot)),
-                "{sql}"
-            );
-        }
+        // the drain waits for every database's slot in one statement; the workers, origins and
+        // fence check are every database's in one statement each, from one connection
+        let one_for_all = |id: StepId, what: &dyn Fn(&Scope) -> String| {
+            let step = steps.iter().find(|s| s.id == id).unwrap();
+            assert_eq!(step.db, None, "{id} runs on the main connection");
+            let sql = step.to_plan().sql.join("\n");
+            for sc in &scopes {
+                assert!(sql.contains(&what(sc)), "{id}: {sql}");
+            }
+        };
+        one_for_all(StepId::Drain, &|sc| format!("'{}'", sc.settings.names.slot));
+        let sub_in_db = |sc: &Scope| {
+            format!(
+                "({}, {})",
+                crate::sql::literal(&sc.settings.names.subscription),
+                crate::sql::literal(sc.db.as_deref().unwrap())
+            )
+        };
+        one_for_all(StepId::EndForwardWorkers, &sub_in_db);
+        one_for_all(StepId::ArmOrigin, &sub_in_db);
+        let db_literal = |sc: &Scope| crate::sql::literal(sc.db.as_deref().unwrap());
+        one_for_all(StepId::VerifyFence, &db_literal);
+        one_for_all(StepId::PreparedXacts, &db_literal);
         // every stop happens before the target's LSN is read: the reverse origins start after
-        // the last row any database applied
+        // the last row any database applied; the workers are ended only for a slot's decoding
+        let at = |id: StepId| steps.iter().position(|s| s.id == id).unwrap();
         let last_stop = steps
             .iter()
             .rposition(|s| s.id == StepId::StopForward)
             .unwrap();
-        let tlsn = steps
-            .iter()
-            .position(|s| s.id == StepId::TargetLsn)
-            .unwrap();
-        assert!(last_stop < tlsn);
+        assert!(last_stop < at(StepId::TargetLsn));
+        assert!(at(StepId::VerifyFence) < at(StepId::EndForwardWorkers));
+        assert!(at(StepId::EndForwardWorkers) < at(StepId::DecodeSlot));
         let stop = steps.iter().find(|s| s.id == StepId::StopForward).unwrap();
         assert!(stop.title.starts_with("[app] "), "{}", stop.title);
         assert!(
@@ -979,6 +1033,19 @@ mod tests {
 
     fn ids(steps: &[Step]) -> Vec<(StepId, Option<String>)> {
         steps.iter().map(|s| (s.id, s.db.clone())).collect()
+    }
+
+    /// The groups `run` makes: each runs at once; an instance-wide or progress-changing step
+    /// runs alone. Each group's first step and its size.
+    fn groups(steps: &[Step]) -> Vec<(StepId, usize)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < steps.len() {
+            let end = alongside_end(steps, i);
+            out.push((steps[i].id, end - i));
+            i = end;
+        }
+        out
     }
 
     #[test]
@@ -1012,19 +1079,8 @@ mod tests {
                 d(StepId::ArmSlot, "b"),
             ]
         );
-        // each group runs at once; an instance-wide or progress-changing step runs alone
-        let groups = |steps: &[Step]| {
-            let mut out = Vec::new();
-            let mut i = 0;
-            while i < steps.len() {
-                let end = alongside_end(steps, i);
-                out.push(end - i);
-                i = end;
-            }
-            out
-        };
         // all of them one database's each: one group, each database's chain in its order
-        assert_eq!(groups(&merged), vec![8]);
+        assert_eq!(groups(&merged), vec![(StepId::SyncCommit, 8)]);
         let mut st = settings();
         st.names.databases = crate::domain::names::DatabaseSet::Listed(vec![
             "app".into(),
@@ -1032,20 +1088,11 @@ mod tests {
             "Ünïcode \"db\"".into(),
         ]);
         let window = window(&st, &three(&st));
-        let sizes: Vec<(StepId, usize)> = {
-            let mut out = Vec::new();
-            let mut i = 0;
-            while i < window.len() {
-                let end = alongside_end(&window, i);
-                out.push((window[i].id, end - i));
-                i = end;
-            }
-            out
-        };
-        // the stops before the one target LSN; then origin, sequences and fence check run in
-        // each database in turn, the databases side by side
+        // the stops side by side before the one target LSN; the origins armed at once; the
+        // sequences side by side; the fence checked at once; when a slot must be decoded, the
+        // workers ended at once and each slot decoded side by side
         assert_eq!(
-            sizes,
+            groups(&window),
             vec![
                 (StepId::Fence, 1),
                 (StepId::PreparedXacts, 1),
@@ -1053,7 +1100,11 @@ mod tests {
                 (StepId::Drain, 1),
                 (StepId::StopForward, 3),
                 (StepId::TargetLsn, 1),
-                (StepId::ArmOrigin, 9),
+                (StepId::ArmOrigin, 1),
+                (StepId::Sequences, 3),
+                (StepId::VerifyFence, 1),
+                (StepId::EndForwardWorkers, 1),
+                (StepId::DecodeSlot, 3),
                 (StepId::Unfence, 1),
             ]
         );
