@@ -19,9 +19,12 @@ const WINDOW_STEPS: &[&str] = &[
     "source_lsn",
     "drain",
     "stop_forward",
+    "end_forward_workers",
     "target_lsn",
     "arm_origin",
     "sequences",
+    "verify_fence",
+    "decode_slot",
     "unfence",
 ];
 
