@@ -69,7 +69,8 @@ step_ids! {
     Drain = "drain",
     /// Each database's forward subscription disabled, in its database …
     StopForward = "stop_forward",
-    /// … and their workers ended from one connection, waited for at once.
+    /// … their workers ended from one connection, only when a slot is to be decoded (else they
+    /// end on their own, after the window).
     EndForwardWorkers = "end_forward_workers",
     TargetLsn = "target_lsn",
     ArmOrigin = "arm_origin",

@@ -21,6 +21,12 @@ impl Scope {
     pub fn prefix(&self) -> String {
         names::db_prefix(self.db.as_deref())
     }
+
+    /// This database's subscription, named with its database (`None`: the only one), for the
+    /// statements that reach every database's from one connection.
+    pub fn subscription(&self) -> (&str, Option<&str>) {
+        (&self.settings.names.subscription, self.db.as_deref())
+    }
 }
 
 /// The databases of `[replication] databases`, each with its settings; `all` is read on BLUE

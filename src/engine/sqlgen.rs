@@ -157,12 +157,14 @@ pub fn xid_horizon(dbs: &[Option<&str>]) -> Stmt {
     ))
 }
 
-/// `column` is one of the databases: a name, or `None` for the connection's own.
+/// A database as SQL: its name as a literal, or `None`: the connection's own.
+fn database(db: Option<&str>) -> String {
+    db.map_or_else(|| "current_database()".to_string(), literal)
+}
+
+/// `column` is one of the databases (`database`).
 fn databases_in(column: &str, dbs: &[Option<&str>]) -> String {
-    let names: Vec<String> = dbs
-        .iter()
-        .map(|d| d.map_or_else(|| "current_database()".to_string(), literal))
-        .collect();
+    let names: Vec<String> = dbs.iter().map(|d| database(*d)).collect();
     format!("{column} IN ({})", names.join(", "))
 }
 
@@ -171,13 +173,7 @@ fn databases_in(column: &str, dbs: &[Option<&str>]) -> String {
 fn subscriptions_in(subs: &[(&str, Option<&str>)]) -> String {
     let pairs: Vec<String> = subs
         .iter()
-        .map(|(sub, db)| {
-            format!(
-                "({}, {})",
-                literal(sub),
-                db.map_or_else(|| "current_database()".to_string(), literal)
-            )
-        })
+        .map(|(sub, db)| format!("({}, {})", literal(sub), database(*db)))
         .collect();
     format!(
         "(s.subname, (SELECT datname FROM pg_database WHERE oid = s.subdbid)) IN ({})",
@@ -357,7 +353,7 @@ pub fn subscription_workers(sub: &str) -> Stmt {
 }
 
 /// End the disabled subscriptions' workers now: PostgreSQL 15 workers notice DISABLE only when
-/// their loop wakes (up to a second), and that second would be write downtime.
+/// their loop wakes (up to a second), and their slots cannot be decoded before.
 pub fn terminate_subscriptions_workers(subs: &[(&str, Option<&str>)]) -> Stmt {
     Stmt::new(format!(
         "SELECT count(pg_terminate_backend(st.pid)) FROM pg_stat_subscription st \

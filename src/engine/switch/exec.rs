@@ -589,11 +589,7 @@ async fn arm_origins(dbs: &Conns, db: &Db, p: &Progress, ctx: &Ctx<'_>) -> Resul
     let target_lsn = p
         .target_lsn
         .ok_or_else(|| eyre!("internal: origin armed before the target LSN was read"))?;
-    let subs: Vec<(&str, Option<&str>)> = dbs
-        .scopes
-        .iter()
-        .map(|s| (s.settings.names.subscription.as_str(), s.db.as_deref()))
-        .collect();
+    let subs: Vec<(&str, Option<&str>)> = dbs.scopes.iter().map(Scope::subscription).collect();
     let rows = db
         .run(
             ctx,

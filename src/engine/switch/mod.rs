@@ -458,10 +458,7 @@ fn window_steps(settings: &Settings, pairs: &[Pair], src: Side, tgt: Side) -> Ve
         .collect();
     // the instance-wide steps reach every database's objects from one connection: the window
     // grows with every statement run per database (more connections at once only contend)
-    let subs: Vec<(&str, Option<&str>)> = pairs
-        .iter()
-        .map(|p| (p.settings().names.subscription.as_str(), p.db()))
-        .collect();
+    let subs: Vec<(&str, Option<&str>)> = pairs.iter().map(|p| p.scope.subscription()).collect();
     let dbs: Vec<Option<&str>> = pairs.iter().map(Pair::db).collect();
     // per database: each step in each database, in the order of the databases
     let each = |f: &dyn Fn(&MigrationNames) -> Step| -> Vec<Step> {
